@@ -1,0 +1,79 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The one place errors become HTTP: every failure leaves as `application/problem+json`
+/// (RFC 9457) with a stable `type`.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as GatewayError {
+            log(error, context: context)
+            return error.problemResponse(instance: request.uri.path, requestID: context.requestID)
+        } catch let error as HTTPError {
+            let problem: GatewayError =
+                switch error.status {
+                case .notFound: GatewayError(.routeNotFound, "No route matches \(request.method) \(request.uri.path).")
+                case .methodNotAllowed: GatewayError(.methodNotAllowed, "\(request.method) is not allowed here.")
+                case .badRequest, .contentTooLarge, .uriTooLong:
+                    GatewayError(.invalidQuery, "The request could not be read.")
+                default: GatewayError(.internal, "The request failed.")
+                }
+            return problem.problemResponse(instance: request.uri.path, requestID: context.requestID, status: error.status)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            return GatewayError(.internal, "taskgate failed to answer.").problemResponse(
+                instance: request.uri.path, requestID: context.requestID)
+        }
+    }
+
+    private func log(_ error: GatewayError, context: Context) {
+        var metadata: Logger.Metadata = ["problem": .string(error.kind.rawValue)]
+        if let provider = error.provider { metadata["provider"] = .string(provider) }
+        if let code = error.vendorCode { metadata["vendor_code"] = .string(code) }
+        if let id = error.vendorRequestID { metadata["vendor_request_id"] = .string(id) }
+        switch error.kind.httpStatus {
+        case 500...: context.logger.warning("request failed", metadata: metadata)
+        default: context.logger.debug("request refused", metadata: metadata)
+        }
+    }
+}
+
+extension GatewayError {
+    static let problemContentType = "application/problem+json"
+
+    /// `{"type","title","status","detail","instance","provider","vendorCode","requestId"}`.
+    func problemResponse(instance: String, requestID: String, status: HTTPResponse.Status? = nil) -> Response {
+        let status = status ?? HTTPResponse.Status(code: kind.httpStatus)
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("type")
+        writer.string(kind.typeURI)
+        writer.key("title")
+        writer.string(kind.title)
+        writer.key("status")
+        writer.raw(String(status.code).utf8)
+        writer.key("detail")
+        writer.string(detail)
+        writer.key("instance")
+        writer.string(instance)
+        if let provider {
+            writer.key("provider")
+            writer.string(provider)
+        }
+        if let vendorCode {
+            writer.key("vendorCode")
+            writer.string(vendorCode)
+        }
+        writer.key("requestId")
+        writer.string(requestID)
+        writer.endObject()
+        var headers: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes)))
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The `/tasks` routes.
+struct TaskController: Sendable {
+    let service: TaskService
+    let lister: TaskLister
+    let providerNames: [String]
+
+    static let finalCacheControl = "public, max-age=31536000, immutable"
+
+    func addRoutes(to router: Router<GatewayRequestContext>) {
+        router.get("/tasks/:provider/:id", use: task)
+        router.get("/tasks", use: list)
+    }
+
+    @Sendable func task(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let provider = try context.parameters.require("provider")
+        let id = try context.parameters.require("id")
+        guard let coding = AcceptEncoding.choose(request.headers[.acceptEncoding]) else {
+            throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
+        }
+        let result = try await service.task(provider: provider, id: id, logger: context.logger)
+        let answer = result.answer
+        let etag = answer.etag(for: coding)
+        var headers: HTTPFields = [
+            .vary: "Accept-Encoding",
+            .eTag: etag,
+            .cacheControl: result.maxAge.map { "max-age=\($0)" } ?? Self.finalCacheControl,
+            .xCache: result.cache.rawValue,
+        ]
+        if let condition = request.headers[.ifNoneMatch], EntityTag.ifNoneMatch(condition, matches: etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = "application/json"
+        let body: ByteBuffer
+        switch coding {
+        case .gzip:
+            headers[.contentEncoding] = "gzip"
+            body = answer.gzipBody
+        case .identity:
+            body = try answer.identity()
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        let query = try TaskQuery(parameters: parameters, configured: providerNames)
+        guard let coding = AcceptEncoding.choose(request.headers[.acceptEncoding]) else {
+            throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
+        }
+        let page = await lister.page(for: query, logger: context.logger)
+        var body = ByteBuffer(bytes: page.jsonBytes())
+        var headers: HTTPFields = [.contentType: "application/json", .vary: "Accept-Encoding", .cacheControl: "no-cache"]
+        if coding == .gzip {
+            body = try Gzip.compress(body)
+            headers[.contentEncoding] = "gzip"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+}
+
+/// Entity-tag comparison for `If-None-Match` (RFC 9110 §13.1.2: weak comparison).
+enum EntityTag {
+    static func ifNoneMatch(_ header: String, matches etag: String) -> Bool {
+        let opaque = etag.hasPrefix("W/") ? String(etag.dropFirst(2)) : etag
+        for candidate in header.split(separator: ",") {
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            if tag == opaque { return true }
+        }
+        return false
+    }
+}

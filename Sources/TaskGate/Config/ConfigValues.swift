@@ -1,0 +1,78 @@
+import Configuration
+import Foundation
+
+/// Reads one scope of the configuration (the top level, or `providers.<name>`) and turns every
+/// bad value into a `ConfigurationError` that names the full key.
+public struct ConfigValues: Sendable {
+    let reader: ConfigReader
+    /// Key components leading to this scope, for error messages.
+    let path: [String]
+
+    init(reader: ConfigReader, path: [String]) {
+        self.reader = reader
+        self.path = path
+    }
+
+    func scoped(to component: String) -> ConfigValues {
+        ConfigValues(reader: reader, path: path + [component])
+    }
+
+    public func fullKey(_ name: String) -> String { (path + [name]).joined(separator: ".") }
+
+    private func key(_ name: String) -> ConfigKey { ConfigKey(path + [name]) }
+
+    public func string(_ name: String, isSecret: Bool = false) -> String? {
+        guard let value = reader.string(forKey: key(name), isSecret: isSecret) else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    public func requiredString(_ name: String, isSecret: Bool = false) throws(ConfigurationError) -> String {
+        guard let value = string(name, isSecret: isSecret) else {
+            throw ConfigurationError(key: fullKey(name), "is required" + (isSecret ? " (a credential)" : ""))
+        }
+        return value
+    }
+
+    /// An http(s) URL with a host and no query, e.g. `https://api.capmonster.cloud`.
+    public func endpoint(_ name: String) throws(ConfigurationError) -> URL {
+        let text = try requiredString(name)
+        guard let components = URLComponents(string: text),
+            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = components.host, !host.isEmpty,
+            components.query == nil, components.fragment == nil, components.user == nil,
+            let url = components.url
+        else {
+            throw ConfigurationError(key: fullKey(name), "is not an http(s) URL with a host: \(text)")
+        }
+        return url
+    }
+
+    /// A duration: plain seconds (`2`, `0.5`) or with a unit (`500ms`, `2s`, `1m`).
+    public func duration(_ name: String, default value: Duration, range: ClosedRange<Double>) throws(ConfigurationError) -> Duration {
+        guard let text = string(name) else { return value }
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
+        var number = Substring(text)
+        var scale = 1.0
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let amount = Double(number.trimmingCharacters(in: .whitespaces)), amount.isFinite,
+            range.contains(amount * scale)
+        else {
+            throw ConfigurationError(
+                key: fullKey(name), "is not a duration between \(range.lowerBound)s and \(range.upperBound)s: \(text)")
+        }
+        return .milliseconds(Int64((amount * scale * 1000).rounded()))
+    }
+
+    public func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let text = string(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw ConfigurationError(key: fullKey(name), "is not an integer in \(range.lowerBound)…\(range.upperBound): \(text)")
+        }
+        return number
+    }
+}

@@ -1,0 +1,124 @@
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+import Yams
+
+/// taskgate's whole configuration: YAML file first, every key overridable by environment
+/// (`providers.aliyun.access_key_secret` ← `PROVIDERS_ALIYUN_ACCESS_KEY_SECRET`).
+///
+/// Keys (top level):
+/// - `listen` (string, default `127.0.0.1:8080`): address the HTTP server binds to.
+/// - `store` (string, default `taskgate.sqlite`): the SQLite file; created on first start.
+/// - `log_level` (string, default `info`): trace, debug, info, notice, warning, error, critical.
+/// - `providers` (map): one entry per provider instance; see `ProviderConfiguration`.
+public struct GatewayConfiguration: Sendable {
+    public var listen: ListenAddress
+    public var storePath: String
+    public var logLevel: Logger.Level
+    /// Sorted by name, so listings and logs are stable.
+    public var providers: [ProviderConfiguration]
+
+    public init(listen: ListenAddress, storePath: String, logLevel: Logger.Level, providers: [ProviderConfiguration]) {
+        self.listen = listen
+        self.storePath = storePath
+        self.logLevel = logLevel
+        self.providers = providers.sorted { $0.name < $1.name }
+    }
+
+    static let topLevelKeys: Set<String> = ["listen", "store", "log_level", "providers"]
+
+    /// Loads and validates a configuration file; every problem names its key.
+    /// - Parameter environment: the process environment (tests pass their own).
+    public static func load(
+        filePath: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws(ConfigurationError) -> GatewayConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: filePath, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(key: filePath, "cannot be read")
+        }
+        let layout = try ConfigLayout(yaml: text, file: filePath)
+        let fileProvider: FileProvider<YAMLSnapshot>
+        do {
+            fileProvider = try await FileProvider<YAMLSnapshot>(filePath: FilePath(filePath))
+        } catch {
+            throw ConfigurationError(key: filePath, "is not valid YAML")
+        }
+        let reader = ConfigReader(providers: [
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .dynamic { name, _ in
+                ["SECRET", "KEY", "TOKEN", "PASSWORD"].contains { name.uppercased().contains($0) }
+            }),
+            fileProvider,
+        ])
+        return try GatewayConfiguration(values: ConfigValues(reader: reader, path: []), providerNames: layout.providerNames)
+    }
+
+    /// Builds the configuration from a reader; `providerNames` are the entries under `providers`.
+    public init(reader: ConfigReader, providerNames: [String]) throws(ConfigurationError) {
+        try self.init(values: ConfigValues(reader: reader, path: []), providerNames: providerNames)
+    }
+
+    init(values: ConfigValues, providerNames: [String]) throws(ConfigurationError) {
+        let listenText = values.string("listen") ?? "127.0.0.1:8080"
+        guard let listen = ListenAddress(parsing: listenText) else {
+            throw ConfigurationError(key: "listen", "is not a host:port address: \(listenText)")
+        }
+        let levelText = values.string("log_level") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw ConfigurationError(key: "log_level", "is not one of trace, debug, info, notice, warning, error, critical: \(levelText)")
+        }
+        var providers: [ProviderConfiguration] = []
+        for name in providerNames {
+            providers.append(try ProviderConfiguration(name: name, values: values.scoped(to: "providers").scoped(to: name)))
+        }
+        self.init(listen: listen, storePath: values.string("store") ?? "taskgate.sqlite", logLevel: level, providers: providers)
+    }
+}
+
+/// The shape of the YAML file: which providers exist and that no key is misspelt.
+/// (A `ConfigReader` answers lookups but cannot list keys.)
+struct ConfigLayout {
+    var providerNames: [String] = []
+
+    init(yaml: String, file: String) throws(ConfigurationError) {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(key: file, "is not valid YAML")
+        }
+        guard let root else { return }
+        guard let top = root.mapping else { throw ConfigurationError(key: file, "must be a YAML mapping") }
+        for (key, value) in top {
+            guard let name = key.string, GatewayConfiguration.topLevelKeys.contains(name) else {
+                throw ConfigurationError(key: key.string ?? "?", "is not a known key (known: \(GatewayConfiguration.topLevelKeys.sorted().joined(separator: ", ")))")
+            }
+            guard name == "providers" else { continue }
+            guard let entries = value.mapping else {
+                if value.null != nil { continue }
+                throw ConfigurationError(key: "providers", "must be a mapping of provider names")
+            }
+            for (providerKey, settings) in entries {
+                let providerName = providerKey.string ?? ""
+                guard ProviderConfiguration.isValidName(providerName) else {
+                    throw ConfigurationError(key: "providers.\(providerName)", "is not a valid provider name (lowercase letters, digits, - and _)")
+                }
+                guard let settings = settings.mapping else {
+                    throw ConfigurationError(key: "providers.\(providerName)", "must be a mapping")
+                }
+                let kindName = settings["kind"]?.string
+                let allowed = ProviderConfiguration.commonKeys.union(ProviderKind.named(kindName ?? "")?.settingKeys ?? [])
+                for settingKey in settings.keys {
+                    let keyName = settingKey.string ?? "?"
+                    if !allowed.contains(keyName) {
+                        throw ConfigurationError(key: "providers.\(providerName).\(keyName)", "is not a known key for kind \(kindName ?? "?")")
+                    }
+                }
+                providerNames.append(providerName)
+            }
+        }
+    }
+}

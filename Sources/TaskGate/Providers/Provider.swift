@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+
+/// One configured vendor instance: checks ids, asks the vendor, maps the answer to a `TaskRecord`.
+///
+/// Every error it throws is a `GatewayError` already classified (not found, credentials,
+/// throttled, …); the vendor's words about keys never leave the provider.
+public protocol Provider: Sendable {
+    /// The configured instance name, the `{provider}` of the route.
+    var name: String { get }
+    var kind: String { get }
+    /// How long a not-final answer is reused before the vendor is asked again.
+    var statusTTL: Duration { get }
+
+    /// Checks an id's syntax before any vendor call and returns its canonical form.
+    func validateID(_ id: String) throws(GatewayError) -> String
+
+    /// Asks the vendor for the task once.
+    /// - Parameter known: what taskgate last knew of the task (nil the first time), for vendors
+    ///   that have a cheaper call for a task already seen.
+    func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord
+
+    /// Where `GET /tasks` finds this provider's tasks.
+    func listSource(store: any TaskStore) -> any TaskListSource
+}
+
+extension Provider {
+    /// Vendors without a list call: the tasks taskgate has seen, from the store.
+    public func listSource(store: any TaskStore) -> any TaskListSource {
+        StoreTaskListSource(provider: name, store: store)
+    }
+}
+
+/// What taskgate last knew of a task that is not final.
+public struct KnownTask: Sendable, Equatable {
+    public var status: TaskStatus
+    public var vendorStatus: String?
+}
+
+/// What a provider needs from the process: the shared vendor HTTP client and the clock.
+public struct ProviderEnvironment: Sendable {
+    public var http: VendorHTTPClient
+    public var now: @Sendable () -> Date
+
+    public init(http: VendorHTTPClient, now: @escaping @Sendable () -> Date = Date.init) {
+        self.http = http
+        self.now = now
+    }
+}

@@ -1,0 +1,19 @@
+/// A vendor kind taskgate can talk to, and how to build a provider of it from configuration.
+///
+/// Adding a vendor: a folder under Providers/, a simulator, and one entry in `all`.
+public struct ProviderKind: Sendable {
+    public typealias Builder = @Sendable (ProviderConfiguration, ProviderEnvironment) -> any Provider
+
+    /// The `kind` value in configuration, e.g. `capmonster`.
+    public let name: String
+    /// Keys this kind reads under `providers.<name>` besides the common ones.
+    public let settingKeys: Set<String>
+    /// Reads and checks the kind's own keys (errors name the key) and returns the builder.
+    let prepare: @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
+
+    public static let all: [ProviderKind] = [.capmonster]
+
+    public static func named(_ name: String) -> ProviderKind? {
+        all.first { $0.name == name }
+    }
+}

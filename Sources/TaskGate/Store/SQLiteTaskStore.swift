@@ -1,0 +1,154 @@
+import Foundation
+import GRDB
+import Logging
+import NIOCore
+
+/// The task store on one SQLite file through a GRDB `DatabasePool` (WAL: readers never wait
+/// for the writer).
+public final class SQLiteTaskStore: TaskStore {
+    let pool: DatabasePool
+    let logger: Logger
+
+    /// Opens (creating if needed) and migrates the store.
+    /// - Throws: `StoreOpenError` naming the file and the cause; startup must stop.
+    public init(path: String, logger: Logger) throws(StoreOpenError) {
+        var configuration = Configuration()
+        configuration.label = "taskgate.store"
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // Full durability: a final answer is on disk before the caller sees it.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreOpenError(path: path, reason: Self.describe(error))
+        }
+        do {
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreOpenError(path: path, reason: Self.describe(error))
+        }
+        self.logger = logger
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: task") { db in
+            try db.create(table: "task") { table in
+                table.autoIncrementedPrimaryKey("sequence")
+                table.column("provider", .text).notNull()
+                table.column("task_id", .text).notNull()
+                table.column("status", .text).notNull()
+                table.column("is_final", .boolean).notNull()
+                table.column("vendor_status", .text)
+                table.column("body_gzip", .blob).notNull()
+                table.column("etag", .text).notNull()
+                table.column("fetched_at", .double).notNull()
+                table.column("first_seen_at", .double).notNull()
+                table.uniqueKey(["provider", "task_id"])
+            }
+            try db.create(index: "task_by_status", on: "task", columns: ["provider", "status", "sequence"])
+        }
+        return migrator
+    }
+
+    public func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer? {
+        let answer = try await perform("read") {
+            try await self.pool.read { db -> EncodedAnswer?? in
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: """
+                            SELECT status, vendor_status, body_gzip, etag, fetched_at
+                            FROM task WHERE provider = ? AND task_id = ?
+                            """,
+                        arguments: [provider, id])
+                else { return .some(nil) }
+                guard let status = TaskStatus(rawValue: row["status"]) else { return nil }
+                let body: Data = row["body_gzip"]
+                return EncodedAnswer(
+                    provider: provider, id: id, status: status, vendorStatus: row["vendor_status"],
+                    fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]), gzipBody: ByteBuffer(bytes: body),
+                    identityBody: nil, etag: row["etag"])
+            }
+        }
+        // nil: the row is there but unreadable; .some(nil): no row.
+        guard let answer else {
+            logger.error("a stored task has an unknown status", metadata: ["provider": "\(provider)"])
+            throw GatewayError(.storeUnavailable, "A stored task could not be read.")
+        }
+        return answer
+    }
+
+    public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
+        let body = Data(answer.gzipBody.readableBytesView)
+        try await perform("write") {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (provider, task_id) DO UPDATE SET
+                          status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
+                          body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
+                        WHERE task.is_final = 0
+                        """,
+                    arguments: [
+                        answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
+                        answer.etag, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
+                    ])
+            }
+        }
+    }
+
+    public func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing] {
+        try await perform("read") {
+            try await self.pool.read { db in
+                var sql = "SELECT sequence, body_gzip FROM task WHERE provider = ? AND sequence > ?"
+                var arguments: StatementArguments = [provider, afterSequence ?? 0]
+                if let status {
+                    sql += " AND status = ?"
+                    arguments += [status.rawValue]
+                }
+                sql += " ORDER BY sequence LIMIT ?"
+                arguments += [limit]
+                return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                    let body: Data = row["body_gzip"]
+                    return StoredListing(sequence: row["sequence"], gzipBody: ByteBuffer(bytes: body))
+                }
+            }
+        }
+    }
+
+    public func checkReadable() async throws(GatewayError) {
+        _ = try await perform("read") {
+            try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations") }
+        }
+    }
+
+    /// Runs a database operation and turns any failure into one logged `store-unavailable` error.
+    private func perform<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws(GatewayError) -> T {
+        do {
+            return try await body()
+        } catch {
+            logger.error("store \(operation) failed", metadata: ["error": "\(Self.describe(error))"])
+            throw GatewayError(.storeUnavailable, "The task store could not \(operation).")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return "\(error.resultCode): \(error.message ?? "")"
+        }
+        return "\(error)"
+    }
+}
+
+/// The store could not be opened or migrated: startup stops with this message.
+public struct StoreOpenError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public var description: String { "cannot open the task store at \(path): \(reason)" }
+}

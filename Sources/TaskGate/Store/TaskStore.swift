@@ -1,0 +1,24 @@
+import Foundation
+import NIOCore
+
+/// Where taskgate keeps every task it has seen: final answers for ever, not-final ones as the
+/// last known status (for listing vendors that have no list call).
+public protocol TaskStore: Sendable {
+    /// The stored answer of a task, final or not; nil when taskgate has never seen it.
+    func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer?
+
+    /// Records an answer. A final row is never replaced; this returns once the row is durable.
+    func save(_ answer: EncodedAnswer) async throws(GatewayError)
+
+    /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
+    func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]
+
+    /// Throws when the store cannot be read (for `/readyz`).
+    func checkReadable() async throws(GatewayError)
+}
+
+/// One row of a store listing: its position and its gzipped answer body.
+public struct StoredListing: Sendable {
+    public var sequence: Int64
+    public var gzipBody: ByteBuffer
+}

@@ -1,0 +1,92 @@
+/// Every way a request can fail, each with a stable problem type and HTTP status.
+///
+/// Providers, the store and the API throw only this; `ProblemMiddleware` is the one place it
+/// becomes `application/problem+json`.
+public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of failure; its raw value is the stable tail of the problem `type`.
+    public enum Kind: String, Sendable, CaseIterable {
+        case routeNotFound = "route-not-found"
+        case methodNotAllowed = "method-not-allowed"
+        case unknownProvider = "unknown-provider"
+        case malformedID = "malformed-id"
+        case invalidQuery = "invalid-query"
+        case notAcceptable = "not-acceptable"
+        case taskNotFound = "task-not-found"
+        case vendorRejectedCredentials = "vendor-rejected-credentials"
+        case vendorThrottled = "vendor-throttled"
+        case vendorTimeout = "vendor-timeout"
+        case vendorUnavailable = "vendor-unavailable"
+        case vendorUnreachable = "vendor-unreachable"
+        case vendorBadAnswer = "vendor-bad-answer"
+        case storeUnavailable = "store-unavailable"
+        case `internal` = "internal"
+
+        public var httpStatus: Int {
+            switch self {
+            case .routeNotFound, .unknownProvider, .taskNotFound: 404
+            case .methodNotAllowed: 405
+            case .malformedID, .invalidQuery: 400
+            case .notAcceptable: 406
+            case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer: 502
+            case .vendorThrottled, .vendorUnavailable, .storeUnavailable: 503
+            case .vendorTimeout: 504
+            case .internal: 500
+            }
+        }
+
+        /// A short human title, the same for every problem of this kind (RFC 9457 `title`).
+        public var title: String {
+            switch self {
+            case .routeNotFound: "No such route"
+            case .methodNotAllowed: "Method not allowed"
+            case .unknownProvider: "Unknown provider"
+            case .malformedID: "Malformed task id"
+            case .invalidQuery: "Invalid query"
+            case .notAcceptable: "No acceptable content coding"
+            case .taskNotFound: "Task not found"
+            case .vendorRejectedCredentials: "Vendor rejected taskgate's credentials"
+            case .vendorThrottled: "Vendor is throttling"
+            case .vendorTimeout: "Vendor timed out"
+            case .vendorUnavailable: "Vendor temporarily unavailable"
+            case .vendorUnreachable: "Vendor unreachable"
+            case .vendorBadAnswer: "Vendor answer not understood"
+            case .storeUnavailable: "Store unavailable"
+            case .internal: "Internal error"
+            }
+        }
+
+        /// The problem `type` URI; stable, so callers can switch on it.
+        public var typeURI: String { "urn:taskgate:problem:\(rawValue)" }
+    }
+
+    public var kind: Kind
+    /// Safe to show a caller: never a credential, never the vendor's words about keys.
+    public var detail: String
+    public var provider: String?
+    public var vendorCode: String?
+    public var vendorRequestID: String?
+    /// Seconds, for 503 answers.
+    public var retryAfter: Int?
+
+    public init(
+        _ kind: Kind,
+        _ detail: String,
+        provider: String? = nil,
+        vendorCode: String? = nil,
+        vendorRequestID: String? = nil,
+        retryAfter: Int? = nil
+    ) {
+        self.kind = kind
+        self.detail = detail
+        self.provider = provider
+        self.vendorCode = vendorCode
+        self.vendorRequestID = vendorRequestID
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String {
+        var text = "\(kind.rawValue): \(detail)"
+        if let provider { text += " [provider=\(provider)" + (vendorCode.map { " vendorCode=\($0)" } ?? "") + "]" }
+        return text
+    }
+}

@@ -1,0 +1,46 @@
+import Logging
+import NIOCore
+
+/// One provider's tasks for `GET /tasks`: a vendor's list call, or taskgate's store.
+public protocol TaskListSource: Sendable {
+    /// Up to `limit` tasks after `token` (nil: from the start), as task JSON bodies, and the
+    /// token of the next page (nil: no more).
+    func page(status: TaskStatus?, limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage
+}
+
+public struct TaskListPage: Sendable {
+    /// Each one a task document, the same JSON `GET /tasks/{provider}/{id}` answers.
+    public var tasks: [ByteBuffer]
+    public var nextToken: String?
+
+    public init(tasks: [ByteBuffer], nextToken: String?) {
+        self.tasks = tasks
+        self.nextToken = nextToken
+    }
+}
+
+/// Lists the tasks taskgate has seen of one provider, with their last known status.
+struct StoreTaskListSource: TaskListSource {
+    let provider: String
+    let store: any TaskStore
+
+    func page(status: TaskStatus?, limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+        var after: Int64?
+        if let token {
+            guard let sequence = Int64(token), sequence >= 0 else {
+                throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider)
+            }
+            after = sequence
+        }
+        // One row more than asked tells whether another page exists.
+        let rows = try await store.list(provider: provider, status: status, afterSequence: after, limit: limit + 1)
+        let pageRows = rows.prefix(limit)
+        var tasks: [ByteBuffer] = []
+        tasks.reserveCapacity(pageRows.count)
+        for row in pageRows {
+            tasks.append(try Gzip.inflate(row.gzipBody, maxBytes: 64 << 20))
+        }
+        let next = rows.count > limit ? pageRows.last.map { String($0.sequence) } : nil
+        return TaskListPage(tasks: tasks, nextToken: next)
+    }
+}

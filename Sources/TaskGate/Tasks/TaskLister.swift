@@ -1,0 +1,79 @@
+import Logging
+import NIOCore
+
+/// Answers `GET /tasks`: asks each provider's source in turn until the page is full, and
+/// reports a source that failed as `incomplete` instead of failing the page.
+struct TaskLister: Sendable {
+    let providers: [String: any Provider]
+    let store: any TaskStore
+    /// Vendor calls one page may cost at most (a vendor paging empty pages cannot loop us).
+    let maxSourceCalls = 8
+
+    struct Page {
+        var tasks: [ByteBuffer]
+        var nextCursor: String?
+        var incomplete: [(provider: String, error: GatewayError)]
+    }
+
+    func page(for query: TaskQuery, logger: Logger) async -> Page {
+        let filter = TaskCursor.filter(status: query.status, providers: query.providers)
+        var index = query.cursor?.providerIndex ?? 0
+        var token = query.cursor?.token
+        var page = Page(tasks: [], nextCursor: nil, incomplete: [])
+        var calls = 0
+        while index < query.providers.count, page.tasks.count < query.limit, calls < maxSourceCalls {
+            let name = query.providers[index]
+            calls += 1
+            guard let provider = providers[name] else { index += 1; continue }
+            do {
+                let result = try await provider.listSource(store: store).page(
+                    status: query.status, limit: query.limit - page.tasks.count, token: token, logger: logger)
+                page.tasks += result.tasks
+                if let next = result.nextToken {
+                    token = next
+                } else {
+                    index += 1
+                    token = nil
+                }
+            } catch {
+                logger.warning("listing a provider failed", metadata: ["provider": "\(name)", "error": "\(error.kind.rawValue)"])
+                page.incomplete.append((name, error))
+                index += 1
+                token = nil
+            }
+        }
+        if index < query.providers.count {
+            page.nextCursor = TaskCursor(filter: filter, providerIndex: index, token: token).encoded
+        }
+        return page
+    }
+}
+
+extension TaskLister.Page {
+    /// `{"tasks": [...], "nextCursor": ..., "incomplete": [{"provider", "error", "detail"}]}`
+    func jsonBytes() -> [UInt8] {
+        var writer = JSONWriter(capacity: tasks.reduce(128) { $0 + $1.readableBytes + 1 })
+        writer.beginObject()
+        writer.key("tasks")
+        writer.beginArray()
+        for task in tasks { writer.raw(task.readableBytesView) }
+        writer.endArray()
+        writer.key("nextCursor")
+        writer.string(nextCursor)
+        writer.key("incomplete")
+        writer.beginArray()
+        for (provider, error) in incomplete {
+            writer.beginObject()
+            writer.key("provider")
+            writer.string(provider)
+            writer.key("error")
+            writer.string(error.kind.typeURI)
+            writer.key("detail")
+            writer.string(error.detail)
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        return writer.bytes
+    }
+}

@@ -1,0 +1,44 @@
+extension TaskRecord {
+    /// The answer body of `GET /tasks/{provider}/{id}`, in the field order of the API contract.
+    func jsonBytes() -> [UInt8] {
+        var writer = JSONWriter(capacity: 256 + (result?.bytes.count ?? 0))
+        write(to: &writer)
+        return writer.bytes
+    }
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("provider")
+        writer.string(provider)
+        writer.key("kind")
+        writer.string(kind)
+        writer.key("id")
+        writer.string(id)
+        writer.key("status")
+        writer.string(status.rawValue)
+        writer.key("final")
+        writer.bool(isFinal)
+        writer.key("vendorStatus")
+        writer.string(vendorStatus)
+        writer.key("result")
+        if let result { writer.raw(result.bytes) } else { writer.null() }
+        writer.key("error")
+        if let error {
+            writer.beginObject()
+            writer.key("code")
+            writer.string(error.code)
+            writer.key("message")
+            writer.string(error.message)
+            writer.endObject()
+        } else {
+            writer.null()
+        }
+        writer.key("createdAt")
+        writer.date(createdAt)
+        writer.key("finishedAt")
+        writer.date(finishedAt)
+        writer.key("fetchedAt")
+        writer.date(fetchedAt)
+        writer.endObject()
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// One vendor task in the normalized shape every caller sees.
+///
+/// Providers build it from the vendor's answer; `TaskDocument` turns it into the JSON body.
+public struct TaskRecord: Sendable, Equatable {
+    /// The configured provider instance name (`aliyun-bj`), not the vendor kind.
+    public var provider: String
+    public var kind: String
+    public var id: String
+    public var status: TaskStatus
+    /// The vendor's own status word or number, as text.
+    public var vendorStatus: String?
+    /// The vendor's result object as the vendor gave it.
+    public var result: JSONFragment?
+    public var error: TaskFailure?
+    public var createdAt: Date?
+    public var finishedAt: Date?
+    public var fetchedAt: Date
+
+    public init(
+        provider: String,
+        kind: String,
+        id: String,
+        status: TaskStatus,
+        vendorStatus: String? = nil,
+        result: JSONFragment? = nil,
+        error: TaskFailure? = nil,
+        createdAt: Date? = nil,
+        finishedAt: Date? = nil,
+        fetchedAt: Date
+    ) {
+        self.provider = provider
+        self.kind = kind
+        self.id = id
+        self.status = status
+        self.vendorStatus = vendorStatus
+        self.result = result
+        self.error = error
+        self.createdAt = createdAt
+        self.finishedAt = finishedAt
+        self.fetchedAt = fetchedAt
+    }
+
+    public var isFinal: Bool { status.isFinal }
+}
+
+/// Why a task failed, in the vendor's own code and message.
+public struct TaskFailure: Sendable, Equatable {
+    public var code: String
+    public var message: String?
+
+    public init(code: String, message: String?) {
+        self.code = code
+        self.message = message
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+
+/// Answers `GET /tasks/{provider}/{id}`: memory, then the store, then one vendor call shared by
+/// every concurrent caller. A final answer is committed to the store before it is returned.
+public final class TaskService: Sendable {
+    /// Where an answer came from, sent as `X-Cache`.
+    public enum CacheOutcome: String, Sendable {
+        case hit = "HIT"
+        case miss = "MISS"
+        case coalesced = "COALESCED"
+        case stale = "STALE"
+    }
+
+    public struct Result: Sendable {
+        public var answer: EncodedAnswer
+        public var cache: CacheOutcome
+        /// Seconds until taskgate would ask the vendor again; nil for a final answer.
+        public var maxAge: Int?
+    }
+
+    let providers: [String: any Provider]
+    let store: any TaskStore
+    let cache: AnswerCache
+    let now: @Sendable () -> Date
+
+    init(providers: [any Provider], store: any TaskStore, cacheCapacity: Int = 10_000, now: @escaping @Sendable () -> Date) {
+        self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
+        self.store = store
+        self.cache = AnswerCache(capacity: cacheCapacity)
+        self.now = now
+    }
+
+    public func provider(named name: String) throws(GatewayError) -> any Provider {
+        guard let provider = providers[name] else {
+            throw GatewayError(.unknownProvider, "No provider named \(name) is configured.")
+        }
+        return provider
+    }
+
+    public func task(provider name: String, id rawID: String, logger: Logger) async throws(GatewayError) -> Result {
+        let provider = try provider(named: name)
+        let id = try provider.validateID(rawID)
+        let key = AnswerCache.Key(provider: name, id: id)
+        if let (answer, expires) = cache.fresh(key, now: now()) {
+            return Result(answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
+        }
+        let stored = try await store.answer(provider: name, id: id)
+        if let stored, stored.isFinal {
+            return Result(answer: stored, cache: .hit, maxAge: nil)
+        }
+        let ttl = provider.statusTTL
+        let (answer, coalesced) = try await cache.load(key, expiry: { [now] answer in
+            answer.isFinal ? nil : answer.fetchedAt.addingTimeInterval(ttl.seconds).clamped(after: now())
+        }) { () throws(GatewayError) -> EncodedAnswer in
+            let known = stored.map { KnownTask(status: $0.status, vendorStatus: $0.vendorStatus) }
+            let record = try await provider.fetchTask(id: id, known: known, logger: logger)
+            let answer = try EncodedAnswer(record: record)
+            if answer.isFinal {
+                try await store.save(answer)
+            } else {
+                do throws(GatewayError) {
+                    try await store.save(answer)
+                } catch {
+                    // The listing misses one status update; the caller still gets the answer.
+                    logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
+                }
+            }
+            return answer
+        }
+        let maxAge = answer.isFinal ? nil : secondsUntil(answer.fetchedAt.addingTimeInterval(ttl.seconds))
+        return Result(answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: maxAge)
+    }
+
+    /// Whole seconds until `date`, rounded up, never negative.
+    private func secondsUntil(_ date: Date) -> Int {
+        max(0, Int(date.timeIntervalSince(now()).rounded(.up)))
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+extension Date {
+    /// The date itself, or `now` when the date is already past (a slow vendor call must not
+    /// leave an answer that expired before it was cached).
+    fileprivate func clamped(after now: Date) -> Date { Swift.max(self, now) }
+}
