@@ -10,16 +10,16 @@ import ServiceLifecycle
 /// call this same function.
 /// - Parameters:
 ///   - now: the wall clock (tests pass their own).
+///   - onServerRunning: called once the server listens (tests and the demo learn the port).
 /// - Throws: `StoreOpenError` when the store cannot be opened or migrated.
 public func buildApplication(
     _ configuration: GatewayConfiguration,
     logger: Logger? = nil,
-    now: @escaping @Sendable () -> Date = Date.init
+    now: @escaping @Sendable () -> Date = Date.init,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     var logger = logger ?? Logger(label: "taskgate")
-    if logger.logLevel > configuration.logLevel || logger.logLevel < configuration.logLevel {
-        logger.logLevel = configuration.logLevel
-    }
+    logger.logLevel = configuration.logLevel
     let store = try SQLiteTaskStore(path: configuration.storePath, logger: logger)
     var clientConfiguration = HTTPClient.Configuration()
     clientConfiguration.decompression = .disabled
@@ -38,6 +38,7 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(configuration.listen.host, port: configuration.listen.port),
             serverName: "taskgate"),
+        onServerRunning: onServerRunning,
         logger: logger)
     app.addServices(HTTPClientService(client: httpClient))
     return app

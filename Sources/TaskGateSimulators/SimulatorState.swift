@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+
+/// A simulator's tasks and the ledger of what it was asked: requests per task and call, and
+/// requests it rejected (bad signature, wrong key, …), by reason.
+public final class SimulatorState: Sendable {
+    private struct Entry {
+        var task: SimulatedTask
+        var stepIndex = 0
+        var pollsInStep = 0
+        var stepStartedAt: Date?
+    }
+
+    private struct Ledger {
+        var tasks: [String: Entry] = [:]
+        var calls: [String: [String: Int]] = [:]
+        var rejected: [String: Int] = [:]
+        var nextID = 1_000_000
+    }
+
+    private let ledger = Mutex(Ledger())
+    let now: @Sendable () -> Date
+
+    public init(now: @escaping @Sendable () -> Date = Date.init) {
+        self.now = now
+    }
+
+    /// Adds (or replaces) a task.
+    public func add(_ task: SimulatedTask) {
+        ledger.withLock { $0.tasks[task.id] = Entry(task: task) }
+    }
+
+    /// Adds a task with a fresh numeric id and returns the id.
+    public func create(steps: [SimulatedTask.Step]) -> String {
+        let created = now()
+        return ledger.withLock { ledger in
+            ledger.nextID += 1
+            let id = String(ledger.nextID)
+            ledger.tasks[id] = Entry(task: SimulatedTask(id: id, steps: steps, createdAt: created))
+            return id
+        }
+    }
+
+    /// Counts a request for a task and returns the step that answers it (nil: no such task),
+    /// with how many times this call was made for the task, this one included.
+    public func poll(_ id: String, call: String) -> (task: SimulatedTask, step: SimulatedTask.Step, count: Int)? {
+        let time = now()
+        return ledger.withLock { ledger in
+            ledger.calls[id, default: [:]][call, default: 0] += 1
+            let count = ledger.calls[id]![call]!
+            guard var entry = ledger.tasks[id], !entry.task.steps.isEmpty else { return nil }
+            // Time runs from the task's creation; a timed step ends exactly `seconds` after it began.
+            var startedAt = entry.stepStartedAt ?? entry.task.createdAt
+            while entry.stepIndex < entry.task.steps.count - 1 {
+                let step = entry.task.steps[entry.stepIndex]
+                let pollLimit = step.polls ?? (step.seconds == nil ? 1 : nil)
+                let pollsDone = pollLimit.map { entry.pollsInStep >= $0 } ?? false
+                let timeDone = step.seconds.map { time.timeIntervalSince(startedAt) >= $0 } ?? false
+                guard pollsDone || timeDone else { break }
+                startedAt = timeDone ? startedAt.addingTimeInterval(step.seconds!) : time
+                entry.stepIndex += 1
+                entry.pollsInStep = 0
+            }
+            entry.stepStartedAt = startedAt
+            entry.pollsInStep += 1
+            ledger.tasks[id] = entry
+            return (entry.task, entry.task.steps[entry.stepIndex], count)
+        }
+    }
+
+    /// Looks at a task without counting a request (for list calls).
+    public func peek(_ id: String) -> SimulatedTask? {
+        ledger.withLock { $0.tasks[id]?.task }
+    }
+
+    public var allTasks: [SimulatedTask] {
+        ledger.withLock { $0.tasks.values.map(\.task).sorted { $0.id < $1.id } }
+    }
+
+    public func reject(_ reason: String) {
+        ledger.withLock { $0.rejected[reason, default: 0] += 1 }
+    }
+
+    /// Requests made for one task, by call name.
+    public func calls(for id: String) -> [String: Int] {
+        ledger.withLock { $0.calls[id] ?? [:] }
+    }
+
+    /// Every request counted, by task and call.
+    public var totalCalls: Int {
+        ledger.withLock { $0.calls.values.reduce(0) { $0 + $1.values.reduce(0, +) } }
+    }
+
+    public var rejections: [String: Int] {
+        ledger.withLock { $0.rejected }
+    }
+
+    /// Forgets every task and count.
+    public func reset() {
+        ledger.withLock { $0 = Ledger() }
+    }
+
+    /// `{"total", "rejected", "rejectedByReason": {...}, "tasks": {"<id>": {"<call>": n}}}`
+    public func callsReport() -> Data {
+        let (calls, rejected) = ledger.withLock { ($0.calls, $0.rejected) }
+        let object: [String: Any] = [
+            "total": calls.values.reduce(0) { $0 + $1.values.reduce(0, +) },
+            "rejected": rejected.values.reduce(0, +),
+            "rejectedByReason": rejected,
+            "tasks": calls,
+        ]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    }
+}

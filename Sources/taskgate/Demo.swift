@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import TaskGate
+import TaskGateSimulators
+
+/// Everything on loopback in one process: a CapMonster simulator with seeded tasks, and the
+/// gateway in front of it on a fresh SQLite file.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway with vendor simulators and seeded tasks, and print curl commands to try.")
+
+    @Option(help: "Gateway port on 127.0.0.1.") var port: Int = 8080
+    @Option(help: "CapMonster simulator port on 127.0.0.1 (its control API: this + 1000).") var simulatorPort: Int = 18085
+    @Option(help: "SQLite file (default: a new file in a temporary directory).") var store: String?
+    @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
+
+    func run() async throws {
+        let storePath = store ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8))").appendingPathExtension("sqlite").path
+        let clientKey = "demo-client-key-0123456789abcdef"
+        let yaml = """
+            listen: 127.0.0.1:\(port)
+            store: \(storePath)
+            log_level: \(logLevel)
+            providers:
+              capmonster:
+                kind: capmonster
+                endpoint: http://127.0.0.1:\(simulatorPort)
+                client_key: \(clientKey)
+            """
+        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8)).yaml")
+        try yaml.write(to: configFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: configFile) }
+        let configuration = try await GatewayConfiguration.load(filePath: configFile.path)
+
+        let simulator = CapMonsterSimulator(clientKey: clientKey)
+        Self.seed(simulator.state)
+        var logger = Logger(label: "taskgate")
+        logger.logLevel = configuration.logLevel
+        let ready = ReadyCounter(expected: 3)
+        let host = SimulatorHost(
+            simulator: simulator, port: simulatorPort, controlPort: simulatorPort + 1000, logger: logger,
+            onListening: { _, _ in await ready.arrive() })
+        let gateway = try buildApplication(configuration, logger: logger, onServerRunning: { _ in await ready.arrive() })
+        let banner = Self.banner(port: port, controlPort: simulatorPort + 1000, store: storePath)
+        let group = ServiceGroup(
+            services: [host, gateway, ReadyAnnouncer(ready: ready, text: banner)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+
+    static func seed(_ state: SimulatorState) {
+        let now = Date()
+        state.add(SimulatedTask(id: "1001", steps: [.state(.succeeded, result: #"{"text":"demo answer"}"#)], createdAt: now))
+        state.add(SimulatedTask(id: "1002", steps: [.state(.running, seconds: 20), .state(.succeeded, result: #"{"gRecaptchaResponse":"03AGdBq25-demo"}"#)], createdAt: now))
+        state.add(SimulatedTask(id: "1003", steps: [.state(.running, seconds: 10), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE", message: "Captcha could not be solved")], createdAt: now))
+        state.add(SimulatedTask(id: "1004", steps: [.state(.running)], createdAt: now))
+    }
+
+    static func banner(port: Int, controlPort: Int, store: String) -> String {
+        let base = "http://127.0.0.1:\(port)"
+        return """
+
+            taskgate demo: gateway at \(base), CapMonster simulator control API at http://127.0.0.1:\(controlPort)/_sim/
+            store: \(store)
+
+            Try:
+              curl -s \(base)/tasks/capmonster/1001                          # succeeded (final, stored for ever)
+              curl -s --compressed -i \(base)/tasks/capmonster/1001          # gzip, ETag, X-Cache
+              curl -s \(base)/tasks/capmonster/1002                          # running; succeeds 20 s after start
+              curl -s \(base)/tasks/capmonster/1003                          # running; fails (unsolvable) after 10 s
+              curl -s \(base)/tasks/capmonster/1004                          # running for ever
+              curl -s \(base)/tasks/capmonster/999                           # 404 problem+json
+              curl -s \(base)/tasks/capmonster/abc                           # 400 problem+json
+              curl -s '\(base)/tasks?provider=capmonster&limit=10'          # what taskgate has seen
+              curl -s -X POST http://127.0.0.1:\(controlPort)/_sim/tasks -d '{"id":"2001","timeline":[{"state":"running","polls":2},{"state":"succeeded","result":{"text":"hi"}}]}'
+              curl -s http://127.0.0.1:\(controlPort)/_sim/calls                  # vendor calls taskgate made
+
+            Ctrl-C stops everything.
+
+            """
+    }
+}
+
+/// Counts listeners coming up, so the banner prints only when every curl above works.
+actor ReadyCounter {
+    let expected: Int
+    private var arrived = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(expected: Int) { self.expected = expected }
+
+    func arrive() {
+        arrived += 1
+        if arrived >= expected { waiters.forEach { $0.resume() }; waiters = [] }
+    }
+
+    func wait() async {
+        if arrived >= expected { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+struct ReadyAnnouncer: Service {
+    let ready: ReadyCounter
+    let text: String
+
+    func run() async throws {
+        await ready.wait()
+        // Written at once, not buffered: whoever runs the demo reads it while it runs.
+        FileHandle.standardOutput.write(Data(text.utf8))
+        try? await gracefulShutdown()
+    }
+}

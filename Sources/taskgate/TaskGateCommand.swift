@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import TaskGate
+import TaskGateSimulators
+
+@main
+struct TaskGateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "taskgate",
+        abstract: "One HTTP gateway in front of vendors' asynchronous-task APIs.",
+        subcommands: [Serve.self, Demo.self, Simulate.self, CheckConfig.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The YAML configuration file; every key can be overridden by environment.")
+    var config: String = "taskgate.yaml"
+
+    /// Loads the configuration or exits 78 (EX_CONFIG) naming the bad key.
+    func load() async throws -> GatewayConfiguration {
+        do {
+            return try await GatewayConfiguration.load(filePath: config)
+        } catch {
+            FileHandle.standardError.write(Data("taskgate: configuration error: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let configuration = try await options.load()
+        let app: any ApplicationProtocol
+        do {
+            app = try buildApplication(configuration)
+        } catch {
+            FileHandle.standardError.write(Data("taskgate: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        try await app.runService()
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file and exit (non-zero naming the bad key).")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let configuration = try await options.load()
+        let names = configuration.providers.map { "\($0.name) (\($0.kind.name) at \($0.endpoint.absoluteString))" }
+        print("configuration ok: listen \(configuration.listen), store \(configuration.storePath), providers: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+    }
+}
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a vendor simulator for every configured provider, on the host:port of its endpoint.")
+    @OptionGroup var options: ConfigOption
+    @Option(help: "Each simulator's control API listens on its vendor port plus this offset.")
+    var controlPortOffset: Int = 1000
+
+    func run() async throws {
+        let configuration = try await options.load()
+        var hosts: [any Service] = []
+        for provider in configuration.providers {
+            let endpoint = try SimulatorAddress(endpoint: provider.endpoint)
+            let simulator = try makeSimulator(for: provider)
+            let controlPort = endpoint.port + controlPortOffset
+            print("simulating \(provider.name) (\(provider.kind.name)) at \(provider.endpoint.absoluteString), control API at http://\(endpoint.host):\(controlPort)/_sim/")
+            hosts.append(SimulatorHost(simulator: simulator, host: endpoint.host, port: endpoint.port, controlPort: controlPort))
+        }
+        let group = ServiceGroup(services: hosts, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "taskgate.simulate"))
+        try await group.run()
+    }
+}
