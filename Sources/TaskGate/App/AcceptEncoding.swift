@@ -27,10 +27,11 @@ enum AcceptEncoding {
             default: continue
             }
         }
+        // gzip whenever it is acceptable, as nginx does, unless the caller explicitly weights
+        // identity higher. identity is acceptable unless refused by `identity;q=0` or `*;q=0`.
         let gzipWeight = gzip ?? star ?? 0
-        let identityWeight = identity ?? (star == 0 ? 0 : 1)
-        if gzipWeight > 0, gzipWeight >= identityWeight { return .gzip }
-        if identityWeight > 0 { return .identity }
-        return nil
+        if gzipWeight > 0, gzipWeight >= (identity ?? 0) { return .gzip }
+        if (identity ?? star ?? 1) > 0 { return .identity }
+        return gzipWeight > 0 ? .gzip : nil
     }
 }

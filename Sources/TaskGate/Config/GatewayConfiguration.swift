@@ -109,12 +109,13 @@ struct ConfigLayout {
                 guard let settings = settings.mapping else {
                     throw ConfigurationError(key: "providers.\(providerName)", "must be a mapping")
                 }
-                let kindName = settings["kind"]?.string
-                let allowed = ProviderConfiguration.commonKeys.union(ProviderKind.named(kindName ?? "")?.settingKeys ?? [])
-                for settingKey in settings.keys {
-                    let keyName = settingKey.string ?? "?"
-                    if !allowed.contains(keyName) {
-                        throw ConfigurationError(key: "providers.\(providerName).\(keyName)", "is not a known key for kind \(kindName ?? "?")")
+                // A missing or unknown kind is reported by `ProviderConfiguration`, naming `kind`.
+                if let kindName = settings["kind"]?.string, let kind = ProviderKind.named(kindName) {
+                    let allowed = ProviderConfiguration.commonKeys.union(kind.settingKeys)
+                    for settingKey in settings.keys where !allowed.contains(settingKey.string ?? "?") {
+                        throw ConfigurationError(
+                            key: "providers.\(providerName).\(settingKey.string ?? "?")",
+                            "is not a known key for kind \(kindName) (known: \(allowed.sorted().joined(separator: ", ")))")
                     }
                 }
                 providerNames.append(providerName)

@@ -25,7 +25,13 @@ public final class SQLiteTaskStore: TaskStore {
             throw StoreOpenError(path: path, reason: Self.describe(error))
         }
         do {
-            try Self.migrator.migrate(pool)
+            let migrator = Self.migrator
+            if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
+                throw StoreOpenError(path: path, reason: "it was written by a newer taskgate (unknown migrations); refusing to touch it")
+            }
+            try migrator.migrate(pool)
+        } catch let error as StoreOpenError {
+            throw error
         } catch {
             throw StoreOpenError(path: path, reason: Self.describe(error))
         }

@@ -1,0 +1,84 @@
+import Foundation
+import TaskGate
+import Testing
+
+/// Loading and checking taskgate.yaml: every bad value names its key.
+@Suite struct ConfigurationTests {
+    static let valid = """
+        listen: 127.0.0.1:8080
+        store: /tmp/x.sqlite
+        providers:
+          capmonster:
+            kind: capmonster
+            endpoint: https://api.capmonster.cloud
+            client_key: from-the-file
+          anticaptcha:
+            kind: capmonster
+            endpoint: https://api.anti-captcha.com
+            client_key: another
+            status_ttl: 500ms
+        """
+
+    @Test func aValidFileLoads() async throws {
+        let configuration = try await loadConfiguration(Self.valid)
+        #expect(configuration.listen == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(configuration.storePath == "/tmp/x.sqlite")
+        #expect(configuration.providers.map(\.name) == ["anticaptcha", "capmonster"])
+        #expect(configuration.providers[0].endpoint.absoluteString == "https://api.anti-captcha.com")
+        #expect(configuration.providers[0].statusTTL == .milliseconds(500))
+        #expect(configuration.providers[1].statusTTL == .seconds(2))
+    }
+
+    @Test func environmentOverridesTheFile() async throws {
+        let configuration = try await loadConfiguration(
+            Self.valid,
+            environment: ["PROVIDERS_CAPMONSTER_CLIENT_KEY": "from-the-environment", "LISTEN": "0.0.0.0:9000"])
+        #expect(configuration.listen.description == "0.0.0.0:9000")
+        #expect(configuration.providers[1].values.string("client_key", isSecret: true) == "from-the-environment")
+    }
+
+    @Test(arguments: [
+        ("listen: nowhere\n", "listen"),
+        ("listen: 127.0.0.1:99999\n", "listen"),
+        ("colour: blue\n", "colour"),
+        ("log_level: loud\n", "log_level"),
+        ("providers:\n  x:\n    kind: nosuch\n    endpoint: http://a\n", "providers.x.kind"),
+        ("providers:\n  x:\n    endpoint: http://a\n    client_key: k\n", "providers.x.kind"),
+        ("providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n", "providers.x.client_key"),
+        ("providers:\n  x:\n    kind: capmonster\n    endpoint: ftp://a\n    client_key: k\n", "providers.x.endpoint"),
+        ("providers:\n  x:\n    kind: capmonster\n    endpoint: not a url\n    client_key: k\n", "providers.x.endpoint"),
+        ("providers:\n  x:\n    kind: capmonster\n    client_key: k\n", "providers.x.endpoint"),
+        ("providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n    client_key: k\n    status_ttl: soon\n", "providers.x.status_ttl"),
+        ("providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n    clientkey: k\n", "providers.x.clientkey"),
+        ("providers:\n  Bad.Name:\n    kind: capmonster\n", "providers.Bad.Name"),
+    ])
+    func aBadValueNamesItsKey(yaml: String, key: String) async throws {
+        do {
+            _ = try await loadConfiguration(yaml)
+            Issue.record("\(yaml) must not load")
+        } catch let error as ConfigurationError {
+            #expect(error.key == key, "\(error)")
+        }
+    }
+
+    @Test func secretsAreNeverPrintedInErrors() async throws {
+        do {
+            _ = try await loadConfiguration("providers:\n  x:\n    kind: capmonster\n    endpoint: nope\n    client_key: s3cr3t-value\n")
+            Issue.record("must not load")
+        } catch let error as ConfigurationError {
+            #expect(!error.description.contains("s3cr3t-value"))
+        }
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1:8080", "127.0.0.1", 8080), ("[::1]:80", "::1", 80), ("0.0.0.0:0", "0.0.0.0", 0), ("localhost:1", "localhost", 1),
+    ])
+    func listenAddressesParse(text: String, host: String, port: Int) {
+        #expect(ListenAddress(parsing: text) == ListenAddress(host: host, port: port))
+    }
+
+    @Test(arguments: ["8080", ":8080", "host:", "host:port", "::1:80", "[::1]80", "a b:1"])
+    func badListenAddressesDoNotParse(text: String) {
+        #expect(ListenAddress(parsing: text) == nil)
+    }
+}

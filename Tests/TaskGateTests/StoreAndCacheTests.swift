@@ -1,0 +1,137 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import HummingbirdTesting
+import TaskGate
+import TaskGateSimulators
+import Testing
+
+/// The SQLite store and the in-memory layer: durability across restarts, TTLs, single flight.
+@Suite struct StoreAndCacheTests {
+    static let xCache = HTTPField.Name("X-Cache")!
+
+    @Test func finalResultIsServedFromStoreAfterRestart() async throws {
+        let store = temporaryStorePath()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            addTask(sim.state, id: "70", .state(.succeeded, result: #"{"text":"kept"}"#))
+            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: store)
+            let firstBody = try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
+                let response = try await client.get("/tasks/capmonster/70", [.acceptEncoding: "gzip"])
+                #expect(response.headers[Self.xCache] == "MISS")
+                return response.body
+            }
+            // A new application on the same file: a new process, as far as the store knows.
+            try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
+                let response = try await client.get("/tasks/capmonster/70", [.acceptEncoding: "gzip"])
+                #expect(response.status == .ok)
+                #expect(response.headers[Self.xCache] == "HIT")
+                #expect(response.body == firstBody)
+                #expect(try response.json()["result"] as? [String: String] == ["text": "kept"])
+            }
+            #expect(sim.state.calls(for: "70")["getTaskResult"] == 1)
+        }
+        // The row is really in the file, gzipped, with its ETag.
+        let queue = try DatabaseQueue(path: store)
+        let row = try await queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT status, is_final, etag, length(body_gzip) AS size FROM task WHERE provider = 'capmonster' AND task_id = '70'")
+        }
+        let stored = try #require(row)
+        #expect(stored["status"] as String == "succeeded")
+        #expect(stored["is_final"] as Bool == true)
+        #expect((stored["etag"] as String).count == 32)
+        #expect((stored["size"] as Int) > 20)
+    }
+
+    @Test func theFinalAnswerIsCommittedBeforeItIsSent() async throws {
+        let store = temporaryStorePath()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            addTask(sim.state, id: "71", .failed(code: "ERROR_CAPTCHA_UNSOLVABLE"))
+            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: store)
+            try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
+                _ = try await client.get("/tasks/capmonster/71")
+                // Read by another connection while the app still runs.
+                let count = try await DatabaseQueue(path: store).read { db in
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM task WHERE task_id = '71' AND is_final = 1")
+                }
+                #expect(count == 1)
+            }
+        }
+    }
+
+    @Test func concurrentRequestsForARunningTaskShareOneVendorCall() async throws {
+        try await withCapMonsterGateway { client, sim in
+            sim.state.add(SimulatedTask(id: "72", steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 300)], createdAt: Date()))
+            let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for _ in 0..<64 {
+                    group.addTask {
+                        let response = try await client.get("/tasks/capmonster/72")
+                        return (response.status, response.headers[Self.xCache])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.count == 64)
+            #expect(outcomes.allSatisfy { $0.0 == .ok })
+            #expect(outcomes.filter { $0.1 == "MISS" }.count == 1)
+            #expect(outcomes.filter { $0.1 == "COALESCED" }.count == 63)
+            #expect(sim.state.calls(for: "72")["getTaskResult"] == 1)
+        }
+    }
+
+    @Test func concurrentRequestsShareAFailureToo() async throws {
+        try await withCapMonsterGateway { client, sim in
+            sim.state.add(SimulatedTask(id: "73", steps: [SimulatedTask.Step(answer: .fault(.http503), delayMilliseconds: 300)], createdAt: Date()))
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<16 { group.addTask { try await client.get("/tasks/capmonster/73").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .serviceUnavailable })
+            #expect(sim.state.calls(for: "73")["getTaskResult"] == 1)
+        }
+    }
+
+    @Test func aNotFinalAnswerIsReusedForItsTTLThenAskedAgain() async throws {
+        try await withCapMonsterGateway(statusTTL: "300ms") { client, sim in
+            addTask(sim.state, id: "74", .state(.running, polls: 1), .state(.succeeded))
+            #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "MISS")
+            #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "HIT")
+            #expect(sim.state.calls(for: "74")["getTaskResult"] == 1)
+            try await Task.sleep(for: .milliseconds(400))
+            let after = try await client.get("/tasks/capmonster/74")
+            #expect(after.headers[Self.xCache] == "MISS")
+            #expect(try after.json()["status"] as? String == "succeeded")
+            #expect(sim.state.calls(for: "74")["getTaskResult"] == 2)
+        }
+    }
+
+    @Test func aCorruptStoreStopsStartupWithAClearMessage() async throws {
+        let path = temporaryStorePath()
+        try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: path))
+        let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
+        do {
+            _ = try buildApplication(configuration, logger: quietLogger)
+            Issue.record("a corrupt store must not open")
+        } catch let error as StoreOpenError {
+            #expect(error.description.contains(path))
+            #expect(error.description.contains("not a database"))
+        }
+    }
+
+    @Test func anUnwritableStoreLocationStopsStartup() async throws {
+        let path = "/proc/taskgate-cannot-live-here/taskgate.sqlite"
+        let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
+        #expect(throws: StoreOpenError.self) { _ = try buildApplication(configuration, logger: quietLogger) }
+    }
+
+    @Test func aStoreFromANewerTaskgateIsRefused() async throws {
+        let path = temporaryStorePath()
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v1: task'), ('v99: from the future')")
+        }
+        try queue.close()
+        let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
+        #expect(throws: StoreOpenError.self) { _ = try buildApplication(configuration, logger: quietLogger) }
+    }
+}

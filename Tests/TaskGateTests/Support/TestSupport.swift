@@ -1,0 +1,173 @@
+import CompressNIO
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import TaskGate
+import TaskGateSimulators
+import Testing
+
+/// A simulator listening on loopback port 0, for the length of one test.
+struct RunningSimulator: Sendable {
+    let simulator: any VendorSimulator
+    let vendorPort: Int
+    let controlPort: Int
+
+    var endpoint: String { "http://127.0.0.1:\(vendorPort)" }
+    var state: SimulatorState { simulator.state }
+}
+
+/// Runs `simulator` on ephemeral ports while `body` runs, then shuts it down.
+func withSimulator<T: Sendable>(_ simulator: any VendorSimulator, _ body: (RunningSimulator) async throws -> T) async throws -> T {
+    let (ports, continuation) = AsyncStream.makeStream(of: (SimulatorHost.Role, Int).self)
+    let host = SimulatorHost(simulator: simulator, port: 0, controlPort: 0, logger: quietLogger) { role, port in
+        continuation.yield((role, port))
+    }
+    let group = ServiceGroup(services: [host], logger: quietLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var bound: [SimulatorHost.Role: Int] = [:]
+        for await (role, port) in ports {
+            bound[role] = port
+            if bound.count == 2 { break }
+        }
+        let running = RunningSimulator(simulator: simulator, vendorPort: bound[.vendor]!, controlPort: bound[.control]!)
+        do {
+            let result = try await body(running)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+    }
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+let testClientKey = "0123456789abcdef0123456789abcdef"
+
+/// A fresh SQLite path in a temporary directory of its own.
+func temporaryStorePath() -> String {
+    let directory = FileManager.default.temporaryDirectory.appending(path: "taskgate-test-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appending(path: "taskgate.sqlite").path
+}
+
+/// Writes YAML to a temporary file and loads it the way `taskgate serve` does.
+func loadConfiguration(_ yaml: String, environment: [String: String] = [:]) async throws -> GatewayConfiguration {
+    let file = FileManager.default.temporaryDirectory.appending(path: "taskgate-test-\(UUID().uuidString).yaml")
+    try yaml.write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+    return try await GatewayConfiguration.load(filePath: file.path, environment: environment)
+}
+
+/// The configuration of a gateway with one CapMonster provider in front of `endpoint`.
+func capMonsterConfiguration(
+    endpoint: String, store: String, clientKey: String = testClientKey, statusTTL: String = "2s", logLevel: String = "critical"
+) async throws -> GatewayConfiguration {
+    try await loadConfiguration(
+        """
+        listen: 127.0.0.1:0
+        store: \(store)
+        log_level: \(logLevel)
+        providers:
+          capmonster:
+            kind: capmonster
+            endpoint: \(endpoint)
+            client_key: \(clientKey)
+            status_ttl: \(statusTTL)
+            timeout: 5s
+        """)
+}
+
+/// Runs a gateway (router test client: no socket) in front of a running CapMonster simulator.
+func withCapMonsterGateway<T: Sendable>(
+    simulator: CapMonsterSimulator = CapMonsterSimulator(clientKey: testClientKey),
+    store: String = temporaryStorePath(),
+    clientKey: String = testClientKey,
+    statusTTL: String = "2s",
+    logs: LogRecorder? = nil,
+    _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> T
+) async throws -> T {
+    try await withSimulator(simulator) { running in
+        let configuration = try await capMonsterConfiguration(
+            endpoint: running.endpoint, store: store, clientKey: clientKey, statusTTL: statusTTL,
+            logLevel: logs == nil ? "critical" : "trace")
+        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger)
+        return try await app.test(.router) { client in try await body(client, running) }
+    }
+}
+
+extension TestClientProtocol {
+    /// `GET path` with optional headers.
+    func get(_ path: String, _ headers: HTTPFields = [:]) async throws -> TestResponse {
+        try await execute(uri: path, method: .get, headers: headers) { $0 }
+    }
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+
+    /// The body as a JSON object (inflated first when gzip).
+    func json() throws -> [String: Any] {
+        var buffer = body
+        if headers[.contentEncoding] == "gzip" {
+            buffer = try buffer.decompress(with: .gzip())
+        }
+        return try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+    }
+}
+
+/// Adds a task to a simulator: `timeline` in the control API's JSON form.
+func addTask(_ state: SimulatorState, id: String, _ steps: SimulatedTask.Step...) {
+    state.add(SimulatedTask(id: id, steps: steps, createdAt: Date()))
+}
+
+/// Collects every log line (message and metadata) so tests can read what taskgate logged.
+final class LogRecorder: Sendable {
+    struct Line: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+
+        var rendered: String { "\(level) \(message) \(metadata.sorted { $0.key < $1.key })" }
+    }
+
+    private let storage = Mutex<[Line]>([])
+
+    var lines: [Line] { storage.withLock { $0 } }
+
+    var logger: Logger {
+        var logger = Logger(label: "taskgate.test") { _ in Handler(recorder: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            var merged = metadata
+            merged.merge(event.metadata ?? [:]) { $1 }
+            let line = Line(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" })
+            recorder.storage.withLock { $0.append(line) }
+        }
+    }
+}
