@@ -81,7 +81,8 @@ public struct CapMonsterSimulator: VendorSimulator {
             let ended = Int(state.now().timeIntervalSince1970)
             return Self.answer(
                 #"{"errorId":0,"errorCode":null,"errorDescription":null,"status":"ready","solution":"#
-                    + solution + #","cost":"0.000700","ip":"127.0.0.1","createTime":\#(created),"endTime":\#(ended),"solveCount":0}"#)
+                    + solution + #","cost":"0.000700","ip":"127.0.0.1","createTime":\#(created),"endTime":\#(ended),"solveCount":0}"#
+            )
         case .state(.failed, _, let code, let message):
             return Self.error(code ?? "ERROR_CAPTCHA_UNSOLVABLE", description: message)
         }
@@ -114,7 +115,8 @@ public struct CapMonsterSimulator: VendorSimulator {
 
     static func error(_ code: String, description: String? = nil) -> Response {
         let text = description ?? descriptions[code] ?? code
-        let escaped = (try? JSONSerialization.data(withJSONObject: [text], options: [.fragmentsAllowed]))
+        let escaped =
+            (try? JSONSerialization.data(withJSONObject: [text], options: [.fragmentsAllowed]))
             .map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\"\""
         return answer(#"{"errorId":1,"errorCode":"\#(code)","errorDescription":\#(escaped)}"#)
     }
@@ -126,7 +128,11 @@ public struct CapMonsterSimulator: VendorSimulator {
     static func faultAnswer(_ fault: SimulatedTask.Step.Fault) -> Response {
         switch fault {
         case .http429:
-            Response(status: .tooManyRequests, headers: [.retryAfter: "3", .contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "Too Many Requests")))
+            Response(
+                status: .tooManyRequests,
+                headers: [.retryAfter: "3", .contentType: "text/plain"],
+                body: .init(byteBuffer: ByteBuffer(string: "Too Many Requests"))
+            )
         case .http500: Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "Internal Server Error")))
         case .http502: Response(status: .badGateway, body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
         case .http503: Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "Service Unavailable")))

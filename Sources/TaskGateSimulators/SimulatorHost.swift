@@ -25,13 +25,15 @@ public struct SimulatorHost: Service {
             router: simulator.vendorRouter(),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onListening(.vendor, channel.localAddress?.port ?? port) },
-            logger: vendorLogger)
+            logger: vendorLogger
+        )
         let validate = { @Sendable (id: String) in simulator.validateID(id) }
         controlApp = Application(
             router: SimulatorControl.router(state: simulator.state, validateID: validate),
             configuration: .init(address: .hostname(host, port: controlPort), serverName: nil),
             onServerRunning: { channel in await onListening(.control, channel.localAddress?.port ?? controlPort) },
-            logger: vendorLogger)
+            logger: vendorLogger
+        )
     }
 
     public enum Role: Sendable {

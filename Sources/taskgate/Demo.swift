@@ -3,15 +3,16 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
-import UnixSignals
 import TaskGate
 import TaskGateSimulators
+import UnixSignals
 
 /// Everything on loopback in one process: a CapMonster simulator with seeded tasks, and the
 /// gateway in front of it on a fresh SQLite file.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the gateway with vendor simulators and seeded tasks, and print curl commands to try.")
+        abstract: "Run the gateway with vendor simulators and seeded tasks, and print curl commands to try."
+    )
 
     @Option(help: "Gateway port on 127.0.0.1.") var port: Int = 8080
     @Option(help: "CapMonster simulator port on 127.0.0.1 (its control API: this + 1000).") var simulatorPort: Int = 18085
@@ -19,7 +20,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
 
     func run() async throws {
-        let storePath = store ?? FileManager.default.temporaryDirectory
+        let storePath =
+            store
+            ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8))").appendingPathExtension("sqlite").path
         let clientKey = "demo-client-key-0123456789abcdef"
         let yaml = """
@@ -43,21 +46,39 @@ struct Demo: AsyncParsableCommand {
         logger.logLevel = configuration.logLevel
         let ready = ReadyCounter(expected: 3)
         let host = SimulatorHost(
-            simulator: simulator, port: simulatorPort, controlPort: simulatorPort + 1000, logger: logger,
-            onListening: { _, _ in await ready.arrive() })
+            simulator: simulator,
+            port: simulatorPort,
+            controlPort: simulatorPort + 1000,
+            logger: logger,
+            onListening: { _, _ in await ready.arrive() }
+        )
         let gateway = try buildApplication(configuration, logger: logger, onServerRunning: { _ in await ready.arrive() })
         let banner = Self.banner(port: port, controlPort: simulatorPort + 1000, store: storePath)
         let group = ServiceGroup(
             services: [host, gateway, ReadyAnnouncer(ready: ready, text: banner)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
         try await group.run()
     }
 
     static func seed(_ state: SimulatorState) {
         let now = Date()
         state.add(SimulatedTask(id: "1001", steps: [.state(.succeeded, result: #"{"text":"demo answer"}"#)], createdAt: now))
-        state.add(SimulatedTask(id: "1002", steps: [.state(.running, seconds: 20), .state(.succeeded, result: #"{"gRecaptchaResponse":"03AGdBq25-demo"}"#)], createdAt: now))
-        state.add(SimulatedTask(id: "1003", steps: [.state(.running, seconds: 10), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE", message: "Captcha could not be solved")], createdAt: now))
+        state.add(
+            SimulatedTask(
+                id: "1002",
+                steps: [.state(.running, seconds: 20), .state(.succeeded, result: #"{"gRecaptchaResponse":"03AGdBq25-demo"}"#)],
+                createdAt: now
+            )
+        )
+        state.add(
+            SimulatedTask(
+                id: "1003",
+                steps: [.state(.running, seconds: 10), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE", message: "Captcha could not be solved")],
+                createdAt: now
+            )
+        )
         state.add(SimulatedTask(id: "1004", steps: [.state(.running)], createdAt: now))
     }
 
@@ -96,7 +117,10 @@ actor ReadyCounter {
 
     func arrive() {
         arrived += 1
-        if arrived >= expected { waiters.forEach { $0.resume() }; waiters = [] }
+        if arrived >= expected {
+            for waiter in waiters { waiter.resume() }
+            waiters = []
+        }
     }
 
     func wait() async {

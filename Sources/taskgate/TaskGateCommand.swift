@@ -3,9 +3,9 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
-import UnixSignals
 import TaskGate
 import TaskGateSimulators
+import UnixSignals
 
 @main
 struct TaskGateCommand: AsyncParsableCommand {
@@ -13,7 +13,8 @@ struct TaskGateCommand: AsyncParsableCommand {
         commandName: "taskgate",
         abstract: "One HTTP gateway in front of vendors' asynchronous-task APIs.",
         subcommands: [Serve.self, Demo.self, Simulate.self, CheckConfig.self],
-        defaultSubcommand: Serve.self)
+        defaultSubcommand: Serve.self
+    )
 }
 
 struct ConfigOption: ParsableArguments {
@@ -50,19 +51,24 @@ struct Serve: AsyncParsableCommand {
 
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check-config", abstract: "Validate a configuration file and exit (non-zero naming the bad key).")
+        commandName: "check-config",
+        abstract: "Validate a configuration file and exit (non-zero naming the bad key)."
+    )
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
         let configuration = try await options.load()
         let names = configuration.providers.map { "\($0.name) (\($0.kind.name) at \($0.endpoint.absoluteString))" }
-        print("configuration ok: listen \(configuration.listen), store \(configuration.storePath), providers: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+        print(
+            "configuration ok: listen \(configuration.listen), store \(configuration.storePath), providers: \(names.isEmpty ? "none" : names.joined(separator: ", "))"
+        )
     }
 }
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a vendor simulator for every configured provider, on the host:port of its endpoint.")
+        abstract: "Run a vendor simulator for every configured provider, on the host:port of its endpoint."
+    )
     @OptionGroup var options: ConfigOption
     @Option(help: "Each simulator's control API listens on its vendor port plus this offset.")
     var controlPortOffset: Int = 1000
@@ -74,7 +80,9 @@ struct Simulate: AsyncParsableCommand {
             let endpoint = try SimulatorAddress(endpoint: provider.endpoint)
             let simulator = try makeSimulator(for: provider)
             let controlPort = endpoint.port + controlPortOffset
-            print("simulating \(provider.name) (\(provider.kind.name)) at \(provider.endpoint.absoluteString), control API at http://\(endpoint.host):\(controlPort)/_sim/")
+            print(
+                "simulating \(provider.name) (\(provider.kind.name)) at \(provider.endpoint.absoluteString), control API at http://\(endpoint.host):\(controlPort)/_sim/"
+            )
             hosts.append(SimulatorHost(simulator: simulator, host: endpoint.host, port: endpoint.port, controlPort: controlPort))
         }
         let group = ServiceGroup(services: hosts, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "taskgate.simulate"))

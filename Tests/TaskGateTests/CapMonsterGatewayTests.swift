@@ -167,14 +167,21 @@ import Testing
 
     @Test func slowVendorIsAGatewayTimeout() async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
-            sim.state.add(SimulatedTask(id: "51", steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 2000)], createdAt: Date()))
+            sim.state.add(
+                SimulatedTask(
+                    id: "51",
+                    steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 2000)],
+                    createdAt: Date()
+                )
+            )
             let configuration = try await loadConfiguration(
                 """
                 store: \(temporaryStorePath())
                 log_level: critical
                 providers:
                   capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), timeout: 200ms}
-                """)
+                """
+            )
             let app = try buildApplication(configuration, logger: quietLogger)
             try await app.test(.router) { client in
                 let started = ContinuousClock.now

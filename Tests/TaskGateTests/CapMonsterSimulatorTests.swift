@@ -106,7 +106,12 @@ import Testing
             let control = "http://127.0.0.1:\(sim.controlPort)"
             var create = HTTPClientRequest(url: control + "/_sim/tasks")
             create.method = .POST
-            create.body = .bytes(ByteBuffer(string: #"{"id":"555","timeline":[{"state":"running","polls":2},{"state":"failed","error":{"code":"ERROR_CAPTCHA_UNSOLVABLE","message":"no"}}]}"#))
+            create.body = .bytes(
+                ByteBuffer(
+                    string:
+                        #"{"id":"555","timeline":[{"state":"running","polls":2},{"state":"failed","error":{"code":"ERROR_CAPTCHA_UNSOLVABLE","message":"no"}}]}"#
+                )
+            )
             #expect(try await HTTPClient.shared.execute(create, timeout: .seconds(5)).status == .created)
 
             var bad = create
@@ -123,7 +128,8 @@ import Testing
 
             let calls = try await HTTPClient.shared.execute(HTTPClientRequest(url: control + "/_sim/calls"), timeout: .seconds(5))
             let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(try await calls.body.collect(upTo: 1 << 20).readableBytesView)) as? [String: Any])
+                try JSONSerialization.jsonObject(with: Data(try await calls.body.collect(upTo: 1 << 20).readableBytesView)) as? [String: Any]
+            )
             #expect((report["tasks"] as? [String: [String: Int]])?["555"] == ["getTaskResult": 3])
             #expect(report["rejected"] as? Int == 0)
         }
@@ -131,7 +137,9 @@ import Testing
 
     @Test func timedStepsFollowTheClock() async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
-            sim.state.add(SimulatedTask(id: "556", steps: [.state(.running, seconds: 0.3), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE")], createdAt: Date()))
+            sim.state.add(
+                SimulatedTask(id: "556", steps: [.state(.running, seconds: 0.3), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE")], createdAt: Date())
+            )
             var poll = try #require(try Self.captures(["capmonstercloudclient"]).first)
             poll.body = #"{"clientKey": "\#(testClientKey)", "taskId": 556}"#
             #expect(try await Self.replay(poll, to: sim.endpoint).json["status"] as? String == "processing")

@@ -32,7 +32,8 @@ import Testing
     @Test func environmentOverridesTheFile() async throws {
         let configuration = try await loadConfiguration(
             Self.valid,
-            environment: ["PROVIDERS_CAPMONSTER_CLIENT_KEY": "from-the-environment", "LISTEN": "0.0.0.0:9000"])
+            environment: ["PROVIDERS_CAPMONSTER_CLIENT_KEY": "from-the-environment", "LISTEN": "0.0.0.0:9000"]
+        )
         #expect(configuration.listen.description == "0.0.0.0:9000")
         #expect(configuration.providers[1].values.string("client_key", isSecret: true) == "from-the-environment")
     }

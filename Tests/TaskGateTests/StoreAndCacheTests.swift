@@ -33,7 +33,10 @@ import Testing
         // The row is really in the file, gzipped, with its ETag.
         let queue = try DatabaseQueue(path: store)
         let row = try await queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT status, is_final, etag, length(body_gzip) AS size FROM task WHERE provider = 'capmonster' AND task_id = '70'")
+            try Row.fetchOne(
+                db,
+                sql: "SELECT status, is_final, etag, length(body_gzip) AS size FROM task WHERE provider = 'capmonster' AND task_id = '70'"
+            )
         }
         let stored = try #require(row)
         #expect(stored["status"] as String == "succeeded")
@@ -60,7 +63,13 @@ import Testing
 
     @Test func concurrentRequestsForARunningTaskShareOneVendorCall() async throws {
         try await withCapMonsterGateway { client, sim in
-            sim.state.add(SimulatedTask(id: "72", steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 300)], createdAt: Date()))
+            sim.state.add(
+                SimulatedTask(
+                    id: "72",
+                    steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 300)],
+                    createdAt: Date()
+                )
+            )
             let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                 for _ in 0..<64 {
                     group.addTask {

@@ -18,7 +18,8 @@ struct AccessLogMiddleware: RouterMiddleware {
                 "status": .stringConvertible(response.status.code),
                 "duration_us": .stringConvertible(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000),
                 "cache": .string(response.headers[.xCache] ?? "-"),
-            ])
+            ]
+        )
         return response
     }
 }

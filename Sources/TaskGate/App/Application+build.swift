@@ -32,14 +32,17 @@ public func buildApplication(
         service: service,
         lister: TaskLister(providers: service.providers, store: store),
         providerNames: configuration.providers.map(\.name),
-        store: store)
+        store: store
+    )
     var app = Application(
         router: router,
         configuration: .init(
             address: .hostname(configuration.listen.host, port: configuration.listen.port),
-            serverName: "taskgate"),
+            serverName: "taskgate"
+        ),
         onServerRunning: onServerRunning,
-        logger: logger)
+        logger: logger
+    )
     app.addServices(HTTPClientService(client: httpClient))
     return app
 }

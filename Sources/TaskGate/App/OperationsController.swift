@@ -9,15 +9,27 @@ struct OperationsController: Sendable {
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))
+            )
         }
         router.get("/readyz") { _, _ in
             try await store.checkReadable()
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#))
+            )
         }
         let specification = OpenAPIDocument.bytes
         router.get("/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml", .cacheControl: "public, max-age=300"], body: .init(byteBuffer: specification))
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/yaml", .cacheControl: "public, max-age=300"],
+                body: .init(byteBuffer: specification)
+            )
         }
     }
 }

@@ -27,7 +27,9 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             return GatewayError(.internal, "taskgate failed to answer.").problemResponse(
-                instance: request.uri.path, requestID: context.requestID)
+                instance: request.uri.path,
+                requestID: context.requestID
+            )
         }
     }
 

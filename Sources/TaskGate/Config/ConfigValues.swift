@@ -63,7 +63,9 @@ public struct ConfigValues: Sendable {
             range.contains(amount * scale)
         else {
             throw ConfigurationError(
-                key: fullKey(name), "is not a duration between \(range.lowerBound)s and \(range.upperBound)s: \(text)")
+                key: fullKey(name),
+                "is not a duration between \(range.lowerBound)s and \(range.upperBound)s: \(text)"
+            )
         }
         return .milliseconds(Int64((amount * scale * 1000).rounded()))
     }

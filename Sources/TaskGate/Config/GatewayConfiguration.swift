@@ -48,9 +48,12 @@ public struct GatewayConfiguration: Sendable {
             throw ConfigurationError(key: filePath, "is not valid YAML")
         }
         let reader = ConfigReader(providers: [
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .dynamic { name, _ in
-                ["SECRET", "KEY", "TOKEN", "PASSWORD"].contains { name.uppercased().contains($0) }
-            }),
+            EnvironmentVariablesProvider(
+                environmentVariables: environment,
+                secretsSpecifier: .dynamic { name, _ in
+                    ["SECRET", "KEY", "TOKEN", "PASSWORD"].contains { name.uppercased().contains($0) }
+                }
+            ),
             fileProvider,
         ])
         return try GatewayConfiguration(values: ConfigValues(reader: reader, path: []), providerNames: layout.providerNames)
@@ -94,7 +97,10 @@ struct ConfigLayout {
         guard let top = root.mapping else { throw ConfigurationError(key: file, "must be a YAML mapping") }
         for (key, value) in top {
             guard let name = key.string, GatewayConfiguration.topLevelKeys.contains(name) else {
-                throw ConfigurationError(key: key.string ?? "?", "is not a known key (known: \(GatewayConfiguration.topLevelKeys.sorted().joined(separator: ", ")))")
+                throw ConfigurationError(
+                    key: key.string ?? "?",
+                    "is not a known key (known: \(GatewayConfiguration.topLevelKeys.sorted().joined(separator: ", ")))"
+                )
             }
             guard name == "providers" else { continue }
             guard let entries = value.mapping else {
@@ -115,7 +121,8 @@ struct ConfigLayout {
                     for settingKey in settings.keys where !allowed.contains(settingKey.string ?? "?") {
                         throw ConfigurationError(
                             key: "providers.\(providerName).\(settingKey.string ?? "?")",
-                            "is not a known key for kind \(kindName) (known: \(allowed.sorted().joined(separator: ", ")))")
+                            "is not a known key for kind \(kindName) (known: \(allowed.sorted().joined(separator: ", ")))"
+                        )
                     }
                 }
                 providerNames.append(providerName)

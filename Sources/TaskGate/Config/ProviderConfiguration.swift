@@ -32,7 +32,8 @@ public struct ProviderConfiguration: Sendable {
         guard let kind = ProviderKind.named(kindName) else {
             throw ConfigurationError(
                 key: values.fullKey("kind"),
-                "unknown kind \(kindName) (known: \(ProviderKind.all.map(\.name).joined(separator: ", ")))")
+                "unknown kind \(kindName) (known: \(ProviderKind.all.map(\.name).joined(separator: ", ")))"
+            )
         }
         self.name = name
         self.kind = kind

@@ -37,7 +37,8 @@ public struct VendorHTTPClient: Sendable {
         logger: Logger
     ) async throws(GatewayError) -> Response {
         let started = ContinuousClock.now
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let deadline =
+            NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         do {
             let response = try await client.execute(request, deadline: deadline, logger: logger)
             let body = try await response.body.collect(upTo: maxBodyBytes)
@@ -46,7 +47,8 @@ public struct VendorHTTPClient: Sendable {
                 metadata: [
                     "provider": "\(provider)", "call": "\(call)", "http_status": "\(response.status.code)",
                     "duration_ms": "\(Self.milliseconds(since: started))",
-                ])
+                ]
+            )
             return Response(status: Int(response.status.code), headers: response.headers, body: body)
         } catch {
             let failure = Self.classify(error, provider: provider, timeout: timeout)
@@ -55,7 +57,8 @@ public struct VendorHTTPClient: Sendable {
                 metadata: [
                     "provider": "\(provider)", "call": "\(call)", "outcome": "\(failure.kind.rawValue)",
                     "duration_ms": "\(Self.milliseconds(since: started))",
-                ])
+                ]
+            )
             throw failure
         }
     }

@@ -26,14 +26,17 @@ final class AnswerCache: Sendable {
     private let slots = Mutex<[Key: Slot]>([:])
     /// Answers kept at most; loading slots are never evicted.
     let capacity: Int
+    let now: @Sendable () -> Date
 
-    init(capacity: Int = 10_000) {
+    init(capacity: Int = 10_000, now: @escaping @Sendable () -> Date) {
         self.capacity = capacity
+        self.now = now
     }
 
-    /// A cached answer still fresh at `now`, and when it stops being fresh (nil: final).
-    func fresh(_ key: Key, now: Date) -> (answer: EncodedAnswer, expires: Date?)? {
-        slots.withLock { slots in
+    /// A cached answer still fresh, and when it stops being fresh (nil: final).
+    func fresh(_ key: Key) -> (answer: EncodedAnswer, expires: Date?)? {
+        let now = now()
+        return slots.withLock { slots in
             guard case .answer(let answer, let expires)? = slots[key] else { return nil }
             if let expires, expires <= now { return nil }
             return (answer, expires)
@@ -41,11 +44,12 @@ final class AnswerCache: Sendable {
     }
 
     /// Runs `load` unless a call for the same key is already under way, in which case this waits
-    /// for that call's outcome. The answer is kept until `expiry(answer)` (nil: no expiry).
+    /// for that call's outcome. A not-final answer is kept `ttl` from when it was fetched; a
+    /// final one until evicted.
     /// - Returns: the answer and whether this call shared another's vendor call.
     func load(
         _ key: Key,
-        expiry: (EncodedAnswer) -> Date?,
+        ttl: Duration,
         _ load: () async throws(GatewayError) -> EncodedAnswer
     ) async throws(GatewayError) -> (answer: EncodedAnswer, coalesced: Bool) {
         while true {
@@ -64,7 +68,7 @@ final class AnswerCache: Sendable {
                 let waiters = slots.withLock { slots in
                     guard case .loading(let waiters)? = slots[key] else { return [CheckedContinuation<Outcome, Never>]() }
                     switch result {
-                    case .success(let answer): slots[key] = .answer(answer, expires: expiry(answer))
+                    case .success(let answer): slots[key] = .answer(answer, expires: expiry(of: answer, ttl: ttl))
                     case .failure: slots[key] = nil
                     }
                     if slots.count > capacity { evict(&slots, keeping: key) }
@@ -102,9 +106,16 @@ final class AnswerCache: Sendable {
         }
     }
 
+    /// When a fresh answer stops being reused: never for a final one; `ttl` after it was fetched
+    /// otherwise, but not in the past (a slow vendor call must not cache an expired answer).
+    private func expiry(of answer: EncodedAnswer, ttl: Duration) -> Date? {
+        guard !answer.isFinal else { return nil }
+        return max(answer.fetchedAt.addingTimeInterval(ttl.seconds), now())
+    }
+
     /// Drops expired answers, then the oldest-fetched, down to 90% of capacity.
     private func evict(_ slots: inout [Key: Slot], keeping key: Key) {
-        let now = Date()
+        let now = now()
         slots = slots.filter { entry in
             if case .answer(_, let expires?) = entry.value, expires <= now, entry.key != key { return false }
             return true

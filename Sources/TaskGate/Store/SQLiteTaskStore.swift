@@ -69,14 +69,21 @@ public final class SQLiteTaskStore: TaskStore {
                             SELECT status, vendor_status, body_gzip, etag, fetched_at
                             FROM task WHERE provider = ? AND task_id = ?
                             """,
-                        arguments: [provider, id])
+                        arguments: [provider, id]
+                    )
                 else { return .some(nil) }
                 guard let status = TaskStatus(rawValue: row["status"]) else { return nil }
                 let body: Data = row["body_gzip"]
                 return EncodedAnswer(
-                    provider: provider, id: id, status: status, vendorStatus: row["vendor_status"],
-                    fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]), gzipBody: ByteBuffer(bytes: body),
-                    identityBody: nil, etag: row["etag"])
+                    provider: provider,
+                    id: id,
+                    status: status,
+                    vendorStatus: row["vendor_status"],
+                    fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]),
+                    gzipBody: ByteBuffer(bytes: body),
+                    identityBody: nil,
+                    etag: row["etag"]
+                )
             }
         }
         // nil: the row is there but unreadable; .some(nil): no row.
@@ -103,7 +110,8 @@ public final class SQLiteTaskStore: TaskStore {
                     arguments: [
                         answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
                         answer.etag, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
-                    ])
+                    ]
+                )
             }
         }
     }

@@ -22,8 +22,14 @@ public struct EncodedAnswer: Sendable {
     public var isFinal: Bool { status.isFinal }
 
     public init(
-        provider: String, id: String, status: TaskStatus, vendorStatus: String?, fetchedAt: Date,
-        gzipBody: ByteBuffer, identityBody: ByteBuffer?, etag: String
+        provider: String,
+        id: String,
+        status: TaskStatus,
+        vendorStatus: String?,
+        fetchedAt: Date,
+        gzipBody: ByteBuffer,
+        identityBody: ByteBuffer?,
+        etag: String
     ) {
         self.provider = provider
         self.id = id
@@ -40,9 +46,15 @@ public struct EncodedAnswer: Sendable {
         let json = record.jsonBytes()
         let identity = ByteBuffer(bytes: json)
         self.init(
-            provider: record.provider, id: record.id, status: record.status, vendorStatus: record.vendorStatus,
-            fetchedAt: record.fetchedAt, gzipBody: try Gzip.compress(identity), identityBody: identity,
-            etag: Self.validator(of: json))
+            provider: record.provider,
+            id: record.id,
+            status: record.status,
+            vendorStatus: record.vendorStatus,
+            fetchedAt: record.fetchedAt,
+            gzipBody: try Gzip.compress(identity),
+            identityBody: identity,
+            etag: Self.validator(of: json)
+        )
     }
 
     /// The body for identity callers.

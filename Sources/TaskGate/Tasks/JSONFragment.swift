@@ -9,7 +9,10 @@ public struct JSONFragment: Sendable, Equatable {
 
     /// Wraps a value produced by `JSONSerialization` (dictionary, array, string, number, bool, null).
     public init?(jsonObject: Any) {
-        if jsonObject is NSNull { self.bytes = Array("null".utf8); return }
+        if jsonObject is NSNull {
+            self.bytes = Array("null".utf8)
+            return
+        }
         guard
             let data = try? JSONSerialization.data(
                 withJSONObject: jsonObject,

@@ -8,10 +8,24 @@ struct JSONWriter {
 
     init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
 
-    mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma = false }
-    mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma = true }
-    mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); needsComma = false }
-    mutating func endArray() { bytes.append(UInt8(ascii: "]")); needsComma = true }
+    mutating func beginObject() {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+    mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+    mutating func beginArray() {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+    mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
 
     mutating func key(_ name: String) {
         separate()
@@ -26,8 +40,16 @@ struct JSONWriter {
         needsComma = true
     }
 
-    mutating func bool(_ value: Bool) { separate(); appendLiteral(value ? "true" : "false"); needsComma = true }
-    mutating func null() { separate(); appendLiteral("null"); needsComma = true }
+    mutating func bool(_ value: Bool) {
+        separate()
+        appendLiteral(value ? "true" : "false")
+        needsComma = true
+    }
+    mutating func null() {
+        separate()
+        appendLiteral("null")
+        needsComma = true
+    }
 
     /// Splices bytes that are already valid JSON.
     mutating func raw(_ json: some Sequence<UInt8>) {
@@ -67,8 +89,9 @@ struct JSONWriter {
 
 /// RFC 3339 UTC timestamps with whole seconds, the only time format in taskgate's answers.
 enum RFC3339 {
+    /// Truncated to the second: a time must never be printed later than it was.
     static func format(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
     }
 
     static func parse(_ text: String) -> Date? {

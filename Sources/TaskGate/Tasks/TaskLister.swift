@@ -24,10 +24,17 @@ struct TaskLister: Sendable {
         while index < query.providers.count, page.tasks.count < query.limit, calls < maxSourceCalls {
             let name = query.providers[index]
             calls += 1
-            guard let provider = providers[name] else { index += 1; continue }
+            guard let provider = providers[name] else {
+                index += 1
+                continue
+            }
             do {
                 let result = try await provider.listSource(store: store).page(
-                    status: query.status, limit: query.limit - page.tasks.count, token: token, logger: logger)
+                    status: query.status,
+                    limit: query.limit - page.tasks.count,
+                    token: token,
+                    logger: logger
+                )
                 page.tasks += result.tasks
                 if let next = result.nextToken {
                     token = next

@@ -27,7 +27,7 @@ public final class TaskService: Sendable {
     init(providers: [any Provider], store: any TaskStore, cacheCapacity: Int = 10_000, now: @escaping @Sendable () -> Date) {
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
         self.store = store
-        self.cache = AnswerCache(capacity: cacheCapacity)
+        self.cache = AnswerCache(capacity: cacheCapacity, now: now)
         self.now = now
     }
 
@@ -42,7 +42,7 @@ public final class TaskService: Sendable {
         let provider = try provider(named: name)
         let id = try provider.validateID(rawID)
         let key = AnswerCache.Key(provider: name, id: id)
-        if let (answer, expires) = cache.fresh(key, now: now()) {
+        if let (answer, expires) = cache.fresh(key) {
             return Result(answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
         }
         let stored = try await store.answer(provider: name, id: id)
@@ -50,9 +50,7 @@ public final class TaskService: Sendable {
             return Result(answer: stored, cache: .hit, maxAge: nil)
         }
         let ttl = provider.statusTTL
-        let (answer, coalesced) = try await cache.load(key, expiry: { [now] answer in
-            answer.isFinal ? nil : answer.fetchedAt.addingTimeInterval(ttl.seconds).clamped(after: now())
-        }) { () throws(GatewayError) -> EncodedAnswer in
+        let (answer, coalesced) = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
             let known = stored.map { KnownTask(status: $0.status, vendorStatus: $0.vendorStatus) }
             let record = try await provider.fetchTask(id: id, known: known, logger: logger)
             let answer = try EncodedAnswer(record: record)
@@ -82,10 +80,4 @@ extension Duration {
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
-}
-
-extension Date {
-    /// The date itself, or `now` when the date is already past (a slow vendor call must not
-    /// leave an answer that expired before it was cached).
-    fileprivate func clamped(after now: Date) -> Date { Swift.max(self, now) }
 }

@@ -73,7 +73,11 @@ func loadConfiguration(_ yaml: String, environment: [String: String] = [:]) asyn
 
 /// The configuration of a gateway with one CapMonster provider in front of `endpoint`.
 func capMonsterConfiguration(
-    endpoint: String, store: String, clientKey: String = testClientKey, statusTTL: String = "2s", logLevel: String = "critical"
+    endpoint: String,
+    store: String,
+    clientKey: String = testClientKey,
+    statusTTL: String = "2s",
+    logLevel: String = "critical"
 ) async throws -> GatewayConfiguration {
     try await loadConfiguration(
         """
@@ -87,7 +91,8 @@ func capMonsterConfiguration(
             client_key: \(clientKey)
             status_ttl: \(statusTTL)
             timeout: 5s
-        """)
+        """
+    )
 }
 
 /// Runs a gateway (router test client: no socket) in front of a running CapMonster simulator.
@@ -101,8 +106,12 @@ func withCapMonsterGateway<T: Sendable>(
 ) async throws -> T {
     try await withSimulator(simulator) { running in
         let configuration = try await capMonsterConfiguration(
-            endpoint: running.endpoint, store: store, clientKey: clientKey, statusTTL: statusTTL,
-            logLevel: logs == nil ? "critical" : "trace")
+            endpoint: running.endpoint,
+            store: store,
+            clientKey: clientKey,
+            statusTTL: statusTTL,
+            logLevel: logs == nil ? "critical" : "trace"
+        )
         let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger)
         return try await app.test(.router) { client in try await body(client, running) }
     }

@@ -39,10 +39,19 @@ enum CapMonsterAnswer {
             throw GatewayError(.vendorThrottled, "The vendor is throttling requests.", provider: provider, retryAfter: retryAfter(response) ?? 2)
         case 500...599:
             throw GatewayError(
-                .vendorUnavailable, "The vendor answered HTTP \(response.status).", provider: provider,
-                vendorCode: "HTTP \(response.status)", retryAfter: retryAfter(response) ?? 2)
+                .vendorUnavailable,
+                "The vendor answered HTTP \(response.status).",
+                provider: provider,
+                vendorCode: "HTTP \(response.status)",
+                retryAfter: retryAfter(response) ?? 2
+            )
         default:
-            throw GatewayError(.vendorBadAnswer, "The vendor answered HTTP \(response.status).", provider: provider, vendorCode: "HTTP \(response.status)")
+            throw GatewayError(
+                .vendorBadAnswer,
+                "The vendor answered HTTP \(response.status).",
+                provider: provider,
+                vendorCode: "HTTP \(response.status)"
+            )
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any],
             let errorId = object["errorId"] as? Int
@@ -57,7 +66,12 @@ enum CapMonsterAnswer {
                 throw GatewayError(.taskNotFound, "The vendor does not know task \(id).", provider: provider, vendorCode: code)
             }
             if accountCodes.contains(code) || code.hasPrefix("ERROR_IP_") {
-                throw GatewayError(.vendorRejectedCredentials, "The vendor refused taskgate's account for this provider.", provider: provider, vendorCode: code)
+                throw GatewayError(
+                    .vendorRejectedCredentials,
+                    "The vendor refused taskgate's account for this provider.",
+                    provider: provider,
+                    vendorCode: code
+                )
             }
             if let wait = throttleCodes[code] {
                 throw GatewayError(.vendorThrottled, "The vendor asks to retry later.", provider: provider, vendorCode: code, retryAfter: wait)

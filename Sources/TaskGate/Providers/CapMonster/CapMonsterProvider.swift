@@ -41,9 +41,19 @@ struct CapMonsterProvider: Provider {
         body.endObject()
         request.body = .bytes(body.bytes)
         let response = try await environment.http.send(
-            request, call: "getTaskResult", provider: name, timeout: timeout, logger: logger)
+            request,
+            call: "getTaskResult",
+            provider: name,
+            timeout: timeout,
+            logger: logger
+        )
         let record = try CapMonsterAnswer.record(
-            from: response, provider: name, kind: kind, id: id, fetchedAt: environment.now())
+            from: response,
+            provider: name,
+            kind: kind,
+            id: id,
+            fetchedAt: environment.now()
+        )
         return record
     }
 }
