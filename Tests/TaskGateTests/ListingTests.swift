@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import TaskGate
@@ -80,6 +81,33 @@ import Testing
             #expect(try await client.get("/tasks?limit=1&status=succeeded&cursor=\(cursor)").status == .ok)
             let other = try await client.get("/tasks?limit=1&status=running&cursor=\(cursor)")
             #expect(other.status == .badRequest)
+        }
+    }
+
+    @Test func aSourceThatFailsMakesThePageIncompleteNotAnError() async throws {
+        let store = temporaryStorePath()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            let configuration = try await loadConfiguration(
+                """
+                store: \(store)
+                log_level: critical
+                providers:
+                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
+                  anticaptcha: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
+                """
+            )
+            try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
+                // Break the store under the running gateway, as a bad disk or an operator would.
+                try await DatabaseQueue(path: store).write { db in try db.execute(sql: "DROP TABLE task") }
+                let response = try await client.get("/tasks")
+                #expect(response.status == .ok)
+                let page = try response.json()
+                #expect((page["tasks"] as? [Any])?.isEmpty == true)
+                let incomplete = try #require(page["incomplete"] as? [[String: String]])
+                #expect(incomplete.map { $0["provider"] } == ["anticaptcha", "capmonster"])
+                #expect(incomplete.allSatisfy { $0["error"] == "urn:taskgate:problem:store-unavailable" })
+                #expect(page["nextCursor"] is NSNull)
+            }
         }
     }
 }
