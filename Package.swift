@@ -54,6 +54,9 @@ let package = Package(
         .target(
             name: "TaskGateSimulators",
             dependencies: [
+                // For the vendors' signature algorithms only: one implementation, checked
+                // against the SDK vectors, serves the signer and the verifier.
+                "TaskGate",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

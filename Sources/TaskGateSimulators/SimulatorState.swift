@@ -68,6 +68,29 @@ public final class SimulatorState: Sendable {
         }
     }
 
+    /// Counts a request that is not about one task (a list call), under the id `*`.
+    public func count(call: String) {
+        ledger.withLock { $0.calls["*", default: [:]][call, default: 0] += 1 }
+    }
+
+    /// The step a task is in now, without counting a request (for list calls): timed steps
+    /// advance with the clock, counted ones only with polls.
+    public func currentStep(_ id: String) -> SimulatedTask.Step? {
+        let time = now()
+        return ledger.withLock { ledger in
+            guard let entry = ledger.tasks[id], !entry.task.steps.isEmpty else { return nil }
+            var index = entry.stepIndex
+            var startedAt = entry.stepStartedAt ?? entry.task.createdAt
+            while index < entry.task.steps.count - 1, let seconds = entry.task.steps[index].seconds,
+                time.timeIntervalSince(startedAt) >= seconds
+            {
+                startedAt = startedAt.addingTimeInterval(seconds)
+                index += 1
+            }
+            return entry.task.steps[index]
+        }
+    }
+
     /// Looks at a task without counting a request (for list calls).
     public func peek(_ id: String) -> SimulatedTask? {
         ledger.withLock { $0.tasks[id]?.task }

@@ -16,6 +16,7 @@ struct Demo: AsyncParsableCommand {
 
     @Option(help: "Gateway port on 127.0.0.1.") var port: Int = 8080
     @Option(help: "CapMonster simulator port on 127.0.0.1 (its control API: this + 1000).") var simulatorPort: Int = 18085
+    @Option(help: "Alibaba multimediaai simulator port on 127.0.0.1 (its control API: this + 1000).") var aliyunPort: Int = 18081
     @Option(help: "SQLite file (default: a new file in a temporary directory).") var store: String?
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
 
@@ -25,6 +26,7 @@ struct Demo: AsyncParsableCommand {
             ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8))").appendingPathExtension("sqlite").path
         let clientKey = "demo-client-key-0123456789abcdef"
+        let (aliyunKeyID, aliyunSecret) = ("LTAI5tDEMODEMODEMODEMO", "demo-secret-demo-secret-demo-se")
         let yaml = """
             listen: 127.0.0.1:\(port)
             store: \(storePath)
@@ -34,6 +36,12 @@ struct Demo: AsyncParsableCommand {
                 kind: capmonster
                 endpoint: http://127.0.0.1:\(simulatorPort)
                 client_key: \(clientKey)
+              aliyun:
+                kind: aliyun-multimediaai
+                endpoint: http://127.0.0.1:\(aliyunPort)
+                region: cn-shanghai
+                access_key_id: \(aliyunKeyID)
+                access_key_secret: \(aliyunSecret)
             """
         let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8)).yaml")
         try yaml.write(to: configFile, atomically: true, encoding: .utf8)
@@ -42,9 +50,11 @@ struct Demo: AsyncParsableCommand {
 
         let simulator = CapMonsterSimulator(clientKey: clientKey)
         Self.seed(simulator.state)
+        let aliyun = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
+        Self.seedAliyun(aliyun.state)
         var logger = Logger(label: "taskgate")
         logger.logLevel = configuration.logLevel
-        let ready = ReadyCounter(expected: 3)
+        let ready = ReadyCounter(expected: 5)
         let host = SimulatorHost(
             simulator: simulator,
             port: simulatorPort,
@@ -52,10 +62,17 @@ struct Demo: AsyncParsableCommand {
             logger: logger,
             onListening: { _, _ in await ready.arrive() }
         )
+        let aliyunHost = SimulatorHost(
+            simulator: aliyun,
+            port: aliyunPort,
+            controlPort: aliyunPort + 1000,
+            logger: logger,
+            onListening: { _, _ in await ready.arrive() }
+        )
         let gateway = try buildApplication(configuration, logger: logger, onServerRunning: { _ in await ready.arrive() })
         let banner = Self.banner(port: port, controlPort: simulatorPort + 1000, store: storePath)
         let group = ServiceGroup(
-            services: [host, gateway, ReadyAnnouncer(ready: ready, text: banner)],
+            services: [host, aliyunHost, gateway, ReadyAnnouncer(ready: ready, text: banner)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -82,6 +99,27 @@ struct Demo: AsyncParsableCommand {
         state.add(SimulatedTask(id: "1004", steps: [.state(.running)], createdAt: now))
     }
 
+    static func seedAliyun(_ state: SimulatorState) {
+        let now = Date()
+        let result =
+            #"{"VideoName":"intro.mp4","AnalysisUseTime":30,"ApplicationId":"demo-app","ProcessResultUrl":"http://example.invalid/processResult/400099.txt"}"#
+        state.add(SimulatedTask(id: "400099", steps: [.state(.succeeded, result: result)], createdAt: now.addingTimeInterval(-600)))
+        state.add(
+            SimulatedTask(
+                id: "400100",
+                steps: [.state(.queued, seconds: 5), .state(.running, seconds: 15), .state(.succeeded, result: result)],
+                createdAt: now
+            )
+        )
+        state.add(
+            SimulatedTask(
+                id: "400101",
+                steps: [.failed(code: "VideoDecodeFailed", message: "The video could not be decoded.")],
+                createdAt: now.addingTimeInterval(-300)
+            )
+        )
+    }
+
     static func banner(port: Int, controlPort: Int, store: String) -> String {
         let base = "http://127.0.0.1:\(port)"
         return """
@@ -95,6 +133,10 @@ struct Demo: AsyncParsableCommand {
               curl -s \(base)/tasks/capmonster/1002                          # running; succeeds 20 s after start
               curl -s \(base)/tasks/capmonster/1003                          # running; fails (unsolvable) after 10 s
               curl -s \(base)/tasks/capmonster/1004                          # running for ever
+              curl -s \(base)/tasks/aliyun/400099                            # Alibaba multimediaai: succeeded
+              curl -s \(base)/tasks/aliyun/400100                            # Alibaba: queued, running, then succeeded after 20 s
+              curl -s \(base)/tasks/aliyun/400101                            # Alibaba: failed, with the vendor's error
+              curl -s '\(base)/tasks?provider=aliyun&status=succeeded'      # Alibaba's ListTasks behind taskgate's cursor
               curl -s \(base)/tasks/capmonster/999                           # 404 problem+json
               curl -s \(base)/tasks/capmonster/abc                           # 400 problem+json
               curl -s '\(base)/tasks?provider=capmonster&limit=10'          # what taskgate has seen

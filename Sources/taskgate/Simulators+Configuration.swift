@@ -8,6 +8,12 @@ func makeSimulator(for provider: ProviderConfiguration, state: SimulatorState = 
     switch provider.kind.name {
     case "capmonster":
         return CapMonsterSimulator(clientKey: try provider.values.requiredString("client_key", isSecret: true), state: state)
+    case "aliyun-multimediaai":
+        return AliyunSimulator(
+            accessKeyID: try provider.values.requiredString("access_key_id"),
+            accessKeySecret: try provider.values.requiredString("access_key_secret", isSecret: true),
+            state: state
+        )
     default:
         throw ValidationError("no simulator for kind \(provider.kind.name)")
     }

@@ -18,6 +18,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case vendorUnavailable = "vendor-unavailable"
         case vendorUnreachable = "vendor-unreachable"
         case vendorBadAnswer = "vendor-bad-answer"
+        case vendorError = "vendor-error"
         case storeUnavailable = "store-unavailable"
         case `internal` = "internal"
 
@@ -27,7 +28,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .methodNotAllowed: 405
             case .malformedID, .invalidQuery: 400
             case .notAcceptable: 406
-            case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer: 502
+            case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer, .vendorError: 502
             case .vendorThrottled, .vendorUnavailable, .storeUnavailable: 503
             case .vendorTimeout: 504
             case .internal: 500
@@ -50,6 +51,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .vendorUnavailable: "Vendor temporarily unavailable"
             case .vendorUnreachable: "Vendor unreachable"
             case .vendorBadAnswer: "Vendor answer not understood"
+            case .vendorError: "Vendor failed the request"
             case .storeUnavailable: "Store unavailable"
             case .internal: "Internal error"
             }

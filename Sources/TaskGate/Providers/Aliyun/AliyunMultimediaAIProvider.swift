@@ -1,0 +1,165 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Alibaba Cloud multimediaai (RPC API, version 2019-08-10): GetTaskResult, GetTaskStatus and
+/// ListTasks, each request signed here with a fresh nonce and timestamp.
+///
+/// Keys (besides the common ones):
+/// - `region` (string, required): the RegionId parameter, e.g. `cn-shanghai`.
+/// - `access_key_id` (string, required), `access_key_secret` (secret, required).
+/// - `signature` (`rpc` or `v3`, default `rpc`): HMAC-SHA1 RPC signature or ACS3-HMAC-SHA256.
+struct AliyunMultimediaAIProvider: Provider {
+    enum SignatureScheme: String, Sendable {
+        case rpc
+        case v3
+    }
+
+    static let version = "2019-08-10"
+
+    let name: String
+    let kind = "aliyun-multimediaai"
+    let statusTTL: Duration
+    let timeout: Duration
+    let endpoint: URL
+    let region: String
+    let accessKeyID: String
+    let accessKeySecret: String
+    let scheme: SignatureScheme
+    let environment: ProviderEnvironment
+
+    /// A TaskId is a Long: 1 to 19 digits.
+    func validateID(_ id: String) throws(GatewayError) -> String {
+        guard (1...19).contains(id.utf8.count), id.utf8.allSatisfy({ (0x30...0x39).contains($0) }), Int64(id) != nil else {
+            throw GatewayError(.malformedID, "An \(kind) TaskId is a number of 1 to 19 digits.", provider: name)
+        }
+        return id
+    }
+
+    /// A task seen for the first time is fetched whole; a known one is polled with the lighter
+    /// GetTaskStatus, and fetched whole once that says it is final.
+    func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord {
+        if known != nil {
+            let status = try await call("GetTaskStatus", [("TaskId", id)], logger: logger)
+            let code = try AliyunAnswer.statusCode(status.body, provider: name)
+            guard code == 2 || code == 3 else {
+                return try AliyunAnswer.record(status.body, provider: name, kind: kind, id: id, fetchedAt: environment.now())
+            }
+        }
+        let result = try await call("GetTaskResult", [("TaskId", id)], logger: logger)
+        return try AliyunAnswer.record(result.body, provider: name, kind: kind, id: id, fetchedAt: environment.now())
+    }
+
+    func listSource(store: any TaskStore) -> any TaskListSource {
+        AliyunTaskListSource(provider: self)
+    }
+
+    /// One signed call; a `SignatureNonceUsed` answer is retried once with a new nonce.
+    func call(_ action: String, _ parameters: [(String, String)], logger: Logger) async throws(GatewayError) -> AliyunAnswer {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let request = signedRequest(action, parameters)
+            let response = try await environment.http.send(request, call: action, provider: name, timeout: timeout, logger: logger)
+            do throws(GatewayError) {
+                return try AliyunAnswer(response, provider: name, call: action, logger: logger)
+            } catch  where error.vendorCode == "SignatureNonceUsed" && attempt == 1 {
+                logger.warning("vendor saw a nonce twice; retrying with a new one", metadata: ["provider": "\(name)", "call": "\(action)"])
+            }
+        }
+    }
+
+    /// Builds the request with a fresh `SignatureNonce` and `Timestamp` (called for every attempt).
+    func signedRequest(_ action: String, _ parameters: [(String, String)]) -> HTTPClientRequest {
+        let now = environment.now()
+        let nonce = UUID().uuidString.lowercased()
+        let timestamp = AliyunTimestamp.format(now)
+        var request: HTTPClientRequest
+        switch scheme {
+        case .rpc:
+            let common = [
+                ("Action", action), ("Version", Self.version), ("Format", "JSON"), ("AccessKeyId", accessKeyID),
+                ("SignatureMethod", "HMAC-SHA1"), ("SignatureVersion", "1.0"), ("SignatureNonce", nonce),
+                ("Timestamp", timestamp), ("RegionId", region),
+            ]
+            let signed = AliyunRPCSigner.sign(method: "POST", parameters: parameters + common, secret: accessKeySecret)
+            request = HTTPClientRequest(url: baseURL + signed.requestTarget)
+        case .v3:
+            let query = parameters
+            let emptyHash = AliyunV3Signer.hex(SHA256.hash(data: [UInt8]()))
+            let headers = [
+                ("host", hostHeader), ("x-acs-action", action), ("x-acs-version", Self.version), ("x-acs-date", timestamp),
+                ("x-acs-signature-nonce", nonce), ("x-acs-content-sha256", emptyHash),
+            ]
+            let signed = AliyunV3Signer.sign(
+                method: "POST",
+                path: "/",
+                query: query,
+                headers: headers,
+                payload: [],
+                accessKeyID: accessKeyID,
+                secret: accessKeySecret
+            )
+            let target = "/?" + query.map { AliyunRPCSigner.percentEncode($0.0) + "=" + AliyunRPCSigner.percentEncode($0.1) }.joined(separator: "&")
+            request = HTTPClientRequest(url: baseURL + target)
+            for (header, value) in headers { request.headers.replaceOrAdd(name: header, value: value) }
+            request.headers.add(name: "Authorization", value: signed.authorization)
+        }
+        request.method = .POST
+        request.headers.add(name: "Accept", value: "application/json")
+        if scheme == .rpc {
+            request.headers.add(name: "x-acs-action", value: action)
+            request.headers.add(name: "x-acs-version", value: Self.version)
+        }
+        return request
+    }
+
+    /// The endpoint without a trailing slash.
+    private var baseURL: String {
+        var text = endpoint.absoluteString
+        while text.hasSuffix("/") { text.removeLast() }
+        return text
+    }
+
+    /// `host[:port]` exactly as sent, because V3 signs it.
+    private var hostHeader: String {
+        (endpoint.host ?? "") + (endpoint.port.map { ":\($0)" } ?? "")
+    }
+}
+
+/// Alibaba's `yyyy-MM-ddTHH:mm:ssZ` UTC timestamps.
+public enum AliyunTimestamp {
+    public static func format(_ date: Date) -> String { RFC3339.format(date) }
+    public static func parse(_ text: String) -> Date? { RFC3339.parse(text) }
+}
+
+extension ProviderKind {
+    static let aliyunMultimediaAI = ProviderKind(
+        name: "aliyun-multimediaai",
+        settingKeys: ["region", "access_key_id", "access_key_secret", "signature"]
+    ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
+        let region = try values.requiredString("region")
+        let accessKeyID = try values.requiredString("access_key_id")
+        let secret = try values.requiredString("access_key_secret", isSecret: true)
+        let schemeText = values.string("signature") ?? "rpc"
+        guard let scheme = AliyunMultimediaAIProvider.SignatureScheme(rawValue: schemeText) else {
+            throw ConfigurationError(key: values.fullKey("signature"), "must be rpc or v3: \(schemeText)")
+        }
+        return { configuration, environment in
+            AliyunMultimediaAIProvider(
+                name: configuration.name,
+                statusTTL: configuration.statusTTL,
+                timeout: configuration.timeout,
+                endpoint: configuration.endpoint,
+                region: region,
+                accessKeyID: accessKeyID,
+                accessKeySecret: secret,
+                scheme: scheme,
+                environment: environment
+            )
+        }
+    }
+}

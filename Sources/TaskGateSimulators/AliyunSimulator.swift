@@ -1,0 +1,301 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+import TaskGate
+
+/// A faithful Alibaba Cloud multimediaai endpoint (RPC style, version 2019-08-10): GetTaskStatus,
+/// GetTaskResult, ListTasks.
+///
+/// It verifies signatures as the vendor does, RPC (HMAC-SHA1 over query and form parameters)
+/// and V3 (ACS3-HMAC-SHA256), rejects a timestamp more than 15 minutes off and a reused nonce,
+/// and answers in the vendor's JSON shapes with its HTTP statuses and error bodies.
+public struct AliyunSimulator: VendorSimulator {
+    public let kind = "aliyun-multimediaai"
+    public let state: SimulatorState
+    let accessKeyID: String
+    let accessKeySecret: String
+    private let nonces = NonceLedger()
+
+    public static let timestampWindow: TimeInterval = 15 * 60
+
+    public init(accessKeyID: String, accessKeySecret: String, state: SimulatorState = SimulatorState()) {
+        self.accessKeyID = accessKeyID
+        self.accessKeySecret = accessKeySecret
+        self.state = state
+    }
+
+    public func validateID(_ id: String) -> Bool {
+        (1...19).contains(id.count) && id.allSatisfy(\.isASCII) && Int64(id) != nil
+    }
+
+    public func vendorRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/") { request, _ in try await self.handle(request) }
+        router.get("/") { request, _ in try await self.handle(request) }
+        return router
+    }
+
+    /// A request as the vendor sees it: every parameter (query, then form body) and the action.
+    struct Call {
+        var parameters: [(String, String)]
+        var action: String
+        func value(_ name: String) -> String? { parameters.last { $0.0 == name }?.1 }
+    }
+
+    private func handle(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 1 << 20)
+        let requestID = UUID().uuidString
+        let call: Call
+        do {
+            call = try authenticate(request, body: body)
+        } catch let rejection as Rejection {
+            state.reject(rejection.code)
+            return Self.error(rejection.code, rejection.message, status: rejection.status, requestID: requestID)
+        }
+        switch call.action {
+        case "GetTaskStatus", "GetTaskResult":
+            return answerTask(call, requestID: requestID)
+        case "ListTasks":
+            state.count(call: "ListTasks")
+            return listTasks(call, requestID: requestID)
+        default:
+            return Self.error(
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+                status: .notFound,
+                requestID: requestID
+            )
+        }
+    }
+
+    private func answerTask(_ call: Call, requestID: String) -> Response {
+        guard let id = call.value("TaskId"), !id.isEmpty else {
+            return Self.error("MissingTaskId", "TaskId is mandatory for this action.", status: .badRequest, requestID: requestID)
+        }
+        guard let (_, step, _) = state.poll(id, call: call.action) else {
+            return Self.error("ResourceNotFound", "The specified task does not exist.", status: .notFound, requestID: requestID)
+        }
+        switch step.answer {
+        case .fault(let fault): return CapMonsterSimulator.faultAnswer(fault)
+        case .vendorError(let code): return Self.vendorError(code, requestID: requestID)
+        case .state(let taskState, let result, let errorCode, let errorMessage):
+            var object: [String: Any] = ["RequestId": requestID, "Status": Self.statusCode(taskState)]
+            if call.action == "GetTaskResult" {
+                if taskState == .succeeded {
+                    object["Result"] = result.flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? Self.defaultResult
+                } else if taskState == .failed {
+                    object["Result"] = [
+                        "ErrorCode": errorCode ?? "ProcessFailed", "ErrorName": errorCode ?? "ProcessFailed",
+                        "ErrorMessage": errorMessage ?? "The task failed.",
+                    ]
+                }
+            }
+            return Self.json(object)
+        }
+    }
+
+    private func listTasks(_ call: Call, requestID: String) -> Response {
+        let pageNumber = Int(call.value("PageNumber") ?? "1") ?? 1
+        let pageSize = Int(call.value("PageSize") ?? "10") ?? 10
+        let wanted = call.value("Status").flatMap(Int.init)
+        guard pageNumber >= 1, (1...100).contains(pageSize) else {
+            return Self.error("InvalidParameter", "PageNumber or PageSize is invalid.", status: .badRequest, requestID: requestID)
+        }
+        var rows: [[String: Any]] = []
+        for task in state.allTasks {
+            guard let step = state.currentStep(task.id), case .state(let taskState, let result, let errorCode, let errorMessage) = step.answer
+            else { continue }
+            let code = Self.statusCode(taskState)
+            if let wanted, wanted != code { continue }
+            var row: [String: Any] = ["TaskId": task.id, "Status": code, "CreateTime": AliyunTimestamp.format(task.createdAt)]
+            if taskState == .succeeded {
+                let fields = (result.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]) ?? Self.defaultResult
+                row.merge(fields) { current, _ in current }
+            } else if taskState == .failed {
+                row["ErrorCode"] = errorCode ?? "ProcessFailed"
+                row["ErrorMessage"] = errorMessage ?? "The task failed."
+            }
+            rows.append(row)
+        }
+        let page = Array(rows.dropFirst((pageNumber - 1) * pageSize).prefix(pageSize))
+        return Self.json(["RequestId": requestID, "TotalCount": rows.count, "PageNumber": pageNumber, "PageSize": pageSize, "Tasks": page])
+    }
+
+    // MARK: - Authentication, as the vendor checks it
+
+    struct Rejection: Error {
+        var code: String
+        var message: String
+        var status: HTTPResponse.Status = .badRequest
+    }
+
+    private func authenticate(_ request: Request, body: ByteBuffer) throws -> Call {
+        var parameters = try Self.decodeForm(Substring(request.uri.query ?? ""))
+        if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+            parameters += try Self.decodeForm(Substring(String(buffer: body)))
+        }
+        if let authorization = request.headers[.authorization], authorization.hasPrefix(AliyunV3Signer.algorithm) {
+            return try authenticateV3(request, authorization: authorization, parameters: parameters, body: body)
+        }
+        let call = Call(parameters: parameters, action: parameters.last { $0.0 == "Action" }?.1 ?? "")
+        for required in ["Signature", "SignatureNonce", "Timestamp", "AccessKeyId", "SignatureMethod", "Action", "Version"] {
+            guard call.value(required) != nil else {
+                throw Rejection(
+                    code: required == "Signature" ? "IncompleteSignature" : "MissingParameter",
+                    message: "\(required) is mandatory for this action."
+                )
+            }
+        }
+        guard call.value("SignatureMethod") == "HMAC-SHA1", call.value("SignatureVersion") ?? "1.0" == "1.0" else {
+            throw Rejection(code: "InvalidSignatureMethod", message: "Specified signature method is not valid.")
+        }
+        try checkCommon(accessKeyID: call.value("AccessKeyId")!, timestamp: call.value("Timestamp")!, nonce: call.value("SignatureNonce")!)
+        let signed = AliyunRPCSigner.sign(method: request.method.rawValue, parameters: parameters, secret: accessKeySecret)
+        guard signed.signature == call.value("Signature") else {
+            throw Rejection(
+                code: "SignatureDoesNotMatch",
+                message: "Specified signature is not matched with our calculation. server string to sign is:\(signed.stringToSign)"
+            )
+        }
+        try nonces.use(call.value("SignatureNonce")!, now: state.now())
+        return call
+    }
+
+    private func authenticateV3(_ request: Request, authorization: String, parameters: [(String, String)], body: ByteBuffer) throws -> Call {
+        var fields: [String: String] = [:]
+        for part in authorization.dropFirst(AliyunV3Signer.algorithm.count).split(separator: ",") {
+            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1).map(String.init)
+            if pair.count == 2 { fields[pair[0]] = pair[1] }
+        }
+        guard let credential = fields["Credential"], let signedHeaderList = fields["SignedHeaders"], let signature = fields["Signature"],
+            let action = request.headers[HTTPField.Name("x-acs-action")!], let date = request.headers[HTTPField.Name("x-acs-date")!],
+            let nonce = request.headers[HTTPField.Name("x-acs-signature-nonce")!]
+        else {
+            throw Rejection(code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards.")
+        }
+        try checkCommon(accessKeyID: credential, timestamp: date, nonce: nonce)
+        let names = signedHeaderList.split(separator: ";").map(String.init)
+        guard names.contains("host"), names.contains("x-acs-date") else {
+            throw Rejection(code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards.")
+        }
+        var headers: [(String, String)] = []
+        for name in names {
+            let value = name == "host" ? request.head.authority : HTTPField.Name(name).flatMap { request.headers[$0] }
+            guard let value else { throw Rejection(code: "IncompleteSignature", message: "Signed header \(name) is missing.") }
+            headers.append((name, value))
+        }
+        let payload = Array(body.readableBytesView)
+        let signed = AliyunV3Signer.sign(
+            method: request.method.rawValue,
+            path: request.uri.path,
+            query: try Self.decodeForm(Substring(request.uri.query ?? "")),
+            headers: headers,
+            payload: payload,
+            accessKeyID: credential,
+            secret: accessKeySecret
+        )
+        let declaredHash = request.headers[HTTPField.Name("x-acs-content-sha256")!]
+        guard signed.signature == signature, declaredHash == nil || declaredHash == signed.hashedPayload else {
+            throw Rejection(
+                code: "SignatureDoesNotMatch",
+                message: "The request signature does not conform to Aliyun standards. server string to sign is:\(signed.stringToSign)"
+            )
+        }
+        try nonces.use(nonce, now: state.now())
+        return Call(parameters: parameters, action: action)
+    }
+
+    private func checkCommon(accessKeyID: String, timestamp: String, nonce: String) throws {
+        guard accessKeyID == self.accessKeyID else {
+            throw Rejection(code: "InvalidAccessKeyId.NotFound", message: "Specified access key is not found.", status: .notFound)
+        }
+        guard let time = AliyunTimestamp.parse(timestamp) else {
+            throw Rejection(code: "InvalidTimeStamp.Format", message: "Specified time stamp or date value is not well formatted.")
+        }
+        guard abs(time.timeIntervalSince(state.now())) <= Self.timestampWindow else {
+            throw Rejection(code: "InvalidTimeStamp.Expired", message: "Specified time stamp or date value is expired.")
+        }
+        if nonces.seen(nonce) {
+            throw Rejection(code: "SignatureNonceUsed", message: "Specified signature nonce was used already.")
+        }
+    }
+
+    /// `a=b&c=d` with `%XX` escapes (and `+` as space, as form bodies have it).
+    static func decodeForm(_ text: Substring) throws -> [(String, String)] {
+        guard !text.isEmpty else { return [] }
+        return try text.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = AliyunRPCSigner.percentDecode(parts[0].replacing("+", with: " ")[...])
+            let value = parts.count > 1 ? AliyunRPCSigner.percentDecode(parts[1].replacing("+", with: " ")[...]) : ""
+            guard let name, let value else { throw Rejection(code: "InvalidParameter", message: "A parameter is not well encoded.") }
+            return (name, value)
+        }
+    }
+
+    // MARK: - Answers
+
+    static var defaultResult: [String: Any] {
+        [
+            "VideoName": "videoName", "AnalysisUseTime": 30, "ApplicationId": "applicationId",
+            "ProcessResultUrl": "http://example.invalid/processResult/x.txt",
+        ]
+    }
+
+    static func statusCode(_ state: SimulatedTask.Step.State) -> Int {
+        switch state {
+        case .queued: 0
+        case .running: 1
+        case .succeeded: 2
+        case .failed: 3
+        }
+    }
+
+    /// The vendor's HTTP status for its own error codes.
+    static func vendorError(_ code: String, requestID: String) -> Response {
+        let status: HTTPResponse.Status =
+            switch code {
+            case "ServiceUnavailable": .serviceUnavailable
+            case "InternalError", "UnknownError": .internalServerError
+            case _ where code.hasPrefix("Forbidden"): .forbidden
+            case _ where code.hasPrefix("InvalidAccessKeyId"), _ where code.hasPrefix("ResourceNotFound"): .notFound
+            default: .badRequest
+            }
+        return error(code, "The request failed: \(code).", status: status, requestID: requestID)
+    }
+
+    static func error(_ code: String, _ message: String, status: HTTPResponse.Status, requestID: String) -> Response {
+        var response = json(
+            [
+                "RequestId": requestID, "HostId": "multimediaai.aliyuncs.com", "Code": code, "Message": message,
+                "Recommend": "https://api.aliyun.com/troubleshoot?q=\(code)&product=multimediaai",
+            ],
+            status: status
+        )
+        if code.hasPrefix("Throttling") { response.headers[HTTPField.Name("x-acs-retry-after")!] = "1" }
+        return response
+    }
+
+    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Nonces the vendor has accepted, remembered for the timestamp window.
+final class NonceLedger: Sendable {
+    private let used = Mutex<[String: Date]>([:])
+
+    func seen(_ nonce: String) -> Bool { used.withLock { $0[nonce] != nil } }
+
+    func use(_ nonce: String, now: Date) throws {
+        try used.withLock { used in
+            if used.count > 10_000 { used = used.filter { now.timeIntervalSince($0.value) < AliyunSimulator.timestampWindow } }
+            guard used[nonce] == nil else {
+                throw AliyunSimulator.Rejection(code: "SignatureNonceUsed", message: "Specified signature nonce was used already.")
+            }
+            used[nonce] = now
+        }
+    }
+}
