@@ -30,7 +30,7 @@ public func buildApplication(
     let service = TaskService(providers: providers, store: store, now: now)
     let router = buildRouter(
         service: service,
-        lister: TaskLister(providers: service.providers, store: store),
+        lister: TaskLister(tasks: service),
         providerNames: configuration.providers.map(\.name),
         store: store
     )

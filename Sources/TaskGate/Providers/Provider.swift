@@ -20,14 +20,15 @@ public protocol Provider: Sendable {
     ///   that have a cheaper call for a task already seen.
     func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord
 
-    /// Where `GET /tasks` finds this provider's tasks.
-    func listSource(store: any TaskStore) -> any TaskListSource
+    /// Where `GET /tasks` finds this provider's tasks. `tasks` answers single tasks through the
+    /// store, the cache and the vendor, for list calls that do not say enough.
+    func listSource(tasks: TaskService) -> any TaskListSource
 }
 
 extension Provider {
     /// Vendors without a list call: the tasks taskgate has seen, from the store.
-    public func listSource(store: any TaskStore) -> any TaskListSource {
-        StoreTaskListSource(provider: name, store: store)
+    public func listSource(tasks: TaskService) -> any TaskListSource {
+        StoreTaskListSource(provider: name, store: tasks.store)
     }
 }
 

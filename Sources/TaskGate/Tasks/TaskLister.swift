@@ -4,8 +4,7 @@ import NIOCore
 /// Answers `GET /tasks`: asks each provider's source in turn until the page is full, and
 /// reports a source that failed as `incomplete` instead of failing the page.
 struct TaskLister: Sendable {
-    let providers: [String: any Provider]
-    let store: any TaskStore
+    let tasks: TaskService
     /// Vendor calls one page may cost at most (a vendor paging empty pages cannot loop us).
     let maxSourceCalls = 8
 
@@ -24,12 +23,12 @@ struct TaskLister: Sendable {
         while index < query.providers.count, page.tasks.count < query.limit, calls < maxSourceCalls {
             let name = query.providers[index]
             calls += 1
-            guard let provider = providers[name] else {
+            guard let provider = tasks.providers[name] else {
                 index += 1
                 continue
             }
             do {
-                let result = try await provider.listSource(store: store).page(
+                let result = try await provider.listSource(tasks: tasks).page(
                     status: query.status,
                     limit: query.limit - page.tasks.count,
                     token: token,

@@ -53,7 +53,7 @@ struct AliyunMultimediaAIProvider: Provider {
         return try AliyunAnswer.record(result.body, provider: name, kind: kind, id: id, fetchedAt: environment.now())
     }
 
-    func listSource(store: any TaskStore) -> any TaskListSource {
+    func listSource(tasks: TaskService) -> any TaskListSource {
         AliyunTaskListSource(provider: self)
     }
 
