@@ -17,6 +17,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Gateway port on 127.0.0.1.") var port: Int = 8080
     @Option(help: "CapMonster simulator port on 127.0.0.1 (its control API: this + 1000).") var simulatorPort: Int = 18085
     @Option(help: "Alibaba multimediaai simulator port on 127.0.0.1 (its control API: this + 1000).") var aliyunPort: Int = 18081
+    @Option(help: "Tencent MPS simulator port on 127.0.0.1 (its control API: this + 1000).") var tencentPort: Int = 18084
     @Option(help: "SQLite file (default: a new file in a temporary directory).") var store: String?
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
 
@@ -27,6 +28,7 @@ struct Demo: AsyncParsableCommand {
             .appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8))").appendingPathExtension("sqlite").path
         let clientKey = "demo-client-key-0123456789abcdef"
         let (aliyunKeyID, aliyunSecret) = ("LTAI5tDEMODEMODEMODEMO", "demo-secret-demo-secret-demo-se")
+        let (tencentID, tencentKey) = ("AKIDDEMODEMODEMODEMODEMODEMODEMO1234", "demo-secret-key-demo-secret-key0")
         let yaml = """
             listen: 127.0.0.1:\(port)
             store: \(storePath)
@@ -42,6 +44,12 @@ struct Demo: AsyncParsableCommand {
                 region: cn-shanghai
                 access_key_id: \(aliyunKeyID)
                 access_key_secret: \(aliyunSecret)
+              tencent:
+                kind: tencent-mps
+                endpoint: http://127.0.0.1:\(tencentPort)
+                region: ap-guangzhou
+                secret_id: \(tencentID)
+                secret_key: \(tencentKey)
             """
         let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8)).yaml")
         try yaml.write(to: configFile, atomically: true, encoding: .utf8)
@@ -52,9 +60,11 @@ struct Demo: AsyncParsableCommand {
         Self.seed(simulator.state)
         let aliyun = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
         Self.seedAliyun(aliyun.state)
+        let tencent = TencentSimulator(secretID: tencentID, secretKey: tencentKey)
+        Self.seedTencent(tencent.state)
         var logger = Logger(label: "taskgate")
         logger.logLevel = configuration.logLevel
-        let ready = ReadyCounter(expected: 5)
+        let ready = ReadyCounter(expected: 7)
         let host = SimulatorHost(
             simulator: simulator,
             port: simulatorPort,
@@ -69,10 +79,17 @@ struct Demo: AsyncParsableCommand {
             logger: logger,
             onListening: { _, _ in await ready.arrive() }
         )
+        let tencentHost = SimulatorHost(
+            simulator: tencent,
+            port: tencentPort,
+            controlPort: tencentPort + 1000,
+            logger: logger,
+            onListening: { _, _ in await ready.arrive() }
+        )
         let gateway = try buildApplication(configuration, logger: logger, onServerRunning: { _ in await ready.arrive() })
         let banner = Self.banner(port: port, controlPort: simulatorPort + 1000, store: storePath)
         let group = ServiceGroup(
-            services: [host, aliyunHost, gateway, ReadyAnnouncer(ready: ready, text: banner)],
+            services: [host, aliyunHost, tencentHost, gateway, ReadyAnnouncer(ready: ready, text: banner)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -120,6 +137,33 @@ struct Demo: AsyncParsableCommand {
         )
     }
 
+    static func seedTencent(_ state: SimulatorState) {
+        let now = Date()
+        let transcode =
+            #"{"MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"SUCCESS","ErrCode":0,"ErrCodeExt":"","Message":"SUCCESS","Input":{"Definition":100030},"Output":{"Path":"/output/demo.mp4","Definition":100030,"Bitrate":1200000,"Height":720,"Width":1280,"Size":1048576,"Duration":12.5,"Container":"mp4"}}}]}"#
+        state.add(
+            SimulatedTask(
+                id: "2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a",
+                steps: [.state(.succeeded, result: transcode)],
+                createdAt: now.addingTimeInterval(-900)
+            )
+        )
+        state.add(
+            SimulatedTask(
+                id: "2600010949-WorkflowTask-0000000000000000000000000001",
+                steps: [.state(.running, seconds: 20), .state(.succeeded, result: transcode)],
+                createdAt: now
+            )
+        )
+        state.add(
+            SimulatedTask(
+                id: "2600010949-EditMediaTask-000000000000000000000000002",
+                steps: [.failed(code: "30010", message: "Source file error.")],
+                createdAt: now.addingTimeInterval(-300)
+            )
+        )
+    }
+
     static func banner(port: Int, controlPort: Int, store: String) -> String {
         let base = "http://127.0.0.1:\(port)"
         return """
@@ -137,6 +181,9 @@ struct Demo: AsyncParsableCommand {
               curl -s \(base)/tasks/aliyun/400100                            # Alibaba: queued, running, then succeeded after 20 s
               curl -s \(base)/tasks/aliyun/400101                            # Alibaba: failed, with the vendor's error
               curl -s '\(base)/tasks?provider=aliyun&status=succeeded'      # Alibaba's ListTasks behind taskgate's cursor
+              curl -s \(base)/tasks/tencent/2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a   # Tencent MPS: succeeded
+              curl -s \(base)/tasks/tencent/2600010949-EditMediaTask-000000000000000000000000002  # Tencent: FINISH with ErrCode = failed
+              curl -s '\(base)/tasks?provider=tencent'                       # Tencent's DescribeTasks, FINISH resolved to succeeded/failed
               curl -s \(base)/tasks/capmonster/999                           # 404 problem+json
               curl -s \(base)/tasks/capmonster/abc                           # 400 problem+json
               curl -s '\(base)/tasks?provider=capmonster&limit=10'          # what taskgate has seen

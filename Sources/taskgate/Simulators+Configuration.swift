@@ -14,6 +14,12 @@ func makeSimulator(for provider: ProviderConfiguration, state: SimulatorState = 
             accessKeySecret: try provider.values.requiredString("access_key_secret", isSecret: true),
             state: state
         )
+    case "tencent-mps":
+        return TencentSimulator(
+            secretID: try provider.values.requiredString("secret_id"),
+            secretKey: try provider.values.requiredString("secret_key", isSecret: true),
+            state: state
+        )
     default:
         throw ValidationError("no simulator for kind \(provider.kind.name)")
     }

@@ -11,7 +11,7 @@ public struct ProviderKind: Sendable {
     /// Reads and checks the kind's own keys (errors name the key) and returns the builder.
     let prepare: @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
 
-    public static let all: [ProviderKind] = [.capmonster, .aliyunMultimediaAI]
+    public static let all: [ProviderKind] = [.capmonster, .aliyunMultimediaAI, .tencentMPS]
 
     public static func named(_ name: String) -> ProviderKind? {
         all.first { $0.name == name }

@@ -34,8 +34,12 @@ final class RateLimiter: Sendable {
         }
         guard let start else {
             throw GatewayError(
-                .vendorThrottled, "taskgate is holding this provider under its vendor's rate limit.", provider: provider,
-                vendorCode: "local rate limit", retryAfter: 1)
+                .vendorThrottled,
+                "taskgate is holding this provider under its vendor's rate limit.",
+                provider: provider,
+                vendorCode: "local rate limit",
+                retryAfter: 1
+            )
         }
         if start > now {
             do {

@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+import NIOCore
+
+/// A Tencent Cloud API 3.0 answer: `{"Response": {...}}`, with errors as HTTP 200 and
+/// `Response.Error.Code`.
+struct TencentAnswer {
+    let body: [String: Any]
+    let requestID: String?
+
+    init(_ response: VendorHTTPClient.Response, provider: String, call: String, logger: Logger) throws(GatewayError) {
+        switch response.status {
+        case 200: break
+        case 429:
+            throw GatewayError(.vendorThrottled, "The vendor is throttling requests.", provider: provider, vendorCode: "HTTP 429", retryAfter: 1)
+        case 500...599:
+            throw GatewayError(
+                .vendorUnavailable,
+                "The vendor answered HTTP \(response.status).",
+                provider: provider,
+                vendorCode: "HTTP \(response.status)",
+                retryAfter: 2
+            )
+        default:
+            throw GatewayError(
+                .vendorBadAnswer,
+                "The vendor answered HTTP \(response.status).",
+                provider: provider,
+                vendorCode: "HTTP \(response.status)"
+            )
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any],
+            let inner = object["Response"] as? [String: Any]
+        else {
+            throw GatewayError(.vendorBadAnswer, "The vendor's answer is not the Tencent Cloud API 3.0 shape.", provider: provider)
+        }
+        let requestID = inner["RequestId"] as? String
+        if let error = inner["Error"] as? [String: Any] {
+            let code = (error["Code"] as? String) ?? "UnknownError"
+            throw Self.classify(code: code, requestID: requestID, provider: provider, call: call, logger: logger)
+        }
+        self.body = inner
+        self.requestID = requestID
+    }
+
+    /// Tencent's error codes in DESIGN.md's classes.
+    static func classify(code: String, requestID: String?, provider: String, call: String, logger: Logger) -> GatewayError {
+        let metadata: Logger.Metadata = [
+            "provider": "\(provider)", "call": "\(call)", "vendor_code": "\(code)", "vendor_request_id": "\(requestID ?? "-")",
+        ]
+        func error(_ kind: GatewayError.Kind, _ detail: String, retryAfter: Int? = nil) -> GatewayError {
+            GatewayError(kind, detail, provider: provider, vendorCode: code, vendorRequestID: requestID, retryAfter: retryAfter)
+        }
+        if code.hasPrefix("ResourceNotFound") || code == "FailedOperation.TaskNotFound" {
+            return error(.taskNotFound, "The vendor does not know this task (Tencent keeps task details 3 days).")
+        }
+        if code == "InvalidParameterValue.TaskId" {
+            return error(.malformedID, "The vendor does not accept this TaskId.")
+        }
+        if code == "AuthFailure.SignatureExpire" {
+            logger.error("the vendor rejected the request time: this host's clock is off", metadata: metadata)
+            return error(.vendorRejectedCredentials, "The vendor rejected taskgate's request time (clock skew).")
+        }
+        if code.hasPrefix("AuthFailure") || code.hasPrefix("UnauthorizedOperation") || code == "FailedOperation.InvalidMpsUser" {
+            logger.error("the vendor refused taskgate's credentials", metadata: metadata)
+            return error(.vendorRejectedCredentials, "The vendor refused taskgate's credentials or permissions for this provider.")
+        }
+        if code.hasPrefix("RequestLimitExceeded") {
+            return error(.vendorThrottled, "The vendor is throttling requests.", retryAfter: 1)
+        }
+        if code.hasPrefix("InternalError") || code == "ServiceUnavailable" {
+            return error(.vendorError, "The vendor failed internally.")
+        }
+        logger.warning("the vendor refused the request", metadata: metadata)
+        return error(.vendorError, "The vendor refused the request.")
+    }
+
+    /// The task object of each TaskType in DescribeTaskDetail.
+    static let taskObjectKeys = ["WorkflowTask", "EditMediaTask", "LiveStreamProcessTask", "ScheduleTask"]
+
+    /// DescribeTaskDetail → task. FINISH is failed when the task, or any sub-task, has a non-zero ErrCode.
+    static func record(detail: [String: Any], provider: String, kind: String, id: String, fetchedAt: Date) throws(GatewayError) -> TaskRecord {
+        guard let vendorStatus = detail["Status"] as? String else {
+            throw GatewayError(.vendorBadAnswer, "The vendor's answer has no task Status.", provider: provider)
+        }
+        var record = TaskRecord(provider: provider, kind: kind, id: id, status: .running, vendorStatus: vendorStatus, fetchedAt: fetchedAt)
+        record.createdAt = date(detail["CreateTime"])
+        record.finishedAt = date(detail["FinishTime"])
+        let taskType = detail["TaskType"] as? String
+        let task = taskType.flatMap { detail[$0] as? [String: Any] } ?? taskObjectKeys.lazy.compactMap { detail[$0] as? [String: Any] }.first
+        record.result = task.flatMap(JSONFragment.init(jsonObject:))
+        switch vendorStatus {
+        case "WAITING": record.status = .queued
+        case "PROCESSING": record.status = .running
+        case "FINISH":
+            if let failure = task.flatMap(firstFailure) {
+                record.status = .failed
+                record.error = failure
+            } else {
+                record.status = .succeeded
+            }
+        default:
+            throw GatewayError(.vendorBadAnswer, "The vendor answered an unknown task Status.", provider: provider, vendorCode: vendorStatus)
+        }
+        return record
+    }
+
+    /// The first non-zero ErrCode in a task object or anywhere in its sub-tasks.
+    static func firstFailure(in object: [String: Any]) -> TaskFailure? {
+        if let code = object["ErrCode"] as? Int, code != 0 {
+            let extended = (object["ErrCodeExt"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            return TaskFailure(code: extended ?? String(code), message: object["Message"] as? String)
+        }
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) where key != "InputInfo" && key != "MetaData" {
+            if let child = value as? [String: Any], let failure = firstFailure(in: child) { return failure }
+            if let children = value as? [[String: Any]] {
+                for child in children {
+                    if let failure = firstFailure(in: child) { return failure }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// ISO 8601 times; Tencent writes `0000-00-00T00:00:00Z` for "not yet".
+    static func date(_ value: Any?) -> Date? {
+        guard let text = value as? String, !text.hasPrefix("0000") else { return nil }
+        return RFC3339.parse(text)
+    }
+}

@@ -1,0 +1,121 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Tencent Cloud MPS (API 3.0, version 2019-06-12): DescribeTaskDetail and DescribeTasks, each
+/// request signed here with TC3-HMAC-SHA256.
+///
+/// Keys (besides the common ones):
+/// - `secret_id` (string, required), `secret_key` (secret, required).
+/// - `region` (string, optional): sent as X-TC-Region when set.
+/// - `rate_limit` (integer, default 100): vendor calls per second taskgate allows itself
+///   (Tencent allows DescribeTaskDetail 100/s).
+/// - `rate_limit_wait` (duration, default `1s`): how long a caller over the rate may wait for a
+///   slot before it gets 503 + Retry-After.
+struct TencentMPSProvider: Provider {
+    static let version = "2019-06-12"
+    static let service = "mps"
+    /// Sent byte for byte as signed.
+    static let contentType = "application/json"
+
+    let name: String
+    let kind = "tencent-mps"
+    let statusTTL: Duration
+    let timeout: Duration
+    let endpoint: URL
+    let region: String?
+    let secretID: String
+    let secretKey: String
+    let limiter: RateLimiter
+    let environment: ProviderEnvironment
+
+    /// 1–128 characters of `A-Z a-z 0-9 - _` (e.g. `2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a`).
+    func validateID(_ id: String) throws(GatewayError) -> String {
+        guard (1...128).contains(id.utf8.count),
+            id.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+        else {
+            throw GatewayError(.malformedID, "A \(kind) TaskId is 1 to 128 characters of A-Z, a-z, 0-9, - and _.", provider: name)
+        }
+        return id
+    }
+
+    func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord {
+        var body = JSONWriter(capacity: 64 + id.utf8.count)
+        body.beginObject()
+        body.key("TaskId")
+        body.string(id)
+        body.endObject()
+        let answer = try await call("DescribeTaskDetail", body: body.bytes, logger: logger)
+        return try TencentAnswer.record(detail: answer.body, provider: name, kind: kind, id: id, fetchedAt: environment.now())
+    }
+
+    func listSource(tasks: TaskService) -> any TaskListSource {
+        TencentTaskListSource(provider: self, tasks: tasks)
+    }
+
+    /// One signed call, within the provider's rate.
+    func call(_ action: String, body: [UInt8], logger: Logger) async throws(GatewayError) -> TencentAnswer {
+        try await limiter.acquire(provider: name)
+        let timestamp = Int(environment.now().timeIntervalSince1970)
+        let signed = TC3Signer.sign(
+            service: Self.service,
+            host: hostHeader,
+            contentType: Self.contentType,
+            payload: body,
+            timestamp: timestamp,
+            secretID: secretID,
+            secretKey: secretKey
+        )
+        var request = HTTPClientRequest(url: endpoint.absoluteString)
+        request.method = .POST
+        request.headers.replaceOrAdd(name: "Host", value: hostHeader)
+        request.headers.add(name: "Content-Type", value: Self.contentType)
+        request.headers.add(name: "X-TC-Action", value: action)
+        request.headers.add(name: "X-TC-Version", value: Self.version)
+        request.headers.add(name: "X-TC-Timestamp", value: String(timestamp))
+        if let region { request.headers.add(name: "X-TC-Region", value: region) }
+        request.headers.add(name: "Authorization", value: signed.authorization)
+        request.body = .bytes(body)
+        let response = try await environment.http.send(request, call: action, provider: name, timeout: timeout, logger: logger)
+        return try TencentAnswer(response, provider: name, call: action, logger: logger)
+    }
+
+    /// `host[:port]` exactly as sent, because TC3 signs it.
+    private var hostHeader: String {
+        (endpoint.host ?? "") + (endpoint.port.map { ":\($0)" } ?? "")
+    }
+}
+
+extension UInt8 {
+    var isASCIIAlphanumeric: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self)
+    }
+}
+
+extension ProviderKind {
+    static let tencentMPS = ProviderKind(
+        name: "tencent-mps",
+        settingKeys: ["region", "secret_id", "secret_key", "rate_limit", "rate_limit_wait"]
+    ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
+        let secretID = try values.requiredString("secret_id")
+        let secretKey = try values.requiredString("secret_key", isSecret: true)
+        let region = values.string("region")
+        let rate = try values.integer("rate_limit", default: 100, range: 1...10_000)
+        let wait = try values.duration("rate_limit_wait", default: .seconds(1), range: 0...60)
+        return { configuration, environment in
+            TencentMPSProvider(
+                name: configuration.name,
+                statusTTL: configuration.statusTTL,
+                timeout: configuration.timeout,
+                endpoint: configuration.endpoint,
+                region: region,
+                secretID: secretID,
+                secretKey: secretKey,
+                limiter: RateLimiter(perSecond: rate, maxWait: wait),
+                environment: environment
+            )
+        }
+    }
+}

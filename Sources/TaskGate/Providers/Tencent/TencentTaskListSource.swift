@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import NIOCore
+
+/// `GET /tasks` for Tencent: DescribeTasks per vendor status (Limit ≤ 100, ScrollToken behind
+/// taskgate's cursor; an empty ScrollToken ends that status).
+///
+/// DescribeTasks items say neither status nor ErrCode: the status is the one asked for, and a
+/// FINISH item is resolved as a single task (store first, then DescribeTaskDetail, within the
+/// rate limit) to tell succeeded from failed.
+struct TencentTaskListSource: TaskListSource {
+    let provider: TencentMPSProvider
+    let tasks: TaskService
+
+    func page(status: TaskStatus?, limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+        let vendorStatuses = Self.vendorStatuses(for: status)
+        var index = 0
+        var scroll = ""
+        if let token {
+            let parts = token.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let parsed = Int(parts[0]), vendorStatuses.indices.contains(parsed) else {
+                throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider.name)
+            }
+            (index, scroll) = (parsed, String(parts[1]))
+        }
+        let vendorStatus = vendorStatuses[index]
+        var body = JSONWriter()
+        body.beginObject()
+        body.key("Status")
+        body.string(vendorStatus)
+        body.key("Limit")
+        body.raw(String(min(limit, 100)).utf8)
+        body.key("ScrollToken")
+        body.string(scroll)
+        body.endObject()
+        let answer = try await provider.call("DescribeTasks", body: body.bytes, logger: logger)
+        guard let items = answer.body["TaskSet"] as? [[String: Any]] else {
+            throw GatewayError(.vendorBadAnswer, "The vendor's DescribeTasks answer has no TaskSet.", provider: provider.name)
+        }
+        var page: [ByteBuffer] = []
+        for item in items {
+            guard let id = item["TaskId"] as? String else { continue }
+            if vendorStatus == "FINISH" {
+                let answer = try await tasks.task(provider: provider.name, id: id, logger: logger).answer
+                if status == nil || answer.status == status { page.append(try answer.identity()) }
+            } else {
+                var record = TaskRecord(
+                    provider: provider.name,
+                    kind: provider.kind,
+                    id: id,
+                    status: vendorStatus == "WAITING" ? .queued : .running,
+                    vendorStatus: vendorStatus,
+                    fetchedAt: provider.environment.now()
+                )
+                record.createdAt = TencentAnswer.date(item["CreateTime"])
+                page.append(ByteBuffer(bytes: record.jsonBytes()))
+            }
+        }
+        let nextScroll = (answer.body["ScrollToken"] as? String) ?? ""
+        let next: String? =
+            if !nextScroll.isEmpty, !items.isEmpty {
+                "\(index):\(nextScroll)"
+            } else if index + 1 < vendorStatuses.count {
+                "\(index + 1):"
+            } else {
+                nil
+            }
+        return TaskListPage(tasks: page, nextToken: next)
+    }
+
+    static func vendorStatuses(for status: TaskStatus?) -> [String] {
+        switch status {
+        case nil: ["WAITING", "PROCESSING", "FINISH"]
+        case .queued: ["WAITING"]
+        case .running: ["PROCESSING"]
+        case .succeeded, .failed: ["FINISH"]
+        }
+    }
+}
