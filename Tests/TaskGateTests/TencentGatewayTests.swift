@@ -1,0 +1,270 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOHTTP1
+import TaskGate
+import TaskGateSimulators
+import Testing
+
+let tencentSecretID = "AKIDEXAMPLEEXAMPLEEXAMPLEEXAMPLE1234"
+let tencentSecretKey = "EXAMPLEsecretKeyEXAMPLEsecretKey"
+
+/// Runs a gateway with one Tencent provider named `tencent` in front of a running simulator.
+func withTencentGateway<T: Sendable>(
+    simulator: TencentSimulator = TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey),
+    settings: String = "",
+    secretKey: String = tencentSecretKey,
+    logs: LogRecorder? = nil,
+    now: @escaping @Sendable () -> Date = Date.init,
+    _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> T
+) async throws -> T {
+    try await withSimulator(simulator) { sim in
+        let configuration = try await loadConfiguration(
+            """
+            store: \(temporaryStorePath())
+            log_level: \(logs == nil ? "critical" : "trace")
+            providers:
+              tencent:
+                kind: tencent-mps
+                endpoint: \(sim.endpoint)
+                region: ap-guangzhou
+                secret_id: \(tencentSecretID)
+                secret_key: \(secretKey)
+                status_ttl: 0s
+            \(settings)
+            """
+        )
+        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, now: now)
+        return try await app.test(.router) { client in try await body(client, sim) }
+    }
+}
+
+@Suite struct TencentGatewayTests {
+    static let workflow = "2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a"
+    static let transcode =
+        #"{"MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"SUCCESS","ErrCode":0,"Message":"SUCCESS","Output":{"Path":"/out.mp4"}}}]}"#
+
+    @Test(arguments: [
+        (SimulatedTask.Step.State.queued, "queued", "WAITING"), (.running, "running", "PROCESSING"), (.succeeded, "succeeded", "FINISH"),
+    ])
+    func vendorStatusesMapToTaskStatuses(state: SimulatedTask.Step.State, status: String, vendorStatus: String) async throws {
+        try await withTencentGateway { client, sim in
+            addTask(sim.state, id: Self.workflow, .state(state, result: Self.transcode))
+            let task = try await client.get("/tasks/tencent/\(Self.workflow)").json()
+            #expect(task["kind"] as? String == "tencent-mps")
+            #expect(task["status"] as? String == status)
+            #expect(task["vendorStatus"] as? String == vendorStatus)
+            #expect(task["createdAt"] is String)
+            #expect((task["finishedAt"] is String) == (state == .succeeded))
+            let result = try #require(task["result"] as? [String: Any])
+            #expect(result["TaskId"] as? String == Self.workflow)
+            #expect(result["MediaProcessResultSet"] is [Any])
+            #expect(sim.state.rejections.isEmpty)
+        }
+    }
+
+    @Test(arguments: [
+        "2600010949-WorkflowTask-0001", "2600010949-EditMediaTask-0002", "2600010949-LiveStreamProcessTask-0003",
+        "2600010949-ScheduleTask-0004",
+    ])
+    func finishWithAnErrCodeOnTheTaskOfItsTypeIsFailed(id: String) async throws {
+        try await withTencentGateway { client, sim in
+            addTask(sim.state, id: id, .failed(code: "30010", message: "Source file error."))
+            let task = try await client.get("/tasks/tencent/\(id)").json()
+            #expect(task["status"] as? String == "failed")
+            #expect(task["final"] as? Bool == true)
+            #expect(task["vendorStatus"] as? String == "FINISH")
+            #expect(task["error"] as? [String: String] == ["code": "30010", "message": "Source file error."])
+            #expect((task["result"] as? [String: Any])?["TaskId"] as? String == id)
+        }
+    }
+
+    @Test func finishWithAFailedSubTaskIsFailed() async throws {
+        try await withTencentGateway { client, sim in
+            let failingSubTask =
+                #"{"MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"FAIL","ErrCode":40000,"ErrCodeExt":"InvalidInput.VideoTrack","Message":"no video track"}}]}"#
+            addTask(sim.state, id: Self.workflow, .state(.succeeded, result: failingSubTask))
+            let task = try await client.get("/tasks/tencent/\(Self.workflow)").json()
+            #expect(task["status"] as? String == "failed")
+            #expect(task["error"] as? [String: String] == ["code": "InvalidInput.VideoTrack", "message": "no video track"])
+        }
+    }
+
+    @Test(
+        arguments: [
+            ("ResourceNotFound.TaskNotFound", 404, "task-not-found", nil),
+            ("FailedOperation.TaskNotFound", 404, "task-not-found", nil),
+            ("InvalidParameterValue.TaskId", 400, "malformed-id", nil),
+            ("AuthFailure.UnauthorizedOperation", 502, "vendor-rejected-credentials", nil),
+            ("UnauthorizedOperation", 502, "vendor-rejected-credentials", nil),
+            ("FailedOperation.InvalidMpsUser", 502, "vendor-rejected-credentials", nil),
+            ("RequestLimitExceeded", 503, "vendor-throttled", "1"),
+            ("RequestLimitExceeded.UinLimitExceeded", 503, "vendor-throttled", "1"),
+            ("InternalError", 502, "vendor-error", nil),
+            ("ServiceUnavailable", 502, "vendor-error", nil),
+        ] as [(String, Int, String, String?)]
+    )
+    func vendorErrorsMapToTheirClass(code: String, status: Int, type: String, retryAfter: String?) async throws {
+        try await withTencentGateway { client, sim in
+            addTask(sim.state, id: Self.workflow, SimulatedTask.Step(answer: .vendorError(code: code)))
+            let response = try await client.get("/tasks/tencent/\(Self.workflow)")
+            #expect(Int(response.status.code) == status)
+            let problem = try response.json()
+            #expect(problem["type"] as? String == "urn:taskgate:problem:\(type)")
+            #expect(problem["vendorCode"] as? String == code)
+            #expect(response.headers[.retryAfter] == retryAfter)
+        }
+    }
+
+    @Test func wrongCredentialsAreABadGateway() async throws {
+        let logs = LogRecorder()
+        try await withTencentGateway(secretKey: "not-the-secret-key-not-the-secret", logs: logs) { client, sim in
+            addTask(sim.state, id: Self.workflow, .state(.running))
+            let response = try await client.get("/tasks/tencent/\(Self.workflow)")
+            #expect(response.status == .badGateway)
+            #expect(try response.json()["vendorCode"] as? String == "AuthFailure.SignatureFailure")
+            #expect(!response.text.contains(tencentSecretID))
+            #expect(sim.state.rejections == ["AuthFailure.SignatureFailure": 1])
+        }
+        #expect(logs.lines.contains { $0.metadata["vendor_code"] == "AuthFailure.SignatureFailure" && $0.metadata["vendor_request_id"] != "-" })
+        #expect(!logs.lines.contains { $0.rendered.contains("not-the-secret-key") })
+    }
+
+    @Test func aSkewedClockIsReportedAsClockSkew() async throws {
+        let logs = LogRecorder()
+        let sixMinutesBehind: @Sendable () -> Date = { Date().addingTimeInterval(-6 * 60) }
+        try await withTencentGateway(logs: logs, now: sixMinutesBehind) { client, sim in
+            addTask(sim.state, id: Self.workflow, .state(.running))
+            let response = try await client.get("/tasks/tencent/\(Self.workflow)")
+            #expect(response.status == .badGateway)
+            #expect(try response.json()["vendorCode"] as? String == "AuthFailure.SignatureExpire")
+        }
+        #expect(logs.lines.contains { $0.level == .error && $0.message.contains("clock") })
+    }
+
+    @Test func taskDetailsAreForgottenAfterThreeDays() async throws {
+        let fourDaysLater: @Sendable () -> Date = { Date().addingTimeInterval(4 * 24 * 3600) }
+        let simulator = TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey, state: SimulatorState(now: fourDaysLater))
+        try await withTencentGateway(simulator: simulator, now: fourDaysLater) { client, sim in
+            addTask(sim.state, id: Self.workflow, .state(.succeeded))
+            sim.state.add(SimulatedTask(id: "2600010949-WorkflowTask-fresh", steps: [.state(.succeeded)], createdAt: fourDaysLater()))
+            let old = try await client.get("/tasks/tencent/\(Self.workflow)")
+            #expect(old.status == .notFound)
+            #expect(try old.json()["vendorCode"] as? String == "ResourceNotFound.TaskNotFound")
+            #expect(try await client.get("/tasks/tencent/2600010949-WorkflowTask-fresh").status == .ok)
+        }
+    }
+
+    @Test(arguments: ["bad!id", "a.b", String(repeating: "a", count: 129), "with space"])
+    func malformedTaskIdsAreRejectedBeforeAnyVendorCall(id: String) async throws {
+        try await withTencentGateway { client, sim in
+            let escaped = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
+            let response = try await client.get("/tasks/tencent/\(escaped)")
+            #expect(response.status == .badRequest)
+            #expect(sim.state.totalCalls == 0)
+        }
+    }
+
+    @Test func describeTasksPagesWithScrollTokenAndResolvesFinish() async throws {
+        try await withTencentGateway { client, sim in
+            let base = Date().addingTimeInterval(-600)
+            for index in 0..<4 {
+                let id = "2600010949-WorkflowTask-done\(index)"
+                let step: SimulatedTask.Step = index == 3 ? .failed(code: "30010", message: "bad") : .state(.succeeded, result: Self.transcode)
+                sim.state.add(SimulatedTask(id: id, steps: [step], createdAt: base.addingTimeInterval(Double(index))))
+            }
+            sim.state.add(SimulatedTask(id: "2600010949-WorkflowTask-busy", steps: [.state(.running)], createdAt: base))
+            sim.state.add(SimulatedTask(id: "2600010949-WorkflowTask-wait", steps: [.state(.queued)], createdAt: base))
+            var seen: [String: String] = [:]
+            var cursor: String?
+            var pages = 0
+            repeat {
+                let page = try await client.get("/tasks?provider=tencent&limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")).json()
+                for task in try #require(page["tasks"] as? [[String: Any]]) {
+                    seen[task["id"] as! String] = task["status"] as? String
+                }
+                cursor = page["nextCursor"] as? String
+                pages += 1
+            } while cursor != nil && pages < 20
+            #expect(seen.count == 6)
+            #expect(seen["2600010949-WorkflowTask-wait"] == "queued")
+            #expect(seen["2600010949-WorkflowTask-busy"] == "running")
+            #expect(seen["2600010949-WorkflowTask-done0"] == "succeeded")
+            #expect(seen["2600010949-WorkflowTask-done3"] == "failed")
+            #expect(sim.state.calls(for: "*")["DescribeTasks", default: 0] >= 4)
+
+            // FINISH items are final now: listing failed ones again asks no DescribeTaskDetail.
+            let detailCalls = sim.state.calls(for: "2600010949-WorkflowTask-done3")["DescribeTaskDetail"]
+            let failed = try await client.get("/tasks?provider=tencent&status=failed").json()
+            #expect((failed["tasks"] as? [[String: Any]])?.map { $0["id"] as? String } == ["2600010949-WorkflowTask-done3"])
+            #expect(sim.state.calls(for: "2600010949-WorkflowTask-done3")["DescribeTaskDetail"] == detailCalls)
+        }
+    }
+
+    @Test func theVendorNeverSeesMoreThanTheConfiguredRate() async throws {
+        let simulator = TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey, requestsPerSecond: 20)
+        try await withTencentGateway(simulator: simulator, settings: "    rate_limit: 20\n    rate_limit_wait: 5s") { client, sim in
+            let ids = (0..<50).map { "2600010949-WorkflowTask-rate\($0)" }
+            for id in ids { addTask(sim.state, id: id, .state(.running)) }
+            let started = ContinuousClock.now
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for id in ids { group.addTask { try await client.get("/tasks/tencent/\(id)").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .ok })
+            #expect(sim.state.rejections.isEmpty)  // never RequestLimitExceeded
+            #expect(ContinuousClock.now - started >= .seconds(2))  // 50 calls at 20/s
+        }
+    }
+
+    @Test func callersOverTheRateGet503WithoutReachingTheVendor() async throws {
+        try await withTencentGateway(settings: "    rate_limit: 5\n    rate_limit_wait: 0s") { client, sim in
+            let ids = (0..<20).map { "2600010949-WorkflowTask-over\($0)" }
+            for id in ids { addTask(sim.state, id: id, .state(.running)) }
+            let responses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for id in ids {
+                    group.addTask {
+                        let response = try await client.get("/tasks/tencent/\(id)")
+                        return (response.status, response.headers[.retryAfter])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(responses.filter { $0.0 == .ok }.count == 5)
+            #expect(responses.filter { $0.0 == .serviceUnavailable && $0.1 == "1" }.count == 15)
+            #expect(sim.state.totalCalls == 5)
+        }
+    }
+}
+
+/// The Tencent simulator accepts exactly what the official SDK sends.
+@Suite struct TencentSimulatorTests {
+    @Test func acceptsExactlyWhatTheOfficialSDKSends() async throws {
+        let requests = try CapMonsterSimulatorTests.captures(["tencent_mps"])
+        #expect(requests.count == 2)
+        let captureTime = Date(timeIntervalSince1970: 1_795_475_361)
+        let simulator = TencentSimulator(
+            secretID: tencentSecretID,
+            secretKey: tencentSecretKey,
+            state: SimulatorState(now: { captureTime })
+        )
+        try await withSimulator(simulator) { sim in
+            sim.state.add(SimulatedTask(id: TencentGatewayTests.workflow, steps: [.state(.succeeded)], createdAt: captureTime))
+            var answers: [[String: Any]] = []
+            for request in requests {
+                let (status, json) = try await AliyunSimulatorTests.replay(request, port: sim.vendorPort)
+                #expect(status == 200)
+                let response = try #require(json["Response"] as? [String: Any])
+                #expect(response["Error"] == nil, "\(response)")
+                answers.append(response)
+            }
+            #expect(answers[0]["Status"] as? String == "FINISH")
+            #expect((answers[0]["WorkflowTask"] as? [String: Any])?["ErrCode"] as? Int == 0)
+            #expect((answers[1]["TaskSet"] as? [[String: Any]])?.count == 1)
+            #expect(sim.state.rejections.isEmpty)
+        }
+    }
+}
