@@ -38,14 +38,40 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try await options.load()
-        let app: any ApplicationProtocol
+        let logger = Logger.taskgate(format: configuration.logFormat, level: configuration.logLevel)
+        let readiness = Readiness()
         do {
-            app = try buildApplication(configuration)
-        } catch {
+            let app = try buildApplication(configuration, logger: logger, readiness: readiness)
+            try await serve(app, configuration: configuration, readiness: readiness, logger: logger)
+        } catch let error as StoreOpenError {
             FileHandle.standardError.write(Data("taskgate: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        try await app.runService()
+    }
+
+    /// Runs until SIGTERM/SIGINT, then drains within the grace period.
+    func serve(_ app: some ApplicationProtocol, configuration: GatewayConfiguration, readiness: Readiness, logger: Logger) async throws {
+        let runner = GatewayRunner(
+            app: app,
+            readiness: readiness,
+            drainDelay: configuration.shutdownDrainDelay,
+            gracePeriod: configuration.shutdownGracePeriod,
+            logger: logger
+        )
+        logger.notice(
+            "taskgate serving",
+            metadata: [
+                "listen": "\(configuration.listen)", "store": "\(configuration.storePath)",
+                "providers": "\(configuration.providers.map(\.name))",
+            ]
+        )
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        try await runner.run {
+            for await signal in signals {
+                logger.notice("received \(signal)")
+                return
+            }
+        }
     }
 }
 

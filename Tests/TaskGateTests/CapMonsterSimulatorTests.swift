@@ -138,12 +138,12 @@ import Testing
     @Test func timedStepsFollowTheClock() async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             sim.state.add(
-                SimulatedTask(id: "556", steps: [.state(.running, seconds: 0.3), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE")], createdAt: Date())
+                SimulatedTask(id: "556", steps: [.state(.running, seconds: 1.5), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE")], createdAt: Date())
             )
             var poll = try #require(try Self.captures(["capmonstercloudclient"]).first)
             poll.body = #"{"clientKey": "\#(testClientKey)", "taskId": 556}"#
             #expect(try await Self.replay(poll, to: sim.endpoint).json["status"] as? String == "processing")
-            try await Task.sleep(for: .milliseconds(400))
+            try await Task.sleep(for: .milliseconds(1600))
             #expect(try await Self.replay(poll, to: sim.endpoint).json["errorCode"] as? String == "ERROR_CAPTCHA_UNSOLVABLE")
         }
     }

@@ -6,9 +6,12 @@ public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// `X-Request-Id`: the caller's when valid, otherwise made here.
     public var requestID: String = ""
+    /// The peer's IP address (the proxy's, behind nginx; see X-Forwarded-For).
+    public let clientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress
     }
 }
 

@@ -3,9 +3,11 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// `/healthz`, `/readyz` and `/openapi.yaml`.
+/// `/healthz`, `/readyz`, `/metrics` and `/openapi.yaml`.
 struct OperationsController: Sendable {
     let store: any TaskStore
+    let readiness: Readiness
+    let metrics: GatewayMetrics
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -16,11 +18,24 @@ struct OperationsController: Sendable {
             )
         }
         router.get("/readyz") { _, _ in
+            if readiness.isShuttingDown {
+                throw GatewayError(.shuttingDown, "taskgate is shutting down; send work elsewhere.", retryAfter: 5)
+            }
             try await store.checkReadable()
             return Response(
                 status: .ok,
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#))
+            )
+        }
+        router.get("/metrics") { _, _ in
+            if let statistics = try? await store.statistics() {
+                metrics.store(rows: statistics.rows, fileBytes: statistics.fileBytes)
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render()))
             )
         }
         let specification = OpenAPIDocument.bytes

@@ -38,9 +38,13 @@ struct ProblemMiddleware: RouterMiddleware {
         if let provider = error.provider { metadata["provider"] = .string(provider) }
         if let code = error.vendorCode { metadata["vendor_code"] = .string(code) }
         if let id = error.vendorRequestID { metadata["vendor_request_id"] = .string(id) }
-        switch error.kind.httpStatus {
-        case 500...: context.logger.warning("request failed", metadata: metadata)
-        default: context.logger.debug("request refused", metadata: metadata)
+        switch error.kind {
+        case .internal, .storeUnavailable, .vendorRejectedCredentials, .vendorBadAnswer, .vendorError, .vendorUnreachable:
+            context.logger.warning("request failed", metadata: metadata)
+        case .vendorTimeout, .vendorThrottled, .vendorUnavailable:
+            context.logger.notice("request failed", metadata: metadata)
+        default:
+            context.logger.debug("request refused", metadata: metadata)
         }
     }
 }

@@ -12,6 +12,8 @@ struct RequestIDMiddleware: RouterMiddleware {
         let id = request.headers[.xRequestID].flatMap(Self.acceptable) ?? Self.make()
         context.requestID = id
         context.logger[metadataKey: "request_id"] = .string(id)
+        // One id per log line: Hummingbird's own connection-scoped id would only confuse.
+        context.logger[metadataKey: "hb.request.id"] = nil
         var response = try await next(request, context)
         response.headers[.xRequestID] = id
         return response

@@ -9,6 +9,7 @@ struct TaskController: Sendable {
     let service: TaskService
     let lister: TaskLister
     let providerNames: [String]
+    let metrics: GatewayMetrics
 
     static let finalCacheControl = "public, max-age=31536000, immutable"
 
@@ -24,6 +25,7 @@ struct TaskController: Sendable {
             throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
         }
         let result = try await service.task(provider: provider, id: id, logger: context.logger)
+        metrics.answer(provider: provider, cache: result.cache)
         let answer = result.answer
         let etag = answer.etag(for: coding)
         var headers: HTTPFields = [

@@ -11,11 +11,19 @@ import Yams
 /// - `listen` (string, default `127.0.0.1:8080`): address the HTTP server binds to.
 /// - `store` (string, default `taskgate.sqlite`): the SQLite file; created on first start.
 /// - `log_level` (string, default `info`): trace, debug, info, notice, warning, error, critical.
+/// - `log_format` (string, default `json`): `json` (one object per line) or `text`.
+/// - `shutdown_grace_period` (duration, default `30s`): the longest requests in flight may take to
+///   finish after SIGTERM before they are cut.
+/// - `shutdown_drain_delay` (duration, default `0s`): how long `/readyz` answers 503 before the
+///   listener closes, so a proxy or orchestrator stops sending work first.
 /// - `providers` (map): one entry per provider instance; see `ProviderConfiguration`.
 public struct GatewayConfiguration: Sendable {
     public var listen: ListenAddress
     public var storePath: String
     public var logLevel: Logger.Level
+    public var logFormat: LogFormat = .json
+    public var shutdownGracePeriod: Duration = .seconds(30)
+    public var shutdownDrainDelay: Duration = .zero
     /// Sorted by name, so listings and logs are stable.
     public var providers: [ProviderConfiguration]
 
@@ -26,7 +34,14 @@ public struct GatewayConfiguration: Sendable {
         self.providers = providers.sorted { $0.name < $1.name }
     }
 
-    static let topLevelKeys: Set<String> = ["listen", "store", "log_level", "providers"]
+    static let topLevelKeys: Set<String> = [
+        "listen", "store", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "providers",
+    ]
+
+    public enum LogFormat: String, Sendable {
+        case json
+        case text
+    }
 
     /// Loads and validates a configuration file; every problem names its key.
     /// - Parameter environment: the process environment (tests pass their own).
@@ -78,6 +93,13 @@ public struct GatewayConfiguration: Sendable {
             providers.append(try ProviderConfiguration(name: name, values: values.scoped(to: "providers").scoped(to: name)))
         }
         self.init(listen: listen, storePath: values.string("store") ?? "taskgate.sqlite", logLevel: level, providers: providers)
+        let formatText = values.string("log_format") ?? "json"
+        guard let format = LogFormat(rawValue: formatText) else {
+            throw ConfigurationError(key: "log_format", "is not json or text: \(formatText)")
+        }
+        logFormat = format
+        shutdownGracePeriod = try values.duration("shutdown_grace_period", default: .seconds(30), range: 0...3600)
+        shutdownDrainDelay = try values.duration("shutdown_drain_delay", default: .zero, range: 0...600)
     }
 }
 

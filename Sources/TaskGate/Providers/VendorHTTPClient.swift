@@ -6,16 +6,20 @@ import NIOHTTP1
 
 /// The one HTTP client every provider uses to reach its vendor.
 ///
-/// It bounds the time of each call and the size of each answer, and turns transport failures
-/// into `GatewayError`s, so providers only classify what the vendor said.
+/// It bounds the time of each call and the size of each answer, turns transport failures into
+/// `GatewayError`s, and records every call once — a debug log line (provider, call, duration,
+/// outcome, the vendor's RequestId) and the vendor-call metrics — after the provider has read the
+/// answer, so the outcome is the classified one.
 public struct VendorHTTPClient: Sendable {
     let client: HTTPClient
     /// Largest vendor body read; beyond it the answer is a 502.
     public var maxBodyBytes: Int
+    let metrics: GatewayMetrics?
 
-    public init(client: HTTPClient, maxBodyBytes: Int = 8 << 20) {
+    public init(client: HTTPClient, maxBodyBytes: Int = 8 << 20, metrics: GatewayMetrics? = nil) {
         self.client = client
         self.maxBodyBytes = maxBodyBytes
+        self.metrics = metrics
     }
 
     /// A vendor's answer: status, headers and the whole body, read up to `maxBodyBytes`.
@@ -25,41 +29,54 @@ public struct VendorHTTPClient: Sendable {
         public var body: ByteBuffer
     }
 
-    /// Sends one request and reads the whole answer within `timeout`.
+    /// Sends one request, reads the whole answer within `timeout`, and lets `interpret` classify it.
     /// - Parameters:
-    ///   - call: the vendor's name for the call, for logs (`getTaskResult`).
-    ///   - provider: the provider instance, for errors and logs.
-    public func send(
+    ///   - call: the vendor's name for the call, for logs and metrics (`getTaskResult`).
+    ///   - provider: the provider instance, for errors, logs and metrics.
+    ///   - interpret: reads the answer; returns the value and the vendor's request id, or throws
+    ///     the classified error.
+    public func exchange<Value>(
         _ request: HTTPClientRequest,
         call: String,
         provider: String,
         timeout: Duration,
-        logger: Logger
-    ) async throws(GatewayError) -> Response {
+        logger: Logger,
+        interpret: (Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
+    ) async throws(GatewayError) -> Value {
         let started = ContinuousClock.now
-        let deadline =
-            NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-        do {
-            let response = try await client.execute(request, deadline: deadline, logger: logger)
-            let body = try await response.body.collect(upTo: maxBodyBytes)
+        var vendorRequestID: String?
+        var outcome = VendorCallOutcome.ok
+        defer {
+            let elapsed = ContinuousClock.now - started
+            metrics?.vendorCall(provider: provider, call: call, outcome: outcome, duration: elapsed)
             logger.debug(
                 "vendor call",
                 metadata: [
-                    "provider": "\(provider)", "call": "\(call)", "http_status": "\(response.status.code)",
-                    "duration_ms": "\(Self.milliseconds(since: started))",
+                    "provider": .string(provider), "call": .string(call), "outcome": .string(outcome.rawValue),
+                    "duration_ms": .stringConvertible(Double(elapsed.nanoseconds / 1000) / 1000),
+                    "vendor_request_id": .string(vendorRequestID ?? "-"),
                 ]
             )
+        }
+        do throws(GatewayError) {
+            let response = try await send(request, provider: provider, timeout: timeout, logger: logger)
+            let (value, requestID) = try interpret(response)
+            vendorRequestID = requestID
+            return value
+        } catch {
+            outcome = VendorCallOutcome(error)
+            vendorRequestID = error.vendorRequestID
+            throw error
+        }
+    }
+
+    private func send(_ request: HTTPClientRequest, provider: String, timeout: Duration, logger: Logger) async throws(GatewayError) -> Response {
+        do {
+            let response = try await client.execute(request, deadline: .now() + .nanoseconds(timeout.nanoseconds), logger: logger)
+            let body = try await response.body.collect(upTo: maxBodyBytes)
             return Response(status: Int(response.status.code), headers: response.headers, body: body)
         } catch {
-            let failure = Self.classify(error, provider: provider, timeout: timeout)
-            logger.warning(
-                "vendor call failed",
-                metadata: [
-                    "provider": "\(provider)", "call": "\(call)", "outcome": "\(failure.kind.rawValue)",
-                    "duration_ms": "\(Self.milliseconds(since: started))",
-                ]
-            )
-            throw failure
+            throw Self.classify(error, provider: provider, timeout: timeout)
         }
     }
 
@@ -76,10 +93,5 @@ public struct VendorHTTPClient: Sendable {
             return GatewayError(.vendorTimeout, "The vendor call was cancelled.", provider: provider)
         }
         return GatewayError(.vendorUnreachable, "taskgate could not reach the vendor.", provider: provider)
-    }
-
-    private static func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
-        let elapsed = ContinuousClock.now - start
-        return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -141,6 +141,22 @@ public final class SQLiteTaskStore: TaskStore {
         }
     }
 
+    public func statistics() async throws(GatewayError) -> (rows: Int, fileBytes: Int) {
+        try await perform("read") {
+            try await self.pool.read { db in
+                let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM task") ?? 0
+                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0
+                return (rows, pages * pageSize)
+            }
+        }
+    }
+
+    /// Closes the pool once every connection is idle (WAL checkpointed by SQLite on last close).
+    public func close() throws {
+        try pool.close()
+    }
+
     /// Runs a database operation and turns any failure into one logged `store-unavailable` error.
     private func perform<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws(GatewayError) -> T {
         do {

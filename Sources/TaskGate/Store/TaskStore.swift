@@ -15,6 +15,9 @@ public protocol TaskStore: Sendable {
 
     /// Throws when the store cannot be read (for `/readyz`).
     func checkReadable() async throws(GatewayError)
+
+    /// Rows held and bytes on disk, for metrics.
+    func statistics() async throws(GatewayError) -> (rows: Int, fileBytes: Int)
 }
 
 /// One row of a store listing: its position and its gzipped answer body.

@@ -20,6 +20,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case vendorBadAnswer = "vendor-bad-answer"
         case vendorError = "vendor-error"
         case storeUnavailable = "store-unavailable"
+        case shuttingDown = "shutting-down"
         case `internal` = "internal"
 
         public var httpStatus: Int {
@@ -29,7 +30,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .malformedID, .invalidQuery: 400
             case .notAcceptable: 406
             case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer, .vendorError: 502
-            case .vendorThrottled, .vendorUnavailable, .storeUnavailable: 503
+            case .vendorThrottled, .vendorUnavailable, .storeUnavailable, .shuttingDown: 503
             case .vendorTimeout: 504
             case .internal: 500
             }
@@ -53,6 +54,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .vendorBadAnswer: "Vendor answer not understood"
             case .vendorError: "Vendor failed the request"
             case .storeUnavailable: "Store unavailable"
+            case .shuttingDown: "Shutting down"
             case .internal: "Internal error"
             }
         }

@@ -63,9 +63,17 @@ struct AliyunMultimediaAIProvider: Provider {
         while true {
             attempt += 1
             let request = signedRequest(action, parameters)
-            let response = try await environment.http.send(request, call: action, provider: name, timeout: timeout, logger: logger)
             do throws(GatewayError) {
-                return try AliyunAnswer(response, provider: name, call: action, logger: logger)
+                return try await environment.http.exchange(
+                    request,
+                    call: action,
+                    provider: name,
+                    timeout: timeout,
+                    logger: logger
+                ) { (response) throws(GatewayError) in
+                    let answer = try AliyunAnswer(response, provider: name, call: action, logger: logger)
+                    return (answer, answer.requestID)
+                }
             } catch  where error.vendorCode == "SignatureNonceUsed" && attempt == 1 {
                 logger.warning("vendor saw a nonce twice; retrying with a new one", metadata: ["provider": "\(name)", "call": "\(action)"])
             }

@@ -40,21 +40,17 @@ struct CapMonsterProvider: Provider {
         body.raw(id.utf8)  // validated digits: a JSON integer
         body.endObject()
         request.body = .bytes(body.bytes)
-        let response = try await environment.http.send(
+        let fetchedAt = environment.now()
+        return try await environment.http.exchange(
             request,
             call: "getTaskResult",
             provider: name,
             timeout: timeout,
             logger: logger
-        )
-        let record = try CapMonsterAnswer.record(
-            from: response,
-            provider: name,
-            kind: kind,
-            id: id,
-            fetchedAt: environment.now()
-        )
-        return record
+        ) { (response) throws(GatewayError) in
+            // The anti-captcha protocol has no request ids.
+            (try CapMonsterAnswer.record(from: response, provider: name, kind: kind, id: id, fetchedAt: fetchedAt), nil)
+        }
     }
 }
 

@@ -78,8 +78,16 @@ struct TencentMPSProvider: Provider {
         if let region { request.headers.add(name: "X-TC-Region", value: region) }
         request.headers.add(name: "Authorization", value: signed.authorization)
         request.body = .bytes(body)
-        let response = try await environment.http.send(request, call: action, provider: name, timeout: timeout, logger: logger)
-        return try TencentAnswer(response, provider: name, call: action, logger: logger)
+        return try await environment.http.exchange(
+            request,
+            call: action,
+            provider: name,
+            timeout: timeout,
+            logger: logger
+        ) { (response) throws(GatewayError) in
+            let answer = try TencentAnswer(response, provider: name, call: action, logger: logger)
+            return (answer, answer.requestID)
+        }
     }
 
     /// `host[:port]` exactly as sent, because TC3 signs it.

@@ -1,0 +1,140 @@
+import CoreMetrics
+import Foundation
+import Prometheus
+import Synchronization
+
+/// taskgate's metrics, through swift-metrics into a Prometheus registry of this application's
+/// own (no global metrics system), rendered at `GET /metrics`.
+///
+/// Every label comes from a small fixed set: route templates, status classes, configured
+/// provider names, vendor call names, outcome words. Never a task id, a key or a path.
+public final class GatewayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    private let counters = Mutex<[MetricKey: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[MetricKey: CoreMetrics.Timer]>([:])
+    private let gauges = Mutex<[MetricKey: CoreMetrics.Gauge]>([:])
+
+    struct MetricKey: Hashable {
+        var name: String
+        var labels: [String]
+    }
+
+    public init(version: String = TaskGateVersion.current) {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+        ]
+        self.factory = factory
+        gauge("taskgate_build_info", ["version": version, "swift": TaskGateVersion.swift]).record(1)
+    }
+
+    /// One HTTP request: `route` is the matched template (`/tasks/{provider}/{id}`), or `unmatched`.
+    func httpRequest(route: String, status: Int, duration: Duration) {
+        counter("taskgate_http_requests_total", ["route": route, "status_class": "\(status / 100)xx"]).increment()
+        timer("taskgate_http_request_duration_seconds", ["route": route]).recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// One vendor call and how it ended.
+    func vendorCall(provider: String, call: String, outcome: VendorCallOutcome, duration: Duration) {
+        counter("taskgate_vendor_calls_total", ["provider": provider, "call": call, "outcome": outcome.rawValue]).increment()
+        timer("taskgate_vendor_call_duration_seconds", ["provider": provider, "call": call]).recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// One task answer, by where it came from; hits and coalesced answers are vendor calls avoided.
+    func answer(provider: String, cache: TaskService.CacheOutcome) {
+        counter("taskgate_answers_total", ["provider": provider, "cache": cache.rawValue.lowercased()]).increment()
+        if cache != .miss {
+            counter("taskgate_vendor_calls_avoided_total", ["provider": provider]).increment()
+        }
+    }
+
+    /// The store's size, read when metrics are scraped.
+    func store(rows: Int, fileBytes: Int) {
+        gauge("taskgate_store_rows", [:]).record(rows)
+        gauge("taskgate_store_file_bytes", [:]).record(fileBytes)
+    }
+
+    /// Store writes that failed (full or read-only disk, …).
+    func storeWriteFailed() {
+        counter("taskgate_store_write_failures_total", [:]).increment()
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func render() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+
+    private func counter(_ name: String, _ labels: KeyValuePairs<String, String>) -> CoreMetrics.Counter {
+        let key = MetricKey(name: name, labels: labels.map { $0.value })
+        return counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    private func timer(_ name: String, _ labels: KeyValuePairs<String, String>) -> CoreMetrics.Timer {
+        let key = MetricKey(name: name, labels: labels.map { $0.value })
+        return timers.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = CoreMetrics.Timer(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            timers[key] = timer
+            return timer
+        }
+    }
+
+    private func gauge(_ name: String, _ labels: KeyValuePairs<String, String>) -> CoreMetrics.Gauge {
+        let key = MetricKey(name: name, labels: labels.map { $0.value })
+        return gauges.withLock { gauges in
+            if let gauge = gauges[key] { return gauge }
+            let gauge = CoreMetrics.Gauge(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            gauges[key] = gauge
+            return gauge
+        }
+    }
+}
+
+/// How a vendor call ended, as a metric label.
+public enum VendorCallOutcome: String, Sendable {
+    case ok
+    case notFound = "not_found"
+    case throttled
+    case authError = "auth_error"
+    case timeout
+    case badAnswer = "bad_answer"
+    case unavailable
+    case error
+
+    init(_ error: GatewayError) {
+        switch error.kind {
+        case .taskNotFound: self = .notFound
+        case .vendorThrottled: self = .throttled
+        case .vendorRejectedCredentials: self = .authError
+        case .vendorTimeout: self = .timeout
+        case .vendorBadAnswer, .malformedID: self = .badAnswer
+        case .vendorUnavailable, .vendorUnreachable: self = .unavailable
+        default: self = .error
+        }
+    }
+}
+
+/// The version taskgate reports in `taskgate_build_info` and `--version`.
+public enum TaskGateVersion {
+    public static let current = "0.1.0"
+    #if compiler(>=6.3)
+    public static let swift = "6.3"
+    #else
+    public static let swift = "6.2"
+    #endif
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

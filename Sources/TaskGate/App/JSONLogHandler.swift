@@ -1,0 +1,62 @@
+import Foundation
+import Logging
+
+/// swift-log output as one JSON object per line on stdout:
+/// `{"time":"…","level":"info","message":"request","request_id":"…",…}`.
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let label: String
+
+    public init(label: String) {
+        self.label = label
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let line = render(level: event.level, message: event.message, metadata: event.metadata)
+        // One write per line: lines from concurrent requests never interleave.
+        FileHandle.standardOutput.write(Data(line))
+    }
+
+    /// The line for one event, newline included.
+    public func render(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?) -> [UInt8] {
+        var writer = JSONWriter(capacity: 256)
+        writer.beginObject()
+        writer.key("time")
+        writer.string(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)))
+        writer.key("level")
+        writer.string(level.rawValue)
+        writer.key("logger")
+        writer.string(label)
+        writer.key("message")
+        writer.string("\(message)")
+        var merged = metadata
+        if let extra { merged.merge(extra) { $1 } }
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) where !["time", "level", "logger", "message"].contains(key) {
+            writer.key(key)
+            writer.string("\(value)")
+        }
+        writer.endObject()
+        var line = writer.bytes
+        line.append(UInt8(ascii: "\n"))
+        return line
+    }
+}
+
+extension Logger {
+    /// taskgate's logger in the configured format and level.
+    public static func taskgate(format: GatewayConfiguration.LogFormat, level: Logger.Level) -> Logger {
+        var logger =
+            switch format {
+            case .json: Logger(label: "taskgate") { JSONLogHandler(label: $0) }
+            case .text: Logger(label: "taskgate") { StreamLogHandler.standardOutput(label: $0) }
+            }
+        logger.logLevel = level
+        return logger
+    }
+}

@@ -1,0 +1,126 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+import TaskGate
+import TaskGateSimulators
+import Testing
+
+/// Metrics, logs and the shutdown sequence, as an SRE sees them.
+@Suite struct OperationsTests {
+    @Test func metricsCountRequestsVendorCallsCacheOutcomesAndTheStore() async throws {
+        try await withCapMonsterGateway { client, sim in
+            addTask(sim.state, id: "90", .state(.succeeded))
+            _ = try await client.get("/tasks/capmonster/90")
+            _ = try await client.get("/tasks/capmonster/90")
+            _ = try await client.get("/tasks/capmonster/999")
+            _ = try await client.get("/tasks/capmonster/abc")
+            let response = try await client.get("/metrics")
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = response.text
+            #expect(text.contains(#"taskgate_http_requests_total{route="/tasks/{provider}/{id}",status_class="2xx"} 2"#))
+            #expect(text.contains(#"taskgate_http_requests_total{route="/tasks/{provider}/{id}",status_class="4xx"} 2"#))
+            #expect(text.contains(#"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="ok"} 1"#))
+            #expect(text.contains(#"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="not_found"} 1"#))
+            #expect(text.contains(#"taskgate_answers_total{provider="capmonster",cache="hit"} 1"#))
+            #expect(text.contains(#"taskgate_answers_total{provider="capmonster",cache="miss"} 1"#))
+            #expect(text.contains(#"taskgate_vendor_calls_avoided_total{provider="capmonster"} 1"#))
+            #expect(text.contains("taskgate_vendor_call_duration_seconds_bucket"))
+            #expect(text.contains("taskgate_http_request_duration_seconds_bucket"))
+            #expect(text.contains("taskgate_store_rows 1.0"))
+            #expect(text.contains("taskgate_store_file_bytes "))
+            #expect(text.contains(#"taskgate_build_info{version="0.1.0""#))
+            // No unbounded label: no task id, no path.
+            #expect(!text.contains("999"))
+            #expect(!text.contains("/tasks/capmonster/90"))
+        }
+    }
+
+    @Test func accessLinesCarryWhatAnSRENeeds() async throws {
+        let logs = LogRecorder()
+        try await withCapMonsterGateway(logs: logs) { client, sim in
+            addTask(sim.state, id: "91", .state(.succeeded))
+            _ = try await client.get(
+                "/tasks/capmonster/91",
+                [HTTPField.Name("X-Request-Id")!: "sre-1", HTTPField.Name("X-Forwarded-For")!: "203.0.113.7", .acceptEncoding: "gzip"]
+            )
+        }
+        let access = try #require(logs.lines.first { $0.message == "request" })
+        #expect(access.metadata["method"] == "GET")
+        #expect(access.metadata["path"] == "/tasks/capmonster/91")
+        #expect(access.metadata["status"] == "200")
+        #expect(Int(access.metadata["bytes"] ?? "") ?? 0 > 0)
+        #expect(Double(access.metadata["duration_ms"] ?? "") != nil)
+        #expect(access.metadata["request_id"] == "sre-1")
+        #expect(access.metadata["cache"] == "MISS")
+        #expect(access.metadata["forwarded_for"] == "203.0.113.7")
+        #expect(access.metadata["client"] != nil)
+        let vendor = try #require(logs.lines.first { $0.message == "vendor call" })
+        #expect(vendor.level == .debug)
+        #expect(vendor.metadata["provider"] == "capmonster")
+        #expect(vendor.metadata["call"] == "getTaskResult")
+        #expect(vendor.metadata["outcome"] == "ok")
+        #expect(vendor.metadata["request_id"] == "sre-1")
+        #expect(vendor.metadata["duration_ms"] != nil)
+    }
+
+    @Test func jsonLogLinesAreOneObjectEach() throws {
+        var handler = JSONLogHandler(label: "taskgate")
+        handler.metadata["request_id"] = "r-1"
+        let rendered = handler.render(level: .info, message: "request \"quoted\"\nnext", metadata: ["status": "200"])
+        #expect(!rendered.dropLast().contains(UInt8(ascii: "\n")))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(rendered)) as? [String: String])
+        #expect(object["level"] == "info")
+        #expect(object["message"] == "request \"quoted\"\nnext")
+        #expect(object["request_id"] == "r-1")
+        #expect(object["status"] == "200")
+        #expect(object["time"]?.hasSuffix("Z") == true)
+    }
+
+    @Test func shutdownTurnsReadinessOffThenFinishesRequestsInFlight() async throws {
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            sim.state.add(
+                SimulatedTask(
+                    id: "92",
+                    steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 1500)],
+                    createdAt: Date()
+                )
+            )
+            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            let readiness = Readiness()
+            let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+            let app = try buildApplication(
+                configuration,
+                logger: quietLogger,
+                readiness: readiness,
+                onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }
+            )
+            let (stop, stopContinuation) = AsyncStream.makeStream(of: Void.self)
+            let runner = GatewayRunner(app: app, readiness: readiness, drainDelay: .milliseconds(800), gracePeriod: .seconds(10), logger: quietLogger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await runner.run { for await _ in stop { return } } }
+                var iterator = ports.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                let base = "http://127.0.0.1:\(port)"
+                #expect(try await HTTPClient.shared.get(url: base + "/readyz").get().status == .ok)
+                async let slow = HTTPClient.shared.execute(HTTPClientRequest(url: base + "/tasks/capmonster/92"), timeout: .seconds(10))
+                try await Task.sleep(for: .milliseconds(300))
+                stopContinuation.yield()
+                try await Task.sleep(for: .milliseconds(200))
+                // Draining: still listening, but not ready.
+                #expect(try await HTTPClient.shared.get(url: base + "/readyz").get().status == .serviceUnavailable)
+                let slowResponse = try await slow
+                #expect(slowResponse.status == .ok)
+                try await tasks.next()
+            }
+            #expect(readiness.isShuttingDown)
+        }
+    }
+}
