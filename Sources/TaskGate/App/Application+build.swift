@@ -30,10 +30,11 @@ public func buildApplication(
     let environment = ProviderEnvironment(http: VendorHTTPClient(client: httpClient, metrics: metrics), now: now)
     let providers = configuration.providers.map { $0.makeProvider(environment: environment) }
     let service = TaskService(providers: providers, store: store, now: now)
-    let router = Router(context: GatewayRequestContext.self)
+    let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ObservabilityMiddleware(metrics: metrics))
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: MethodMiddleware())
     TaskController(service: service, lister: TaskLister(tasks: service), providerNames: configuration.providers.map(\.name), metrics: metrics)
         .addRoutes(to: router)
     OperationsController(store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)

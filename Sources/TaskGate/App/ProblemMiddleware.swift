@@ -14,6 +14,11 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch let error as GatewayError {
             log(error, context: context)
             return error.problemResponse(instance: request.uri.path, requestID: context.requestID)
+        } catch is MethodNotAllowed {
+            var response = GatewayError(.methodNotAllowed, "\(request.method) is not allowed here; this API answers \(MethodMiddleware.allow).")
+                .problemResponse(instance: request.uri.path, requestID: context.requestID)
+            response.headers[.allow] = MethodMiddleware.allow
+            return response
         } catch let error as HTTPError {
             let problem: GatewayError =
                 switch error.status {
