@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "taskgate", targets: ["taskgate"]),
+        .executable(name: "taskgate-bench", targets: ["TaskGateBench"]),
         .library(name: "TaskGate", targets: ["TaskGate"]),
         .library(name: "TaskGateSimulators", targets: ["TaskGateSimulators"]),
     ],
@@ -80,6 +81,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "TaskGateBench",
+            dependencies: [
+                "TaskGate",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

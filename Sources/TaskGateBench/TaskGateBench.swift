@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import TaskGate
+
+/// Prepares bench/run.sh's data: final tasks written straight into a taskgate store (one
+/// transaction), and the very same bodies as files for nginx's reference origin.
+@main
+struct TaskGateBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "taskgate-bench", abstract: "Seed a store and an nginx origin with identical final tasks.")
+
+    @Option(help: "The SQLite store taskgate will serve.") var store: String
+    @Option(help: "Directory for nginx's origin: <dir>/tasks/<provider>/<id> and .gz beside it.") var originDirectory: String
+    @Option(help: "The provider name the tasks belong to.") var provider: String = "aliyun"
+    @Option(help: "How many tasks.") var count: Int = 100_000
+    @Option(help: "The first TaskId.") var firstID: Int = 500_000
+
+    func run() async throws {
+        var logger = Logger(label: "taskgate-bench")
+        logger.logLevel = .warning
+        let store = try SQLiteTaskStore(path: store, logger: logger)
+        let directory = URL(fileURLWithPath: originDirectory).appending(path: "tasks").appending(path: provider)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let fetched = Date()
+        var batch: [EncodedAnswer] = []
+        batch.reserveCapacity(5_000)
+        for offset in 0..<count {
+            let id = String(firstID + offset)
+            // The shape of Alibaba's GetTaskResult answer, as the seed's SDK capture returned it.
+            let result = """
+                {"AnalysisUseTime":\(30 + offset % 90),"ApplicationId":"app-\(offset % 17)","ProcessResultUrl":"https://multimediaai-output.oss-cn-shanghai.aliyuncs.com/processResult/\(id)/result.json?Expires=1795475361&OSSAccessKeyId=LTAI5tOUTPUT&Signature=\(id)abcdef%3D","VideoName":"upload/\(id)/video-\(offset % 1000).mp4","VideoUrl":"https://example-bucket.oss-cn-shanghai.aliyuncs.com/upload/\(id)/video.mp4"}
+                """
+            let record = TaskRecord(
+                provider: provider, kind: "aliyun-multimediaai", id: id, status: .succeeded, vendorStatus: "2",
+                result: JSONFragment(parsing: Array(result.utf8)), fetchedAt: fetched)
+            let answer = try EncodedAnswer(record: record)
+            batch.append(answer)
+            let file = directory.appending(path: id)
+            try Data(try answer.identity().readableBytesView).write(to: file)
+            try Data(answer.gzipBody.readableBytesView).write(to: file.appendingPathExtension("gz"))
+            if batch.count == 5_000 {
+                try await store.save(batch: batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        try await store.save(batch: batch)
+        try store.close()
+        print("seeded \(count) final tasks of \(provider) (ids \(firstID)…\(firstID + count - 1))")
+    }
+}

@@ -1,0 +1,65 @@
+"""bench/run.sh's helper.
+
+    report.py record SCENARIO TARGET ROUND RESULTS < wrk-output   append one run as a JSON line
+    report.py table RESULTS                                      print the comparison table
+"""
+import json
+import re
+import statistics
+import sys
+
+
+def seconds(value, unit):
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def record(scenario, target, round_number, path):
+    text = sys.stdin.read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    latency = {}
+    for percentile, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M):
+        latency[percentile] = seconds(value, unit) * 1000
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errors = re.search(r"Socket errors:(.*)", text)
+    row = {
+        "scenario": scenario, "target": target, "round": int(round_number), "rps": rps,
+        "p50_ms": latency.get("50"), "p99_ms": latency.get("99"),
+        "non_2xx_3xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "",
+    }
+    with open(path, "a") as out:
+        out.write(json.dumps(row) + "\n")
+    print(f"  {target:<9} round {round_number}: {rps:>10,.0f} req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+          + (f"  non-2xx/3xx {row['non_2xx_3xx']}" if row["non_2xx_3xx"] else ""))
+
+
+def table(path):
+    rows = [json.loads(line) for line in open(path) if line.strip() and '"scenario"' in line]
+    scenarios = []
+    for row in rows:
+        if row["scenario"] not in scenarios:
+            scenarios.append(row["scenario"])
+
+    def median(scenario, target, field):
+        values = [r[field] for r in rows if r["scenario"] == scenario and r["target"] == target and r[field] is not None]
+        return statistics.median(values) if values else None
+
+    def fmt(value, spec):
+        return format(value, spec) if value is not None else "-"
+
+    print(f"| scenario | taskgate req/s | p50 ms | p99 ms | reference | req/s | p50 ms | p99 ms | ratio (medians) |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    for scenario in scenarios:
+        other = "simulator" if scenario.startswith("5") else "nginx"
+        t = [median(scenario, "taskgate", f) for f in ("rps", "p50_ms", "p99_ms")]
+        n = [median(scenario, other, f) for f in ("rps", "p50_ms", "p99_ms")]
+        ratio = f"{t[0] / n[0]:.2f}x" if t[0] and n[0] else "-"
+        print(f"| {scenario} | {fmt(t[0], ',.0f')} | {fmt(t[1], '.2f')} | {fmt(t[2], '.2f')} | {other} | "
+              f"{fmt(n[0], ',.0f')} | {fmt(n[1], '.2f')} | {fmt(n[2], '.2f')} | {ratio} |")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "record":
+        record(*sys.argv[2:6])
+    else:
+        table(sys.argv[2])

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# taskgate next to nginx on this machine, measured in one run (not part of the tests; it asserts
+# nothing about time). Prints a table of req/s and p50/p99 for both, the ratio of the medians,
+# taskgate's memory and start-up time, and writes every raw number to bench/results.json.
+#
+#   bench/run.sh                      # 3 rounds of 8 s per scenario and target
+#   BENCH_DURATION=15s BENCH_ROUNDS=5 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+duration=${BENCH_DURATION:-8s}
+rounds=${BENCH_ROUNDS:-3}
+threads=2
+connections=64
+count=${BENCH_COUNT:-100000}
+first=500000
+work=/tmp/taskgate-bench
+results="$root/bench/results.json"
+export BENCH_FIRST_ID=$first BENCH_COUNT=$count BENCH_CLIENT_KEY=bench-client-key
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -f "$work/nginx/nginx.pid" ] && nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -s stop 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== building release"
+swift build -c release --product taskgate >/dev/null
+swift build -c release --product taskgate-bench >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+rm -rf "$work" && mkdir -p "$work/nginx/logs" "$work/nginx/cache"
+: >"$results"
+echo "== seeding $count final tasks into the store and nginx's origin"
+"$bin/taskgate-bench" --store "$work/taskgate.sqlite" --origin-directory "$work/origin" --count "$count" --first-id "$first"
+
+cat >"$work/taskgate.yaml" <<YAML
+listen: 127.0.0.1:19080
+store: $work/taskgate.sqlite
+log_level: warning
+providers:
+  aliyun:
+    kind: aliyun-multimediaai
+    endpoint: http://127.0.0.1:19081
+    region: cn-shanghai
+    access_key_id: LTAI5tBENCH
+    access_key_secret: bench-secret
+  capmonster:
+    kind: capmonster
+    endpoint: http://127.0.0.1:19085
+    client_key: bench-client-key
+YAML
+"$bin/taskgate" simulate --config "$work/taskgate.yaml" >"$work/simulate.log" 2>&1 &
+pids+=($!)
+
+echo "== starting taskgate"
+started=$(date +%s.%N)
+"$bin/taskgate" serve --config "$work/taskgate.yaml" >"$work/serve.log" 2>&1 &
+serve=$!
+pids+=($serve)
+until curl -sf http://127.0.0.1:19080/readyz >/dev/null 2>&1; do sleep 0.005; done
+ready=$(date +%s.%N)
+ready_ms=$(python3 -c "print(round(($ready - $started) * 1000))")
+sleep 1
+rss_idle_kb=$(awk '/VmRSS/ {print $2}' "/proc/$serve/status")
+
+echo "== starting nginx (proxy_cache in front of a static origin with the same bodies)"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    default_type application/json;
+    proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=tasks:64m max_size=2g inactive=1d use_temp_path=off;
+    server {
+        listen 127.0.0.1:19091;
+        root $work/origin;
+        gzip_static on;
+        gzip_vary on;
+        etag on;
+    }
+    upstream origin { server 127.0.0.1:19091; keepalive 32; }
+    server {
+        listen 127.0.0.1:19090;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache tasks;
+            proxy_cache_valid 200 1d;
+            proxy_cache_lock on;
+            add_header X-Cache \$upstream_cache_status;
+        }
+    }
+}
+NGINX
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
+
+echo "== warming both caches with every id"
+warm_seconds=$(( count / 15000 + 3 ))
+wrk -t2 -c16 -d"${warm_seconds}s" -s bench/sweep.lua http://127.0.0.1:19090 >/dev/null
+wrk -t2 -c16 -d"${warm_seconds}s" -s bench/sweep.lua http://127.0.0.1:19080 >/dev/null
+
+one="/tasks/aliyun/$first"
+gzip_etag_taskgate=$(curl -s -D - -o /dev/null -H 'Accept-Encoding: gzip' "http://127.0.0.1:19080$one" | awk -F': ' 'tolower($1)=="etag" {print $2}' | tr -d '\r')
+gzip_etag_nginx=$(curl -s -D - -o /dev/null -H 'Accept-Encoding: gzip' "http://127.0.0.1:19090$one" | awk -F': ' 'tolower($1)=="etag" {print $2}' | tr -d '\r')
+
+# run SCENARIO TARGET ROUND URL [wrk args...]
+run() {
+    local scenario=$1 target=$2 round=$3 url=$4
+    shift 4
+    wrk -t"$threads" -c"$connections" -d"$duration" --latency "$@" "$url" | python3 bench/report.py record "$scenario" "$target" "$round" "$results"
+}
+
+scenario() {
+    local name=$1 taskgate_url=$2 other=$3 other_url=$4
+    shift 4
+    echo "== $name"
+    for round in $(seq 1 "$rounds"); do
+        run "$name" taskgate "$round" "$taskgate_url" "${taskgate_args[@]}"
+        run "$name" "$other" "$round" "$other_url" "${other_args[@]}"
+    done
+}
+
+taskgate_args=(-H 'Accept-Encoding: gzip'); other_args=(-H 'Accept-Encoding: gzip')
+scenario "1 one final task, gzip" "http://127.0.0.1:19080$one" nginx "http://127.0.0.1:19090$one"
+taskgate_args=(); other_args=()
+scenario "2 one final task, identity" "http://127.0.0.1:19080$one" nginx "http://127.0.0.1:19090$one"
+taskgate_args=(-H 'Accept-Encoding: gzip' -H "If-None-Match: $gzip_etag_taskgate")
+other_args=(-H 'Accept-Encoding: gzip' -H "If-None-Match: $gzip_etag_nginx")
+scenario "3 If-None-Match (304)" "http://127.0.0.1:19080$one" nginx "http://127.0.0.1:19090$one"
+taskgate_args=(-s bench/random.lua); other_args=(-s bench/random.lua)
+scenario "4 $count final tasks, random, gzip" "http://127.0.0.1:19080" nginx "http://127.0.0.1:19090"
+rss_load_kb=$(awk '/VmRSS/ {print $2}' "/proc/$serve/status")
+
+echo "== seeding 1,000 running tasks for taskgate and 5,000 for direct calls"
+seq 900000 900999 | xargs -P 8 -I{} curl -sf -o /dev/null -X POST http://127.0.0.1:20085/_sim/tasks -d '{"id":"{}","timeline":[{"state":"running"}]}'
+seq 950000 954999 | xargs -P 8 -I{} curl -sf -o /dev/null -X POST http://127.0.0.1:20085/_sim/tasks -d '{"id":"{}","timeline":[{"state":"running"}]}'
+calls_before=$(curl -sf http://127.0.0.1:20085/_sim/calls | python3 -c 'import json,sys; t=json.load(sys.stdin)["tasks"]; print(sum(sum(v.values()) for k,v in t.items() if 900000 <= int(k) < 901000))')
+taskgate_args=(-s bench/poll.lua); other_args=(-s bench/poll-direct.lua)
+scenario "5 polling 1,000 running tasks" "http://127.0.0.1:19080" simulator "http://127.0.0.1:19085"
+calls_after=$(curl -sf http://127.0.0.1:20085/_sim/calls | python3 -c 'import json,sys; t=json.load(sys.stdin)["tasks"]; print(sum(sum(v.values()) for k,v in t.items() if 900000 <= int(k) < 901000))')
+taskgate_requests=$(python3 -c "
+import json
+rows=[json.loads(l) for l in open('$results') if l.strip()]
+print(sum(r['rps'] for r in rows if r['scenario'].startswith('5') and r['target']=='taskgate'))")
+
+echo
+python3 bench/report.py table "$results"
+echo
+echo "taskgate ready in ${ready_ms} ms; resident memory ${rss_idle_kb} KiB idle, ${rss_load_kb} KiB after scenario 4"
+echo "scenario 5: $((calls_after - calls_before)) vendor calls for ~$(python3 -c "print(int($taskgate_requests * ${duration%s}))") polls through taskgate"
+python3 - "$results" <<PY
+import json, sys
+with open(sys.argv[1], "a") as out:
+    out.write(json.dumps({"ready_ms": $ready_ms, "rss_idle_kib": $rss_idle_kb, "rss_after_scenario4_kib": $rss_load_kb,
+                          "scenario5_vendor_calls": $((calls_after - calls_before)), "duration": "$duration", "rounds": $rounds,
+                          "threads": $threads, "connections": $connections, "count": $count}) + "\n")
+PY
