@@ -9,7 +9,9 @@ import TaskGate
 @main
 struct TaskGateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "taskgate-bench", abstract: "Seed a store and an nginx origin with identical final tasks.")
+        commandName: "taskgate-bench",
+        abstract: "Seed a store and an nginx origin with identical final tasks."
+    )
 
     @Option(help: "The SQLite store taskgate will serve.") var store: String
     @Option(help: "Directory for nginx's origin: <dir>/tasks/<provider>/<id> and .gz beside it.") var originDirectory: String
@@ -33,8 +35,14 @@ struct TaskGateBench: AsyncParsableCommand {
                 {"AnalysisUseTime":\(30 + offset % 90),"ApplicationId":"app-\(offset % 17)","ProcessResultUrl":"https://multimediaai-output.oss-cn-shanghai.aliyuncs.com/processResult/\(id)/result.json?Expires=1795475361&OSSAccessKeyId=LTAI5tOUTPUT&Signature=\(id)abcdef%3D","VideoName":"upload/\(id)/video-\(offset % 1000).mp4","VideoUrl":"https://example-bucket.oss-cn-shanghai.aliyuncs.com/upload/\(id)/video.mp4"}
                 """
             let record = TaskRecord(
-                provider: provider, kind: "aliyun-multimediaai", id: id, status: .succeeded, vendorStatus: "2",
-                result: JSONFragment(parsing: Array(result.utf8)), fetchedAt: fetched)
+                provider: provider,
+                kind: "aliyun-multimediaai",
+                id: id,
+                status: .succeeded,
+                vendorStatus: "2",
+                result: JSONFragment(parsing: Array(result.utf8)),
+                fetchedAt: fetched
+            )
             let answer = try EncodedAnswer(record: record)
             batch.append(answer)
             let file = directory.appending(path: id)

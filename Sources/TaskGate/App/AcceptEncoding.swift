@@ -6,6 +6,12 @@ enum AcceptEncoding {
     static func choose(_ header: String?) -> ContentCoding? {
         // No header: nothing was asked for; send identity as nginx and most servers do.
         guard let header else { return .identity }
+        // What browsers, curl --compressed, SDKs and wrk send, decided without parsing.
+        switch header {
+        case "gzip", "gzip, deflate", "gzip, deflate, br", "gzip, deflate, br, zstd", "deflate, gzip", "br, gzip, deflate": return .gzip
+        case "identity": return .identity
+        default: break
+        }
         var gzip: Double?
         var identity: Double?
         var star: Double?

@@ -29,7 +29,7 @@ public func buildApplication(
     let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     let environment = ProviderEnvironment(http: VendorHTTPClient(client: httpClient, metrics: metrics), now: now)
     let providers = configuration.providers.map { $0.makeProvider(environment: environment) }
-    let service = TaskService(providers: providers, store: store, now: now)
+    let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, now: now)
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ObservabilityMiddleware(metrics: metrics))

@@ -14,10 +14,24 @@ public final class GatewayMetrics: Sendable {
     private let counters = Mutex<[MetricKey: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[MetricKey: CoreMetrics.Timer]>([:])
     private let gauges = Mutex<[MetricKey: CoreMetrics.Gauge]>([:])
+    /// Per-request metrics by route, found with one lookup and no allocation.
+    private let routes = Mutex<[String: RouteMetrics]>([:])
+    /// Per-answer metrics by provider.
+    private let answers = Mutex<[String: AnswerMetrics]>([:])
 
     struct MetricKey: Hashable {
         var name: String
         var labels: [String]
+    }
+
+    private struct RouteMetrics {
+        var requests: [CoreMetrics.Counter]  // by status class 1xx…5xx
+        var duration: CoreMetrics.Timer
+    }
+
+    private struct AnswerMetrics {
+        var answers: [TaskService.CacheOutcome: CoreMetrics.Counter]
+        var avoided: CoreMetrics.Counter
     }
 
     public init(version: String = TaskGateVersion.current) {
@@ -34,8 +48,17 @@ public final class GatewayMetrics: Sendable {
 
     /// One HTTP request: `route` is the matched template (`/tasks/{provider}/{id}`), or `unmatched`.
     func httpRequest(route: String, status: Int, duration: Duration) {
-        counter("taskgate_http_requests_total", ["route": route, "status_class": "\(status / 100)xx"]).increment()
-        timer("taskgate_http_request_duration_seconds", ["route": route]).recordNanoseconds(duration.nanoseconds)
+        let metrics = routes.withLock { routes in
+            if let metrics = routes[route] { return metrics }
+            let metrics = RouteMetrics(
+                requests: (1...5).map { counter("taskgate_http_requests_total", ["route": route, "status_class": "\($0)xx"]) },
+                duration: timer("taskgate_http_request_duration_seconds", ["route": route])
+            )
+            routes[route] = metrics
+            return metrics
+        }
+        metrics.requests[min(max(status / 100, 1), 5) - 1].increment()
+        metrics.duration.recordNanoseconds(duration.nanoseconds)
     }
 
     /// One vendor call and how it ended.
@@ -46,10 +69,22 @@ public final class GatewayMetrics: Sendable {
 
     /// One task answer, by where it came from; hits and coalesced answers are vendor calls avoided.
     func answer(provider: String, cache: TaskService.CacheOutcome) {
-        counter("taskgate_answers_total", ["provider": provider, "cache": cache.rawValue.lowercased()]).increment()
-        if cache != .miss {
-            counter("taskgate_vendor_calls_avoided_total", ["provider": provider]).increment()
+        let metrics = answers.withLock { answers in
+            if let metrics = answers[provider] { return metrics }
+            let outcomes: [TaskService.CacheOutcome] = [.hit, .miss, .coalesced, .stale]
+            let metrics = AnswerMetrics(
+                answers: Dictionary(
+                    uniqueKeysWithValues: outcomes.map {
+                        ($0, counter("taskgate_answers_total", ["provider": provider, "cache": $0.rawValue.lowercased()]))
+                    }
+                ),
+                avoided: counter("taskgate_vendor_calls_avoided_total", ["provider": provider])
+            )
+            answers[provider] = metrics
+            return metrics
         }
+        metrics.answers[cache]?.increment()
+        if cache != .miss { metrics.avoided.increment() }
     }
 
     /// The store's size, read when metrics are scraped.

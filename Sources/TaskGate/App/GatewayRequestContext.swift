@@ -1,18 +1,22 @@
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// The request context of every gateway route: Hummingbird's core storage plus the request id.
 public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// `X-Request-Id`: the caller's when valid, otherwise made here.
     public var requestID: String = ""
-    /// The peer's IP address (the proxy's, behind nginx; see X-Forwarded-For).
-    public let clientAddress: String?
+    /// The peer (the proxy, behind nginx; see X-Forwarded-For). Formatted only when logged.
+    let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        clientAddress = source.channel.remoteAddress?.ipAddress
+        remoteAddress = source.channel.remoteAddress
     }
+
+    /// The peer's IP address.
+    public var clientAddress: String? { remoteAddress?.ipAddress }
 }
 
 extension HTTPField.Name {

@@ -28,9 +28,19 @@ struct RequestIDMiddleware: RouterMiddleware {
 
     /// 128 random bits, hex.
     static func make() -> String {
-        let high = UInt64.random(in: .min ... .max)
-        let low = UInt64.random(in: .min ... .max)
-        let text = String(high, radix: 16) + String(low, radix: 16)
-        return String(repeating: "0", count: max(0, 32 - text.count)) + text
+        var generator = SystemRandomNumberGenerator()
+        let words = (generator.next() as UInt64, generator.next() as UInt64)
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            digits.withUTF8Buffer { digits in
+                for index in 0..<16 {
+                    let word = index < 8 ? words.0 : words.1
+                    let byte = UInt8(truncatingIfNeeded: word >> (UInt64(index % 8) * 8))
+                    buffer[index * 2] = digits[Int(byte >> 4)]
+                    buffer[index * 2 + 1] = digits[Int(byte & 0xF)]
+                }
+            }
+            return 32
+        }
     }
 }

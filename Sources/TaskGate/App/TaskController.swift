@@ -44,7 +44,7 @@ struct TaskController: Sendable {
             headers[.contentEncoding] = "gzip"
             body = answer.gzipBody
         case .identity:
-            body = try answer.identity()
+            body = try service.identityBody(of: answer)
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
     }

@@ -77,4 +77,23 @@ public struct ConfigValues: Sendable {
         }
         return number
     }
+
+    /// A size in bytes: plain (`1048576`) or with a unit (`512KiB`, `64MiB`, `1GiB`, `64MB`).
+    public func size(_ name: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let text = string(name) else { return value }
+        let units: [(String, Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1),
+        ]
+        var number = Substring(text)
+        var scale = 1
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let amount = Int(number.trimmingCharacters(in: .whitespaces)), range.contains(amount * scale) else {
+            throw ConfigurationError(key: fullKey(name), "is not a size like 64MiB within \(range.upperBound >> 20)MiB: \(text)")
+        }
+        return amount * scale
+    }
 }

@@ -16,6 +16,8 @@ import Yams
 ///   finish after SIGTERM before they are cut.
 /// - `shutdown_drain_delay` (duration, default `0s`): how long `/readyz` answers 503 before the
 ///   listener closes, so a proxy or orchestrator stops sending work first.
+/// - `cache_memory` (size, default `64MiB`): bytes of hot answers kept in memory in front of the
+///   store (`64MiB`, `512KiB`, or plain bytes).
 /// - `providers` (map): one entry per provider instance; see `ProviderConfiguration`.
 public struct GatewayConfiguration: Sendable {
     public var listen: ListenAddress
@@ -24,6 +26,7 @@ public struct GatewayConfiguration: Sendable {
     public var logFormat: LogFormat = .json
     public var shutdownGracePeriod: Duration = .seconds(30)
     public var shutdownDrainDelay: Duration = .zero
+    public var cacheMemoryBytes = 64 << 20
     /// Sorted by name, so listings and logs are stable.
     public var providers: [ProviderConfiguration]
 
@@ -35,7 +38,7 @@ public struct GatewayConfiguration: Sendable {
     }
 
     static let topLevelKeys: Set<String> = [
-        "listen", "store", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "providers",
+        "listen", "store", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "providers",
     ]
 
     public enum LogFormat: String, Sendable {
@@ -100,6 +103,7 @@ public struct GatewayConfiguration: Sendable {
         logFormat = format
         shutdownGracePeriod = try values.duration("shutdown_grace_period", default: .seconds(30), range: 0...3600)
         shutdownDrainDelay = try values.duration("shutdown_drain_delay", default: .zero, range: 0...600)
+        cacheMemoryBytes = try values.size("cache_memory", default: 64 << 20, range: 0...(64 << 30))
     }
 }
 

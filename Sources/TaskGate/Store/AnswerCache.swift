@@ -1,19 +1,35 @@
+import DequeModule
 import Foundation
+import NIOCore
 import Synchronization
 
-/// The in-memory layer in front of the store: recent answers, and the vendor calls in flight.
+/// The in-memory layer in front of the store: hot answers as ready-to-send bytes, and the vendor
+/// calls in flight.
 ///
-/// A not-final answer is reused until its TTL ends; a final one until evicted. Requests for a
-/// task whose vendor call is under way wait for that call instead of making their own
-/// (single flight), so a polling storm costs the vendor one call.
+/// A not-final answer is reused until its TTL ends; a final one (from the vendor or the store)
+/// stays until evicted. Memory is bounded in bytes; eviction is CLOCK (second chance), O(1) per
+/// eviction. Requests for a task whose vendor call is under way wait for that call instead of
+/// making their own (single flight), so a polling storm costs the vendor one call.
 final class AnswerCache: Sendable {
     struct Key: Hashable, Sendable {
         var provider: String
         var id: String
     }
 
+    /// A class, so a dictionary bucket holds a pointer rather than the whole answer.
+    private final class Entry {
+        var answer: EncodedAnswer
+        let expires: Date?
+        var referenced = false
+
+        init(answer: EncodedAnswer, expires: Date?) {
+            self.answer = answer
+            self.expires = expires
+        }
+    }
+
     private enum Slot {
-        case answer(EncodedAnswer, expires: Date?)
+        case answer(Entry)
         case loading([CheckedContinuation<Outcome, Never>])
     }
 
@@ -23,23 +39,53 @@ final class AnswerCache: Sendable {
         case retry
     }
 
-    private let slots = Mutex<[Key: Slot]>([:])
-    /// Answers kept at most; loading slots are never evicted.
-    let capacity: Int
+    private struct State {
+        var slots: [Key: Slot] = [:]
+        /// Keys holding answers, in CLOCK order.
+        var clock: Deque<Key> = []
+        var bytes = 0
+    }
+
+    private let state = Mutex(State())
+    /// Bytes of answers kept at most (bodies plus a fixed overhead per entry).
+    let budget: Int
     let now: @Sendable () -> Date
 
-    init(capacity: Int = 10_000, now: @escaping @Sendable () -> Date) {
-        self.capacity = capacity
+    /// Measured (bench/run.sh, RSS against entries held): dictionary bucket, entry object, ETag
+    /// strings, clock slot, buffer headers and allocator slack per answer.
+    static let entryOverhead = 480
+
+    init(budget: Int = 64 << 20, now: @escaping @Sendable () -> Date) {
+        self.budget = budget
         self.now = now
     }
 
     /// A cached answer still fresh, and when it stops being fresh (nil: final).
     func fresh(_ key: Key) -> (answer: EncodedAnswer, expires: Date?)? {
         let now = now()
-        return slots.withLock { slots in
-            guard case .answer(let answer, let expires)? = slots[key] else { return nil }
-            if let expires, expires <= now { return nil }
-            return (answer, expires)
+        return state.withLock { state in
+            guard case .answer(let entry)? = state.slots[key] else { return nil }
+            if let expires = entry.expires, expires <= now { return nil }
+            entry.referenced = true
+            return (entry.answer, entry.expires)
+        }
+    }
+
+    /// Keeps a final answer read from the store, so the next request touches neither SQLite nor zlib.
+    func keep(_ answer: EncodedAnswer, for key: Key) {
+        state.withLock { state in
+            if case .loading? = state.slots[key] { return }
+            insert(answer, expires: nil, for: key, into: &state)
+        }
+    }
+
+    /// Adds the inflated body to a kept answer, so identity callers inflate once.
+    func keepIdentity(_ body: ByteBuffer, for key: Key) {
+        state.withLock { state in
+            guard case .answer(let entry)? = state.slots[key], entry.answer.identityBody == nil else { return }
+            entry.answer.identityBody = body
+            state.bytes += body.capacity
+            evictOverBudget(&state)
         }
     }
 
@@ -53,9 +99,10 @@ final class AnswerCache: Sendable {
         _ load: () async throws(GatewayError) -> EncodedAnswer
     ) async throws(GatewayError) -> (answer: EncodedAnswer, coalesced: Bool) {
         while true {
-            let leads = slots.withLock { slots in
-                if case .loading? = slots[key] { return false }
-                slots[key] = .loading([])
+            let leads = state.withLock { state in
+                if case .loading? = state.slots[key] { return false }
+                remove(key, from: &state)
+                state.slots[key] = .loading([])
                 return true
             }
             if leads {
@@ -65,13 +112,12 @@ final class AnswerCache: Sendable {
                 } catch {
                     result = .failure(error)
                 }
-                let waiters = slots.withLock { slots in
-                    guard case .loading(let waiters)? = slots[key] else { return [CheckedContinuation<Outcome, Never>]() }
-                    switch result {
-                    case .success(let answer): slots[key] = .answer(answer, expires: expiry(of: answer, ttl: ttl))
-                    case .failure: slots[key] = nil
+                let waiters = state.withLock { state in
+                    guard case .loading(let waiters)? = state.slots[key] else { return [CheckedContinuation<Outcome, Never>]() }
+                    state.slots[key] = nil
+                    if case .success(let answer) = result {
+                        insert(answer, expires: expiry(of: answer, ttl: ttl), for: key, into: &state)
                     }
-                    if slots.count > capacity { evict(&slots, keeping: key) }
                     return waiters
                 }
                 switch result {
@@ -84,14 +130,14 @@ final class AnswerCache: Sendable {
                 }
             }
             let outcome = await withCheckedContinuation { (waiter: CheckedContinuation<Outcome, Never>) in
-                let immediate: Outcome? = slots.withLock { slots in
-                    switch slots[key] {
+                let immediate: Outcome? = state.withLock { state in
+                    switch state.slots[key] {
                     case .loading(var waiters)?:
                         waiters.append(waiter)
-                        slots[key] = .loading(waiters)
+                        state.slots[key] = .loading(waiters)
                         return nil
-                    case .answer(let answer, _)?:
-                        return .answer(answer)
+                    case .answer(let entry)?:
+                        return .answer(entry.answer)
                     case nil:
                         return .retry
                     }
@@ -113,19 +159,41 @@ final class AnswerCache: Sendable {
         return max(answer.fetchedAt.addingTimeInterval(ttl.seconds), now())
     }
 
-    /// Drops expired answers, then the oldest-fetched, down to 90% of capacity.
-    private func evict(_ slots: inout [Key: Slot], keeping key: Key) {
-        let now = now()
-        slots = slots.filter { entry in
-            if case .answer(_, let expires?) = entry.value, expires <= now, entry.key != key { return false }
-            return true
+    private func insert(_ answer: EncodedAnswer, expires: Date?, for key: Key, into state: inout State) {
+        remove(key, from: &state)
+        state.slots[key] = .answer(Entry(answer: answer, expires: expires))
+        state.clock.append(key)
+        state.bytes += Self.size(of: answer)
+        evictOverBudget(&state)
+    }
+
+    private func remove(_ key: Key, from state: inout State) {
+        guard case .answer(let entry)? = state.slots[key] else { return }
+        state.slots[key] = nil
+        state.bytes -= Self.size(of: entry.answer)
+        // Its key stays in the clock until reached; a stale key is skipped there.
+    }
+
+    /// CLOCK: a referenced entry gets a second chance, an unreferenced one goes.
+    private func evictOverBudget(_ state: inout State) {
+        while state.bytes > budget, let key = state.clock.popFirst() {
+            guard case .answer(let entry)? = state.slots[key] else { continue }
+            if entry.referenced {
+                entry.referenced = false
+                state.clock.append(key)
+            } else {
+                state.slots[key] = nil
+                state.bytes -= Self.size(of: entry.answer)
+            }
         }
-        let target = capacity * 9 / 10
-        guard slots.count > target else { return }
-        let victims = slots.compactMap { entry -> (Key, Date)? in
-            guard case .answer(let answer, _) = entry.value, entry.key != key else { return nil }
-            return (entry.key, answer.fetchedAt)
-        }.sorted { $0.1 < $1.1 }.prefix(slots.count - target)
-        for (victim, _) in victims { slots[victim] = nil }
+        // Keys of removed entries pile up only until the clock passes them.
+        if state.clock.count > 2 * max(state.slots.count, 1024) {
+            state.clock = Deque(state.clock.filter { if case .answer? = state.slots[$0] { true } else { false } })
+        }
+    }
+
+    private static func size(of answer: EncodedAnswer) -> Int {
+        // Capacity, not length: NIO rounds every buffer up to a power of two.
+        entryOverhead + answer.gzipBody.capacity + (answer.identityBody?.capacity ?? 0)
     }
 }

@@ -62,16 +62,11 @@ public final class SQLiteTaskStore: TaskStore {
     public func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer? {
         let answer = try await perform("read") {
             try await self.pool.read { db -> EncodedAnswer?? in
-                guard
-                    let row = try Row.fetchOne(
-                        db,
-                        sql: """
-                            SELECT status, vendor_status, body_gzip, etag, fetched_at
-                            FROM task WHERE provider = ? AND task_id = ?
-                            """,
-                        arguments: [provider, id]
-                    )
-                else { return .some(nil) }
+                // Prepared once per connection: this is the read of every stored hit.
+                let statement = try db.cachedStatement(
+                    sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = ? AND task_id = ?"
+                )
+                guard let row = try Row.fetchOne(statement, arguments: [provider, id]) else { return .some(nil) }
                 guard let status = TaskStatus(rawValue: row["status"]) else { return nil }
                 let body: Data = row["body_gzip"]
                 return EncodedAnswer(
@@ -112,19 +107,19 @@ public final class SQLiteTaskStore: TaskStore {
     private static func upsert(_ answer: EncodedAnswer, in db: Database) throws {
         let body = Data(answer.gzipBody.readableBytesView)
         try db.execute(
-                    sql: """
-                        INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (provider, task_id) DO UPDATE SET
-                          status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
-                          body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
-                        WHERE task.is_final = 0
-                        """,
-                    arguments: [
-                        answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
-                        answer.etag, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
-                    ]
-                )
+            sql: """
+                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (provider, task_id) DO UPDATE SET
+                  status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
+                  body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
+                WHERE task.is_final = 0
+                """,
+            arguments: [
+                answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
+                answer.etag, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
+            ]
+        )
     }
 
     public func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing] {

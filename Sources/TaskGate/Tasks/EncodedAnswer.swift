@@ -16,8 +16,12 @@ public struct EncodedAnswer: Sendable {
     public var gzipBody: ByteBuffer
     /// The body as JSON when it is at hand (fresh from the vendor); otherwise inflated on demand.
     public var identityBody: ByteBuffer?
-    /// The strong validator of the JSON body, without quotes; see `etag(for:)`.
-    public var etag: String
+    /// The quoted ETags of both representations, made once rather than per request.
+    let identityETag: String
+    let gzipETag: String
+
+    /// The strong validator of the JSON body, without quotes (as stored); see `etag(for:)`.
+    public var etag: String { String(identityETag.dropFirst().dropLast()) }
 
     public var isFinal: Bool { status.isFinal }
 
@@ -38,7 +42,8 @@ public struct EncodedAnswer: Sendable {
         self.fetchedAt = fetchedAt
         self.gzipBody = gzipBody
         self.identityBody = identityBody
-        self.etag = etag
+        self.identityETag = "\"\(etag)\""
+        self.gzipETag = "\"\(etag)-gzip\""
     }
 
     /// Encodes, hashes and compresses a record once.
@@ -67,8 +72,8 @@ public struct EncodedAnswer: Sendable {
     /// so they carry different strong validators (RFC 9110 §8.8.3.3).
     public func etag(for coding: ContentCoding) -> String {
         switch coding {
-        case .identity: "\"\(etag)\""
-        case .gzip: "\"\(etag)-gzip\""
+        case .identity: identityETag
+        case .gzip: gzipETag
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 
 /// Answers `GET /tasks/{provider}/{id}`: memory, then the store, then one vendor call shared by
 /// every concurrent caller. A final answer is committed to the store before it is returned.
@@ -24,10 +25,10 @@ public final class TaskService: Sendable {
     let cache: AnswerCache
     let now: @Sendable () -> Date
 
-    init(providers: [any Provider], store: any TaskStore, cacheCapacity: Int = 10_000, now: @escaping @Sendable () -> Date) {
+    init(providers: [any Provider], store: any TaskStore, cacheBytes: Int = 64 << 20, now: @escaping @Sendable () -> Date) {
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
         self.store = store
-        self.cache = AnswerCache(capacity: cacheCapacity, now: now)
+        self.cache = AnswerCache(budget: cacheBytes, now: now)
         self.now = now
     }
 
@@ -47,6 +48,7 @@ public final class TaskService: Sendable {
         }
         let stored = try await store.answer(provider: name, id: id)
         if let stored, stored.isFinal {
+            cache.keep(stored, for: key)
             return Result(answer: stored, cache: .hit, maxAge: nil)
         }
         let ttl = provider.statusTTL
@@ -68,6 +70,14 @@ public final class TaskService: Sendable {
         }
         let maxAge = answer.isFinal ? nil : secondsUntil(answer.fetchedAt.addingTimeInterval(ttl.seconds))
         return Result(answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: maxAge)
+    }
+
+    /// The JSON body of an answer, inflated at most once per cached answer.
+    public func identityBody(of answer: EncodedAnswer) throws(GatewayError) -> ByteBuffer {
+        if let body = answer.identityBody { return body }
+        let body = try answer.identity()
+        cache.keepIdentity(body, for: AnswerCache.Key(provider: answer.provider, id: answer.id))
+        return body
     }
 
     /// Whole seconds until `date`, rounded up, never negative.
