@@ -143,4 +143,30 @@ import Testing
         let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
         #expect(throws: StoreOpenError.self) { _ = try buildApplication(configuration, logger: quietLogger) }
     }
+
+    @Test(arguments: [("64MiB", true), ("0", false)])
+    func storedFinalAnswersAreKeptInMemoryWithinTheBudget(budget: String, keptInMemory: Bool) async throws {
+        let store = temporaryStorePath()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            addTask(sim.state, id: "75", .state(.succeeded))
+            let yaml = """
+                store: \(store)
+                log_level: critical
+                cache_memory: \(budget)
+                providers:
+                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
+                """
+            try await buildApplication(try await loadConfiguration(yaml), logger: quietLogger).test(.router) { client in
+                _ = try await client.get("/tasks/capmonster/75")
+            }
+            // A new process: memory is empty, the answer is in the store.
+            try await buildApplication(try await loadConfiguration(yaml), logger: quietLogger).test(.router) { client in
+                #expect(try await client.get("/tasks/capmonster/75").headers[Self.xCache] == "HIT")
+                try await DatabaseQueue(path: store).write { db in try db.execute(sql: "DROP TABLE task") }
+                let again = try await client.get("/tasks/capmonster/75", [.acceptEncoding: "gzip"])
+                #expect(again.status == (keptInMemory ? .ok : .serviceUnavailable))
+            }
+            #expect(sim.state.calls(for: "75")["getTaskResult"] == 1)
+        }
+    }
 }

@@ -1,35 +1,31 @@
 import Synchronization
 
-/// Keeps a provider under its vendor's request rate: at most `limit` calls in any sliding window
-/// of `window`, so a vendor counting per second never sees more.
+/// Keeps a provider under its vendor's request rate by spacing calls evenly, one every
+/// 1/rate seconds (no bursts): a vendor counting per second never sees more, even when requests
+/// reach it a little later than they left.
 ///
 /// A caller over the rate waits for its slot when that is at most `maxWait` away; otherwise it
 /// gets 503 + Retry-After at once and the vendor is not asked.
 final class RateLimiter: Sendable {
-    let limit: Int
-    let window: Duration
+    let interval: Duration
     let maxWait: Duration
-    /// Start times of the calls in the current window (some may lie in the near future).
-    private let slots = Mutex<[ContinuousClock.Instant]>([])
+    /// When the next call may start.
+    private let nextSlot = Mutex<ContinuousClock.Instant?>(nil)
 
-    /// - Parameters:
-    ///   - perSecond: the vendor's limit; the window carries a small guard for network jitter.
     init(perSecond: Int, maxWait: Duration) {
-        self.limit = perSecond
-        self.window = .milliseconds(1050)
+        // A 5% margin absorbs jitter between here and the vendor's clock.
+        self.interval = .nanoseconds(1_050_000_000 / Int64(max(perSecond, 1)))
         self.maxWait = maxWait
     }
 
-    /// Reserves a slot and waits for it.
+    /// Reserves the next slot and waits for it.
     /// - Throws: `vendor-throttled` (503) when the slot is further away than `maxWait`.
     func acquire(provider: String) async throws(GatewayError) {
         let now = ContinuousClock.now
-        let start: ContinuousClock.Instant? = slots.withLock { slots in
-            slots.removeAll { $0 + window <= now }
-            let start = slots.count < limit ? now : max(now, slots[slots.count - limit] + window)
+        let start: ContinuousClock.Instant? = nextSlot.withLock { next in
+            let start = max(now, next ?? now)
             guard start - now <= maxWait else { return nil }
-            slots.append(start)
-            slots.sort()
+            next = start + interval
             return start
         }
         guard let start else {
