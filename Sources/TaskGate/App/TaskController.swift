@@ -34,6 +34,7 @@ struct TaskController: Sendable {
             .cacheControl: result.maxAge.map { "max-age=\($0)" } ?? Self.finalCacheControl,
             .xCache: result.cache.rawValue,
         ]
+        if let age = result.age { headers[.age] = String(age) }
         if let condition = request.headers[.ifNoneMatch], EntityTag.ifNoneMatch(condition, matches: etag) {
             return Response(status: .notModified, headers: headers)
         }

@@ -11,6 +11,8 @@ public protocol Provider: Sendable {
     var kind: String { get }
     /// How long a not-final answer is reused before the vendor is asked again.
     var statusTTL: Duration { get }
+    /// How old an earlier not-final answer may be to stand in when the vendor fails.
+    var staleMax: Duration { get }
 
     /// Checks an id's syntax before any vendor call and returns its canonical form.
     func validateID(_ id: String) throws(GatewayError) -> String

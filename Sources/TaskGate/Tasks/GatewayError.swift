@@ -59,6 +59,15 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             }
         }
 
+        /// A failure of the vendor's side that may pass (timeouts, throttling, 5xx, garbage), as
+        /// opposed to an answer (not found, credentials refused).
+        public var vendorMayRecover: Bool {
+            switch self {
+            case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .vendorUnreachable, .vendorBadAnswer, .vendorError: true
+            default: false
+            }
+        }
+
         /// The problem `type` URI; stable, so callers can switch on it.
         public var typeURI: String { "urn:taskgate:problem:\(rawValue)" }
     }

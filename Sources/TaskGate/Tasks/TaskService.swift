@@ -18,6 +18,8 @@ public final class TaskService: Sendable {
         public var cache: CacheOutcome
         /// Seconds until taskgate would ask the vendor again; nil for a final answer.
         public var maxAge: Int?
+        /// For a stale answer: seconds since the vendor gave it (the `Age` header).
+        public var age: Int?
     }
 
     let providers: [String: any Provider]
@@ -52,22 +54,37 @@ public final class TaskService: Sendable {
             return Result(answer: stored, cache: .hit, maxAge: nil)
         }
         let ttl = provider.statusTTL
-        let (answer, coalesced) = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
-            let known = stored.map { KnownTask(status: $0.status, vendorStatus: $0.vendorStatus) }
-            let record = try await provider.fetchTask(id: id, known: known, logger: logger)
-            let answer = try EncodedAnswer(record: record)
-            if answer.isFinal {
-                try await store.save(answer)
-            } else {
-                do throws(GatewayError) {
+        let loaded: (answer: EncodedAnswer, coalesced: Bool)
+        do throws(GatewayError) {
+            loaded = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
+                let known = stored.map { KnownTask(status: $0.status, vendorStatus: $0.vendorStatus) }
+                let record = try await provider.fetchTask(id: id, known: known, logger: logger)
+                let answer = try EncodedAnswer(record: record)
+                if answer.isFinal {
                     try await store.save(answer)
-                } catch {
-                    // The listing misses one status update; the caller still gets the answer.
-                    logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
+                } else {
+                    do throws(GatewayError) {
+                        try await store.save(answer)
+                    } catch {
+                        // The listing misses one status update; the caller still gets the answer.
+                        logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
+                    }
                 }
+                return answer
             }
-            return answer
+        } catch  where error.kind.vendorMayRecover {
+            // The vendor failed; an earlier answer that is recent enough beats an error.
+            guard provider.staleMax > .zero, let stored, !stored.isFinal,
+                now().timeIntervalSince(stored.fetchedAt) <= provider.staleMax.seconds
+            else { throw error }
+            let age = max(0, Int(now().timeIntervalSince(stored.fetchedAt)))
+            logger.notice(
+                "vendor failed; serving the last known answer",
+                metadata: ["provider": "\(name)", "problem": "\(error.kind.rawValue)", "age_s": "\(age)"]
+            )
+            return Result(answer: stored, cache: .stale, maxAge: 0, age: age)
         }
+        let (answer, coalesced) = loaded
         let maxAge = answer.isFinal ? nil : secondsUntil(answer.fetchedAt.addingTimeInterval(ttl.seconds))
         return Result(answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: maxAge)
     }

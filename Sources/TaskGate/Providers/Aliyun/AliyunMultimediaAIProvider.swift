@@ -23,6 +23,7 @@ struct AliyunMultimediaAIProvider: Provider {
     let name: String
     let kind = "aliyun-multimediaai"
     let statusTTL: Duration
+    let staleMax: Duration
     let timeout: Duration
     let endpoint: URL
     let region: String
@@ -160,6 +161,7 @@ extension ProviderKind {
             AliyunMultimediaAIProvider(
                 name: configuration.name,
                 statusTTL: configuration.statusTTL,
+                staleMax: configuration.staleMax,
                 timeout: configuration.timeout,
                 endpoint: configuration.endpoint,
                 region: region,

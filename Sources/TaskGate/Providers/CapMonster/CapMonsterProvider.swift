@@ -12,6 +12,7 @@ struct CapMonsterProvider: Provider {
     let name: String
     let kind = "capmonster"
     let statusTTL: Duration
+    let staleMax: Duration
     let timeout: Duration
     let resultURL: String
     let clientKey: String
@@ -62,6 +63,7 @@ extension ProviderKind {
             CapMonsterProvider(
                 name: configuration.name,
                 statusTTL: configuration.statusTTL,
+                staleMax: configuration.staleMax,
                 timeout: configuration.timeout,
                 resultURL: configuration.endpoint.appending(path: "getTaskResult").absoluteString,
                 clientKey: clientKey,

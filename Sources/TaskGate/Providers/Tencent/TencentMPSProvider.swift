@@ -23,6 +23,7 @@ struct TencentMPSProvider: Provider {
     let name: String
     let kind = "tencent-mps"
     let statusTTL: Duration
+    let staleMax: Duration
     let timeout: Duration
     let endpoint: URL
     let region: String?
@@ -116,6 +117,7 @@ extension ProviderKind {
             TencentMPSProvider(
                 name: configuration.name,
                 statusTTL: configuration.statusTTL,
+                staleMax: configuration.staleMax,
                 timeout: configuration.timeout,
                 endpoint: configuration.endpoint,
                 region: region,

@@ -1,0 +1,58 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import TaskGate
+import TaskGateSimulators
+import Testing
+
+/// When a vendor fails, what taskgate already knows still answers.
+@Suite struct ResilienceTests {
+    static let xCache = HTTPField.Name("X-Cache")!
+
+    func gateway(staleMax: String, _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> Void) async throws {
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            let configuration = try await loadConfiguration(
+                """
+                store: \(temporaryStorePath())
+                log_level: critical
+                providers:
+                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), status_ttl: 0s, stale_max: \(staleMax)}
+                """
+            )
+            try await buildApplication(configuration, logger: quietLogger).test(.router) { client in try await body(client, sim) }
+        }
+    }
+
+    @Test(arguments: [SimulatedTask.Step.Fault.http503, .garbage, .http429])
+    func aFailingVendorIsAnsweredWithTheLastKnownStatus(fault: SimulatedTask.Step.Fault) async throws {
+        try await gateway(staleMax: "60s") { client, sim in
+            addTask(sim.state, id: "95", .state(.running, polls: 1), SimulatedTask.Step(answer: .fault(fault)))
+            let fresh = try await client.get("/tasks/capmonster/95")
+            #expect(fresh.headers[Self.xCache] == "MISS")
+            let stale = try await client.get("/tasks/capmonster/95")
+            #expect(stale.status == .ok)
+            #expect(stale.headers[Self.xCache] == "STALE")
+            #expect(Int(stale.headers[.age] ?? "") != nil)
+            #expect(stale.headers[.cacheControl] == "max-age=0")
+            #expect(try stale.json()["status"] as? String == "running")
+            #expect(sim.state.calls(for: "95")["getTaskResult"] == 2)
+        }
+    }
+
+    @Test func staleAnswersCanBeTurnedOff() async throws {
+        try await gateway(staleMax: "0s") { client, sim in
+            addTask(sim.state, id: "96", .state(.running, polls: 1), SimulatedTask.Step(answer: .fault(.http503)))
+            _ = try await client.get("/tasks/capmonster/96")
+            #expect(try await client.get("/tasks/capmonster/96").status == .serviceUnavailable)
+        }
+    }
+
+    @Test func aVendorAnswerIsNeverReplacedByAStaleOne() async throws {
+        try await gateway(staleMax: "60s") { client, sim in
+            addTask(sim.state, id: "97", .state(.running, polls: 1), SimulatedTask.Step(answer: .vendorError(code: "ERROR_KEY_DOES_NOT_EXIST")))
+            _ = try await client.get("/tasks/capmonster/97")
+            // Credentials refused is an answer, not an outage: the caller must see it.
+            #expect(try await client.get("/tasks/capmonster/97").status == .badGateway)
+        }
+    }
+}
