@@ -13,8 +13,8 @@ final class RateLimiter: Sendable {
     private let nextSlot = Mutex<ContinuousClock.Instant?>(nil)
 
     init(perSecond: Int, maxWait: Duration) {
-        // A 5% margin absorbs jitter between here and the vendor's clock.
-        self.interval = .nanoseconds(1_050_000_000 / Int64(max(perSecond, 1)))
+        // A 10% margin absorbs jitter between here and the vendor's clock (and a busy host).
+        self.interval = .nanoseconds(1_100_000_000 / Int64(max(perSecond, 1)))
         self.maxWait = maxWait
     }
 
