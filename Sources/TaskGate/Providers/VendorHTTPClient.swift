@@ -27,6 +27,40 @@ public struct VendorHTTPClient: Sendable {
         public var status: Int
         public var headers: HTTPHeaders
         public var body: ByteBuffer
+
+        /// Throws for an HTTP status that is not success, the same way for every vendor:
+        /// 429 → throttled, 5xx → unavailable (both 503 + Retry-After), anything else → bad answer.
+        /// Vendors that put their own error codes in 4xx/5xx bodies read those first.
+        public func requireSuccess(provider: String) throws(GatewayError) {
+            guard !(200...299).contains(status) else { return }
+            let code = "HTTP \(status)"
+            switch status {
+            case 429:
+                throw GatewayError(
+                    .vendorThrottled,
+                    "The vendor is throttling requests.",
+                    provider: provider,
+                    vendorCode: code,
+                    retryAfter: retryAfter ?? 1
+                )
+            case 500...599:
+                throw GatewayError(
+                    .vendorUnavailable,
+                    "The vendor answered \(code).",
+                    provider: provider,
+                    vendorCode: code,
+                    retryAfter: retryAfter ?? 2
+                )
+            default:
+                throw GatewayError(.vendorBadAnswer, "The vendor answered \(code).", provider: provider, vendorCode: code)
+            }
+        }
+
+        /// Seconds the vendor asks to wait (`Retry-After`, or Alibaba's `x-acs-retry-after`), 1…3600.
+        public var retryAfter: Int? {
+            (headers.first(name: "Retry-After") ?? headers.first(name: "x-acs-retry-after"))
+                .flatMap { Int($0) }.map { max(1, min($0, 3600)) }
+        }
     }
 
     /// Sends one request, reads the whole answer within `timeout`, and lets `interpret` classify it.

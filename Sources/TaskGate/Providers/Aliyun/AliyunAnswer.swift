@@ -18,38 +18,13 @@ struct AliyunAnswer {
                 code: code,
                 httpStatus: response.status,
                 requestID: requestID,
-                headers: response.headers,
+                retryAfter: response.retryAfter,
                 provider: provider,
                 call: call,
                 logger: logger
             )
         }
-        switch response.status {
-        case 200...299: break
-        case 429:
-            throw GatewayError(
-                .vendorThrottled,
-                "The vendor is throttling requests.",
-                provider: provider,
-                vendorCode: "HTTP 429",
-                retryAfter: Self.retryAfter(response.headers) ?? 1
-            )
-        case 500...599:
-            throw GatewayError(
-                .vendorUnavailable,
-                "The vendor answered HTTP \(response.status).",
-                provider: provider,
-                vendorCode: "HTTP \(response.status)",
-                retryAfter: Self.retryAfter(response.headers) ?? 2
-            )
-        default:
-            throw GatewayError(
-                .vendorBadAnswer,
-                "The vendor answered HTTP \(response.status).",
-                provider: provider,
-                vendorCode: "HTTP \(response.status)"
-            )
-        }
+        try response.requireSuccess(provider: provider)
         guard let object else {
             throw GatewayError(.vendorBadAnswer, "The vendor's answer is not JSON.", provider: provider)
         }
@@ -62,7 +37,7 @@ struct AliyunAnswer {
         code: String,
         httpStatus: Int,
         requestID: String?,
-        headers: HTTPHeaders,
+        retryAfter: Int?,
         provider: String,
         call: String,
         logger: Logger
@@ -78,10 +53,10 @@ struct AliyunAnswer {
             return error(.vendorRejectedCredentials, "The vendor rejected taskgate's request time (clock skew).")
         }
         if code.hasPrefix("Throttling") || code == "ServiceUnavailable.Throttling" {
-            return error(.vendorThrottled, "The vendor is throttling requests.", retryAfter: retryAfter(headers) ?? 1)
+            return error(.vendorThrottled, "The vendor is throttling requests.", retryAfter: retryAfter ?? 1)
         }
         if code == "ServiceUnavailable" {
-            return error(.vendorUnavailable, "The vendor is temporarily unavailable.", retryAfter: retryAfter(headers) ?? 2)
+            return error(.vendorUnavailable, "The vendor is temporarily unavailable.", retryAfter: retryAfter ?? 2)
         }
         if code == "InternalError" || code == "UnknownError" || code.hasPrefix("InternalError.") {
             return error(.vendorError, "The vendor failed internally.")
@@ -99,11 +74,6 @@ struct AliyunAnswer {
         }
         logger.warning("the vendor refused the request", metadata: metadata)
         return error(.vendorError, "The vendor refused the request.")
-    }
-
-    static func retryAfter(_ headers: HTTPHeaders) -> Int? {
-        (headers.first(name: "x-acs-retry-after") ?? headers.first(name: "Retry-After"))
-            .flatMap { Int($0) }.map { max(1, min($0, 3600)) }
     }
 
     /// `Status` of a GetTaskStatus or GetTaskResult answer.

@@ -33,26 +33,7 @@ enum CapMonsterAnswer {
         id: String,
         fetchedAt: Date
     ) throws(GatewayError) -> TaskRecord {
-        switch response.status {
-        case 200: break
-        case 429:
-            throw GatewayError(.vendorThrottled, "The vendor is throttling requests.", provider: provider, retryAfter: retryAfter(response) ?? 2)
-        case 500...599:
-            throw GatewayError(
-                .vendorUnavailable,
-                "The vendor answered HTTP \(response.status).",
-                provider: provider,
-                vendorCode: "HTTP \(response.status)",
-                retryAfter: retryAfter(response) ?? 2
-            )
-        default:
-            throw GatewayError(
-                .vendorBadAnswer,
-                "The vendor answered HTTP \(response.status).",
-                provider: provider,
-                vendorCode: "HTTP \(response.status)"
-            )
-        }
+        try response.requireSuccess(provider: provider)
         guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any],
             let errorId = object["errorId"] as? Int
         else {
@@ -105,9 +86,5 @@ enum CapMonsterAnswer {
     private static func date(_ value: Any?) -> Date? {
         guard let seconds = value as? Double, seconds > 0 else { return nil }
         return Date(timeIntervalSince1970: seconds)
-    }
-
-    private static func retryAfter(_ response: VendorHTTPClient.Response) -> Int? {
-        response.headers.first(name: "Retry-After").flatMap { Int($0) }.map { max(1, min($0, 3600)) }
     }
 }

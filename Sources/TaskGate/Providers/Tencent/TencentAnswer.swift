@@ -9,26 +9,7 @@ struct TencentAnswer {
     let requestID: String?
 
     init(_ response: VendorHTTPClient.Response, provider: String, call: String, logger: Logger) throws(GatewayError) {
-        switch response.status {
-        case 200: break
-        case 429:
-            throw GatewayError(.vendorThrottled, "The vendor is throttling requests.", provider: provider, vendorCode: "HTTP 429", retryAfter: 1)
-        case 500...599:
-            throw GatewayError(
-                .vendorUnavailable,
-                "The vendor answered HTTP \(response.status).",
-                provider: provider,
-                vendorCode: "HTTP \(response.status)",
-                retryAfter: 2
-            )
-        default:
-            throw GatewayError(
-                .vendorBadAnswer,
-                "The vendor answered HTTP \(response.status).",
-                provider: provider,
-                vendorCode: "HTTP \(response.status)"
-            )
-        }
+        try response.requireSuccess(provider: provider)
         guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any],
             let inner = object["Response"] as? [String: Any]
         else {
