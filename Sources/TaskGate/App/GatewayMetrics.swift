@@ -93,11 +93,6 @@ public final class GatewayMetrics: Sendable {
         gauge("taskgate_store_file_bytes", [:]).record(fileBytes)
     }
 
-    /// Store writes that failed (full or read-only disk, …).
-    func storeWriteFailed() {
-        counter("taskgate_store_write_failures_total", [:]).increment()
-    }
-
     /// The Prometheus text exposition of every metric.
     public func render() -> [UInt8] {
         registry.emitToBuffer()
