@@ -78,7 +78,7 @@ public struct AliyunSimulator: VendorSimulator {
             return Self.error("ResourceNotFound", "The specified task does not exist.", status: .notFound, requestID: requestID)
         }
         switch step.answer {
-        case .fault(let fault): return CapMonsterSimulator.faultAnswer(fault)
+        case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.vendorError(code, requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):
             var object: [String: Any] = ["RequestId": requestID, "Status": Self.statusCode(taskState)]

@@ -70,7 +70,7 @@ public struct CapMonsterSimulator: VendorSimulator {
         }
         switch step.answer {
         case .fault(let fault):
-            return Self.faultAnswer(fault)
+            return fault.response
         case .vendorError(let code):
             return Self.error(code)
         case .state(.queued, _, _, _), .state(.running, _, _, _):
@@ -123,21 +123,5 @@ public struct CapMonsterSimulator: VendorSimulator {
 
     static func answer(_ json: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
-    }
-
-    static func faultAnswer(_ fault: SimulatedTask.Step.Fault) -> Response {
-        switch fault {
-        case .http429:
-            Response(
-                status: .tooManyRequests,
-                headers: [.retryAfter: "3", .contentType: "text/plain"],
-                body: .init(byteBuffer: ByteBuffer(string: "Too Many Requests"))
-            )
-        case .http500: Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "Internal Server Error")))
-        case .http502: Response(status: .badGateway, body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
-        case .http503: Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "Service Unavailable")))
-        case .garbage: answer("<html><body>We are upgrading</body></html>")
-        case .truncated: answer(#"{"errorId":0,"status":"rea"#)
-        }
     }
 }

@@ -77,7 +77,7 @@ public struct TencentSimulator: VendorSimulator {
             return Self.error("ResourceNotFound.TaskNotFound", "The task does not exist.", requestID: requestID)
         }
         switch step.answer {
-        case .fault(let fault): return CapMonsterSimulator.faultAnswer(fault)
+        case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.error(code, "The request failed: \(code).", requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):
             return Self.json(

@@ -79,10 +79,7 @@ public struct EncodedAnswer: Sendable {
 
     /// 128 bits of SHA-256 over the JSON body, hex.
     static func validator(of json: [UInt8]) -> String {
-        SHA256.hash(data: json).prefix(16).map { byte in
-            let hex = Array("0123456789abcdef".utf8)
-            return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined()
+        Hex.encode(SHA256.hash(data: json).prefix(16))
     }
 }
 

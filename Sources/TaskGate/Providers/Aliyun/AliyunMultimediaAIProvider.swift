@@ -98,7 +98,7 @@ struct AliyunMultimediaAIProvider: Provider {
             request = HTTPClientRequest(url: baseURL + signed.requestTarget)
         case .v3:
             let query = parameters
-            let emptyHash = AliyunV3Signer.hex(SHA256.hash(data: [UInt8]()))
+            let emptyHash = Hex.encode(SHA256.hash(data: [UInt8]()))
             let headers = [
                 ("host", hostHeader), ("x-acs-action", action), ("x-acs-version", Self.version), ("x-acs-date", timestamp),
                 ("x-acs-signature-nonce", nonce), ("x-acs-content-sha256", emptyHash),

@@ -25,7 +25,7 @@ public enum AliyunV3Signer {
         accessKeyID: String,
         secret: String
     ) -> Signed {
-        let hashedPayload = hex(SHA256.hash(data: payload))
+        let hashedPayload = Hex.encode(SHA256.hash(data: payload))
         let canonicalHeaders = headers.map { ($0.0.lowercased(), $0.1.trimmingCharacters(in: .whitespaces)) }
             .sorted { $0.0 < $1.0 }
         let signedHeaders = canonicalHeaders.map(\.0).joined(separator: ";")
@@ -37,8 +37,8 @@ public enum AliyunV3Signer {
             signedHeaders,
             hashedPayload,
         ].joined(separator: "\n")
-        let stringToSign = algorithm + "\n" + hex(SHA256.hash(data: Array(canonicalRequest.utf8)))
-        let signature = hex(
+        let stringToSign = algorithm + "\n" + Hex.encode(SHA256.hash(data: Array(canonicalRequest.utf8)))
+        let signature = Hex.encode(
             HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: SymmetricKey(data: Array(secret.utf8)))
         )
         let authorization = "\(algorithm) Credential=\(accessKeyID),SignedHeaders=\(signedHeaders),Signature=\(signature)"
@@ -56,12 +56,5 @@ public enum AliyunV3Signer {
         let trimmed = path.isEmpty ? "/" : path
         return trimmed.split(separator: "/", omittingEmptySubsequences: false)
             .map { AliyunRPCSigner.percentEncode(String($0)) }.joined(separator: "/")
-    }
-
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        for byte in bytes { text += [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]] }
-        return String(decoding: text, as: UTF8.self)
     }
 }

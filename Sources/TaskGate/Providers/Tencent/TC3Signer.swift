@@ -29,16 +29,16 @@ public enum TC3Signer {
         secretKey: String
     ) -> Signed {
         let canonicalRequest = [
-            "POST", "/", "", "content-type:\(contentType)\nhost:\(host)\n", "content-type;host", hex(SHA256.hash(data: payload)),
+            "POST", "/", "", "content-type:\(contentType)\nhost:\(host)\n", "content-type;host", Hex.encode(SHA256.hash(data: payload)),
         ].joined(separator: "\n")
         let date = utcDate(timestamp)
         let scope = "\(date)/\(service)/tc3_request"
-        let stringToSign = [algorithm, String(timestamp), scope, hex(SHA256.hash(data: Array(canonicalRequest.utf8)))]
+        let stringToSign = [algorithm, String(timestamp), scope, Hex.encode(SHA256.hash(data: Array(canonicalRequest.utf8)))]
             .joined(separator: "\n")
         let secretDate = hmac(key: Array(("TC3" + secretKey).utf8), date)
         let secretService = hmac(key: secretDate, service)
         let secretSigning = hmac(key: secretService, "tc3_request")
-        let signature = hex(hmac(key: secretSigning, stringToSign))
+        let signature = Hex.encode(hmac(key: secretSigning, stringToSign))
         let authorization = "\(algorithm) Credential=\(secretID)/\(scope), SignedHeaders=content-type;host, Signature=\(signature)"
         return Signed(canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature, authorization: authorization)
     }
@@ -51,6 +51,4 @@ public enum TC3Signer {
     private static func hmac(key: [UInt8], _ message: String) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: key)))
     }
-
-    static func hex(_ bytes: some Sequence<UInt8>) -> String { AliyunV3Signer.hex(bytes) }
 }

@@ -1,0 +1,27 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension SimulatedTask.Step.Fault {
+    /// How a misbehaving vendor answers, the same for every simulator.
+    var response: Response {
+        switch self {
+        case .http429:
+            Response(
+                status: .tooManyRequests,
+                headers: [.retryAfter: "3", .contentType: "text/plain"],
+                body: .init(byteBuffer: ByteBuffer(string: "Too Many Requests"))
+            )
+        case .http500: Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "Internal Server Error")))
+        case .http502: Response(status: .badGateway, body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
+        case .http503: Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "Service Unavailable")))
+        case .garbage: Self.json("<html><body>We are upgrading</body></html>")
+        case .truncated: Self.json(#"{"errorId":0,"status":"rea"#)
+        }
+    }
+
+    /// HTTP 200 with a JSON content type, whatever the body really is.
+    private static func json(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
