@@ -21,14 +21,10 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     var logger = logger ?? Logger(label: "taskgate")
     logger.logLevel = configuration.logLevel
-    let store = try SQLiteTaskStore(path: configuration.storePath, logger: logger)
     let metrics = GatewayMetrics()
-    var clientConfiguration = HTTPClient.Configuration()
-    clientConfiguration.decompression = .disabled
-    clientConfiguration.redirectConfiguration = .disallow
-    let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-    let environment = ProviderEnvironment(http: VendorHTTPClient(client: httpClient, metrics: metrics), now: now)
-    let providers = configuration.providers.map { $0.makeProvider(environment: environment) }
+    let store = try SQLiteTaskStore(path: configuration.storePath, logger: logger, metrics: metrics)
+    let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, now: now) }
+    let providers = built.map(\.provider)
     let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, now: now)
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
@@ -48,17 +44,19 @@ public func buildApplication(
         logger: logger
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
-    app.addServices(StoreService(store: store, logger: logger), HTTPClientService(client: httpClient))
+    app.addServices(StoreService(store: store, logger: logger), HTTPClientService(clients: built.map(\.client)))
     return app
 }
 
-/// Shuts the vendor HTTP client down after the server has stopped taking requests.
+/// Shuts the vendor HTTP clients down after the server has stopped taking requests.
 struct HTTPClientService: Service {
-    let client: HTTPClient
+    let clients: [HTTPClient]
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await client.shutdown()
+        for client in clients {
+            try await client.shutdown()
+        }
     }
 }
 

@@ -67,6 +67,37 @@ public final class GatewayMetrics: Sendable {
         timer("taskgate_vendor_call_duration_seconds", ["provider": provider, "call": call]).recordNanoseconds(duration.nanoseconds)
     }
 
+    /// One more attempt of a vendor call after a transient failure.
+    func vendorRetry(provider: String, call: String) {
+        counter("taskgate_vendor_retries_total", ["provider": provider, "call": call]).increment()
+    }
+
+    /// A vendor request taskgate did not send: `circuit_open`, `rate_limit`, `task_budget`, `task_spacing`.
+    func vendorCallRefused(provider: String, reason: String) {
+        counter("taskgate_vendor_calls_refused_total", ["provider": provider, "reason": reason]).increment()
+    }
+
+    /// A provider's circuit: 0 closed, 1 half-open, 2 open.
+    func circuit(provider: String, state: CircuitBreaker.State) {
+        let value =
+            switch state {
+            case .closed: 0
+            case .halfOpen: 1
+            case .open: 2
+            }
+        gauge("taskgate_vendor_circuit_state", ["provider": provider]).record(value)
+    }
+
+    /// A store read or write that failed (full or read-only disk, corruption).
+    func storeFailure(operation: String) {
+        counter("taskgate_store_errors_total", ["operation": operation]).increment()
+    }
+
+    /// A request refused by caller authentication: `missing`, `invalid`, `forbidden`.
+    func authRefused(reason: String) {
+        counter("taskgate_auth_refused_total", ["reason": reason]).increment()
+    }
+
     /// One task answer, by where it came from; hits and coalesced answers are vendor calls avoided.
     func answer(provider: String, cache: TaskService.CacheOutcome) {
         let metrics = answers.withLock { answers in

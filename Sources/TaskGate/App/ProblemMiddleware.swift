@@ -46,7 +46,7 @@ struct ProblemMiddleware: RouterMiddleware {
         switch error.kind {
         case .internal, .storeUnavailable, .vendorRejectedCredentials, .vendorBadAnswer, .vendorError, .vendorUnreachable:
             context.logger.warning("request failed", metadata: metadata)
-        case .vendorTimeout, .vendorThrottled, .vendorUnavailable:
+        case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .circuitOpen, .taskBudgetExhausted:
             context.logger.notice("request failed", metadata: metadata)
         default:
             context.logger.debug("request refused", metadata: metadata)
@@ -57,7 +57,7 @@ struct ProblemMiddleware: RouterMiddleware {
 extension GatewayError {
     static let problemContentType = "application/problem+json"
 
-    /// `{"type","title","status","detail","instance","provider","vendorCode","requestId"}`.
+    /// `{"type","title","status","detail","instance","provider","vendorCode","lastKnown","requestId"}`.
     func problemResponse(instance: String, requestID: String, status: HTTPResponse.Status? = nil) -> Response {
         let status = status ?? HTTPResponse.Status(code: kind.httpStatus)
         var writer = JSONWriter()
@@ -80,11 +80,25 @@ extension GatewayError {
             writer.key("vendorCode")
             writer.string(vendorCode)
         }
+        if let lastKnown {
+            writer.key("lastKnown")
+            writer.beginObject()
+            writer.key("status")
+            writer.string(lastKnown.status.rawValue)
+            writer.key("final")
+            writer.bool(lastKnown.status.isFinal)
+            writer.key("vendorStatus")
+            writer.string(lastKnown.vendorStatus)
+            writer.key("fetchedAt")
+            writer.string(RFC3339.format(lastKnown.fetchedAt))
+            writer.endObject()
+        }
         writer.key("requestId")
         writer.string(requestID)
         writer.endObject()
         var headers: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
-        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let retryAfter = retryAfter ?? kind.defaultRetryAfter { headers[.retryAfter] = String(retryAfter) }
+        if kind == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes)))
     }
 }

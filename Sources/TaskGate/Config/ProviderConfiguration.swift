@@ -1,4 +1,8 @@
+import AsyncHTTPClient
 import Foundation
+import Logging
+import NIOCore
+import NIOHTTPCompression
 
 /// One provider instance under `providers.<name>`.
 ///
@@ -7,10 +11,25 @@ import Foundation
 /// - `endpoint` (URL, required): the vendor's base URL; a simulator's for tests and demos.
 /// - `status_ttl` (duration, default `2s`): how long a not-final answer is reused before the
 ///   vendor is asked again.
-/// - `timeout` (duration, default `10s`): the whole vendor call, connect included.
+/// - `timeout` (duration, default `10s`): the whole vendor call — every attempt, wait and retry;
+///   past it the caller gets 504.
+/// - `connect_timeout` (duration, default `3s`): opening one connection to the vendor.
+/// - `retries` (integer, default `2`): further attempts after a transient failure (connection
+///   error, 5xx, throttling); `0` turns retries off.
+/// - `retry_backoff` (duration, default `200ms`) and `retry_backoff_max` (duration, default
+///   `2s`): the n-th retry waits a random time up to min(max, backoff × 2ⁿ⁻¹), or the vendor's
+///   Retry-After when longer.
+/// - `circuit_failures` (integer, default `5`): vendor failures in a row that open the circuit
+///   (503 at once, no vendor call); `0` turns the breaker off.
+/// - `circuit_open` (duration, default `30s`): how long the circuit stays open before one probe.
+/// - `rate_limit` (integer, default per kind: the vendor's published limit) and `rate_burst`
+///   (integer, default `1`): vendor requests per second taskgate allows itself (token bucket).
+/// - `rate_limit_wait` (duration, default `1s`): how long a request over the rate may wait for a
+///   token before it gets 503 + Retry-After.
+/// - `max_body` (size, default `8MiB`): largest vendor answer read, after inflating; beyond, 502.
 /// - `stale_max` (duration, default `60s`): when the vendor fails (timeout, throttling, 5xx,
-///   garbage), an earlier not-final answer at most this old is served instead, marked
-///   `X-Cache: STALE` with `Age`; `0s` turns this off.
+///   garbage, open circuit), an earlier not-final answer at most this old is served instead,
+///   marked `X-Cache: STALE` with `Age`; `0s` turns this off.
 /// Credentials and other keys belong to the kind.
 public struct ProviderConfiguration: Sendable {
     public var name: String
@@ -18,12 +37,25 @@ public struct ProviderConfiguration: Sendable {
     public var endpoint: URL
     public var statusTTL: Duration
     public var timeout: Duration
+    public var connectTimeout: Duration
     public var staleMax: Duration
+    public var retries: Int
+    public var retryBackoff: Duration
+    public var retryBackoffMax: Duration
+    public var circuitFailures: Int
+    public var circuitOpen: Duration
+    public var rateLimit: Int
+    public var rateBurst: Int
+    public var rateLimitWait: Duration
+    public var maxBodyBytes: Int
     /// This provider's scope of the configuration, for kind-specific keys.
     public var values: ConfigValues
     let build: ProviderKind.Builder
 
-    static let commonKeys: Set<String> = ["kind", "endpoint", "status_ttl", "timeout", "stale_max"]
+    static let commonKeys: Set<String> = [
+        "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "retries", "retry_backoff",
+        "retry_backoff_max", "circuit_failures", "circuit_open", "rate_limit", "rate_burst", "rate_limit_wait", "max_body",
+    ]
 
     static func isValidName(_ name: String) -> Bool {
         guard let first = name.utf8.first, (0x61...0x7A).contains(first) || (0x30...0x39).contains(first) else { return false }
@@ -45,12 +77,57 @@ public struct ProviderConfiguration: Sendable {
         self.endpoint = try values.endpoint("endpoint")
         self.statusTTL = try values.duration("status_ttl", default: .seconds(2), range: 0...3600)
         self.timeout = try values.duration("timeout", default: .seconds(10), range: 0.001...600)
+        self.connectTimeout = try values.duration("connect_timeout", default: .seconds(3), range: 0.001...600)
         self.staleMax = try values.duration("stale_max", default: .seconds(60), range: 0...86_400)
+        self.retries = try values.integer("retries", default: 2, range: 0...10)
+        self.retryBackoff = try values.duration("retry_backoff", default: .milliseconds(200), range: 0.001...60)
+        self.retryBackoffMax = try values.duration("retry_backoff_max", default: .seconds(2), range: 0.001...600)
+        self.circuitFailures = try values.integer("circuit_failures", default: 5, range: 0...10_000)
+        self.circuitOpen = try values.duration("circuit_open", default: .seconds(30), range: 0.001...3600)
+        self.rateLimit = try values.integer("rate_limit", default: kind.defaultRateLimit, range: 1...100_000)
+        self.rateBurst = try values.integer("rate_burst", default: 1, range: 1...100_000)
+        self.rateLimitWait = try values.duration("rate_limit_wait", default: .seconds(1), range: 0...60)
+        self.maxBodyBytes = try values.size("max_body", default: 8 << 20, range: 1024...(1 << 30))
         self.build = try kind.prepare(values)
     }
 
-    /// Builds the provider; the configuration was validated when it was loaded.
-    public func makeProvider(environment: ProviderEnvironment) -> any Provider {
-        build(self, environment)
+    /// Builds the provider and the HTTP client it owns (its own pool, connect timeout and body
+    /// bound); the caller shuts the client down. The configuration was validated when loaded.
+    public func makeProvider(
+        store: any TaskStore,
+        metrics: GatewayMetrics?,
+        logger: Logger,
+        now: @escaping @Sendable () -> Date
+    ) -> (provider: any Provider, client: HTTPClient) {
+        var clientConfiguration = HTTPClient.Configuration()
+        // Vendors that gzip are inflated with the same bound as plain answers.
+        clientConfiguration.decompression = .enabled(limit: .size(maxBodyBytes))
+        clientConfiguration.redirectConfiguration = .disallow
+        clientConfiguration.timeout.connect = .nanoseconds(connectTimeout.nanoseconds)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let breaker = CircuitBreaker(provider: name, threshold: circuitFailures, openFor: circuitOpen) { [name, circuitOpen] state in
+            metrics?.circuit(provider: name, state: state)
+            switch state {
+            case .open:
+                logger.warning("circuit opened: vendor calls suspended", metadata: ["provider": "\(name)", "open_for": "\(circuitOpen)"])
+            case .halfOpen:
+                logger.notice("circuit half-open: probing the vendor", metadata: ["provider": "\(name)"])
+            case .closed:
+                logger.notice("circuit closed: vendor answering again", metadata: ["provider": "\(name)"])
+            }
+        }
+        metrics?.circuit(provider: name, state: breaker.current)
+        let channel = VendorChannel(
+            http: VendorHTTPClient(client: client, maxBodyBytes: maxBodyBytes, metrics: metrics),
+            provider: name,
+            timeout: timeout,
+            retry: RetryPolicy(retries: retries, base: retryBackoff, maxDelay: retryBackoffMax),
+            limiter: RateLimiter(perSecond: rateLimit, burst: rateBurst, maxWait: rateLimitWait),
+            breaker: breaker,
+            budget: nil,
+            metrics: metrics
+        )
+        let environment = ProviderEnvironment(vendor: channel, store: store, metrics: metrics, now: now)
+        return (build(self, environment), client)
     }
 }

@@ -40,13 +40,11 @@ public struct KnownTask: Sendable, Equatable {
     public var vendorStatus: String?
 }
 
-/// What a provider needs from the process: the shared vendor HTTP client and the clock.
+/// What a provider needs from the process: its channel to the vendor, the store and the clock.
 public struct ProviderEnvironment: Sendable {
-    public var http: VendorHTTPClient
+    /// Every vendor request goes through here (rate, retries, circuit breaker).
+    public var vendor: VendorChannel
+    public var store: any TaskStore
+    public var metrics: GatewayMetrics?
     public var now: @Sendable () -> Date
-
-    public init(http: VendorHTTPClient, now: @escaping @Sendable () -> Date = Date.init) {
-        self.http = http
-        self.now = now
-    }
 }

@@ -8,8 +8,22 @@ public struct ProviderKind: Sendable {
     public let name: String
     /// Keys this kind reads under `providers.<name>` besides the common ones.
     public let settingKeys: Set<String>
+    /// Vendor requests per second allowed when `rate_limit` is not set: the vendor's published limit.
+    public let defaultRateLimit: Int
     /// Reads and checks the kind's own keys (errors name the key) and returns the builder.
     let prepare: @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
+
+    init(
+        name: String,
+        settingKeys: Set<String>,
+        defaultRateLimit: Int,
+        prepare: @escaping @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
+    ) {
+        self.name = name
+        self.settingKeys = settingKeys
+        self.defaultRateLimit = defaultRateLimit
+        self.prepare = prepare
+    }
 
     public static let all: [ProviderKind] = [.capmonster, .aliyunMultimediaAI, .tencentMPS]
 

@@ -1,31 +1,37 @@
 import Synchronization
 
-/// Keeps a provider under its vendor's request rate by spacing calls evenly, one every
-/// 1/rate seconds (no bursts): a vendor counting per second never sees more, even when requests
-/// reach it a little later than they left.
+/// Keeps a provider under its vendor's request rate: a token bucket (`rate` tokens a second,
+/// at most `burst` saved up), run as GCRA so it needs one timestamp and no refill timer.
 ///
-/// A caller over the rate waits for its slot when that is at most `maxWait` away; otherwise it
-/// gets 503 + Retry-After at once and the vendor is not asked.
+/// With `burst` 1 calls are spaced evenly, one every 1/rate seconds: a vendor counting per
+/// second never sees more, even when requests reach it a little later than they left. A caller
+/// over the rate waits for its token when that is at most `maxWait` away; otherwise it gets
+/// 503 + Retry-After at once and the vendor is not asked.
 final class RateLimiter: Sendable {
+    /// Time one token takes to come back.
     let interval: Duration
+    /// How far ahead of now the bucket may be drawn: (burst − 1) tokens.
+    let tolerance: Duration
     let maxWait: Duration
-    /// When the next call may start.
-    private let nextSlot = Mutex<ContinuousClock.Instant?>(nil)
+    /// GCRA's theoretical arrival time: when the bucket is full again.
+    private let fullAt = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(perSecond: Int, maxWait: Duration) {
+    init(perSecond: Int, burst: Int = 1, maxWait: Duration) {
         // A 10% margin absorbs jitter between here and the vendor's clock (and a busy host).
-        self.interval = .nanoseconds(1_100_000_000 / Int64(max(perSecond, 1)))
+        interval = .nanoseconds(1_100_000_000 / Int64(max(perSecond, 1)))
+        tolerance = interval * (max(burst, 1) - 1)
         self.maxWait = maxWait
     }
 
-    /// Reserves the next slot and waits for it.
-    /// - Throws: `vendor-throttled` (503) when the slot is further away than `maxWait`.
-    func acquire(provider: String) async throws(GatewayError) {
+    /// Takes a token, waiting for it when it is at most `maxWait` away and before `deadline`.
+    /// - Throws: `vendor-throttled` (503) when the next token is further away than that.
+    func acquire(provider: String, deadline: ContinuousClock.Instant) async throws(GatewayError) {
         let now = ContinuousClock.now
-        let start: ContinuousClock.Instant? = nextSlot.withLock { next in
-            let start = max(now, next ?? now)
-            guard start - now <= maxWait else { return nil }
-            next = start + interval
+        let start: ContinuousClock.Instant? = fullAt.withLock { fullAt in
+            let current = max(now, fullAt ?? now)
+            let start = max(now, current - tolerance)
+            guard start - now <= maxWait, start < deadline else { return nil }
+            fullAt = current + interval
             return start
         }
         guard let start else {

@@ -3,10 +3,12 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 
-/// The one HTTP client every provider uses to reach its vendor.
+/// The HTTP transport under a provider's `VendorChannel`: one request, one answer.
 ///
-/// It bounds the time of each call and the size of each answer, turns transport failures into
+/// It bounds the time of each call and the size of each answer (inflated size too, when the
+/// vendor gzips), turns transport failures into
 /// `GatewayError`s, and records every call once — a debug log line (provider, call, duration,
 /// outcome, the vendor's RequestId) and the vendor-call metrics — after the provider has read the
 /// answer, so the outcome is the classified one.
@@ -29,7 +31,8 @@ public struct VendorHTTPClient: Sendable {
         public var body: ByteBuffer
 
         /// Throws for an HTTP status that is not success, the same way for every vendor:
-        /// 429 → throttled, 5xx → unavailable (both 503 + Retry-After), anything else → bad answer.
+        /// 429 → throttled (503), 5xx → unavailable (502), anything else → bad answer (502),
+        /// carrying the vendor's Retry-After when it sent one.
         /// Vendors that put their own error codes in 4xx/5xx bodies read those first.
         public func requireSuccess(provider: String) throws(GatewayError) {
             guard !(200...299).contains(status) else { return }
@@ -41,7 +44,7 @@ public struct VendorHTTPClient: Sendable {
                     "The vendor is throttling requests.",
                     provider: provider,
                     vendorCode: code,
-                    retryAfter: retryAfter ?? 1
+                    retryAfter: retryAfter
                 )
             case 500...599:
                 throw GatewayError(
@@ -49,7 +52,7 @@ public struct VendorHTTPClient: Sendable {
                     "The vendor answered \(code).",
                     provider: provider,
                     vendorCode: code,
-                    retryAfter: retryAfter ?? 2
+                    retryAfter: retryAfter
                 )
             default:
                 throw GatewayError(.vendorBadAnswer, "The vendor answered \(code).", provider: provider, vendorCode: code)
@@ -63,10 +66,11 @@ public struct VendorHTTPClient: Sendable {
         }
     }
 
-    /// Sends one request, reads the whole answer within `timeout`, and lets `interpret` classify it.
+    /// Sends one request, reads the whole answer before `deadline`, and lets `interpret` classify it.
     /// - Parameters:
     ///   - call: the vendor's name for the call, for logs and metrics (`getTaskResult`).
     ///   - provider: the provider instance, for errors, logs and metrics.
+    ///   - timeout: the configured time for the whole call, for the error message.
     ///   - interpret: reads the answer; returns the value and the vendor's request id, or throws
     ///     the classified error.
     public func exchange<Value>(
@@ -74,6 +78,7 @@ public struct VendorHTTPClient: Sendable {
         call: String,
         provider: String,
         timeout: Duration,
+        deadline: ContinuousClock.Instant,
         logger: Logger,
         interpret: (Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
     ) async throws(GatewayError) -> Value {
@@ -93,7 +98,7 @@ public struct VendorHTTPClient: Sendable {
             )
         }
         do throws(GatewayError) {
-            let response = try await send(request, provider: provider, timeout: timeout, logger: logger)
+            let response = try await send(request, provider: provider, timeout: timeout, deadline: deadline, logger: logger)
             let (value, requestID) = try interpret(response)
             vendorRequestID = requestID
             return value
@@ -104,9 +109,17 @@ public struct VendorHTTPClient: Sendable {
         }
     }
 
-    private func send(_ request: HTTPClientRequest, provider: String, timeout: Duration, logger: Logger) async throws(GatewayError) -> Response {
+    private func send(
+        _ request: HTTPClientRequest,
+        provider: String,
+        timeout: Duration,
+        deadline: ContinuousClock.Instant,
+        logger: Logger
+    ) async throws(GatewayError) -> Response {
         do {
-            let response = try await client.execute(request, deadline: .now() + .nanoseconds(timeout.nanoseconds), logger: logger)
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw HTTPClientError.deadlineExceeded }
+            let response = try await client.execute(request, deadline: .now() + .nanoseconds(left.nanoseconds), logger: logger)
             let body = try await response.body.collect(upTo: maxBodyBytes)
             return Response(status: Int(response.status.code), headers: response.headers, body: body)
         } catch {
@@ -115,8 +128,11 @@ public struct VendorHTTPClient: Sendable {
     }
 
     static func classify(_ error: any Error, provider: String, timeout: Duration) -> GatewayError {
-        if error is NIOTooManyBytesError {
+        if error is NIOTooManyBytesError || (error as? NIOHTTPDecompression.DecompressionError) == .limit {
             return GatewayError(.vendorBadAnswer, "The vendor's answer was larger than taskgate reads.", provider: provider)
+        }
+        if error is NIOHTTPDecompression.DecompressionError || error is NIOHTTPDecompression.ExtraDecompressionError {
+            return GatewayError(.vendorBadAnswer, "The vendor's compressed answer could not be inflated.", provider: provider)
         }
         if let clientError = error as? HTTPClientError,
             [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(clientError)

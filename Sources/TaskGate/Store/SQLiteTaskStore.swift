@@ -8,10 +8,11 @@ import NIOCore
 public final class SQLiteTaskStore: TaskStore {
     let pool: DatabasePool
     let logger: Logger
+    let metrics: GatewayMetrics?
 
     /// Opens (creating if needed) and migrates the store.
     /// - Throws: `StoreOpenError` naming the file and the cause; startup must stop.
-    public init(path: String, logger: Logger) throws(StoreOpenError) {
+    public init(path: String, logger: Logger, metrics: GatewayMetrics? = nil) throws(StoreOpenError) {
         var configuration = Configuration()
         configuration.label = "taskgate.store"
         configuration.busyMode = .timeout(5)
@@ -36,6 +37,7 @@ public final class SQLiteTaskStore: TaskStore {
             throw StoreOpenError(path: path, reason: Self.describe(error))
         }
         self.logger = logger
+        self.metrics = metrics
     }
 
     static var migrator: DatabaseMigrator {
@@ -55,6 +57,15 @@ public final class SQLiteTaskStore: TaskStore {
                 table.uniqueKey(["provider", "task_id"])
             }
             try db.create(index: "task_by_status", on: "task", columns: ["provider", "status", "sequence"])
+        }
+        migrator.registerMigration("v2: vendor_call_budget") { db in
+            try db.create(table: "vendor_call_budget") { table in
+                table.column("provider", .text).notNull()
+                table.column("task_id", .text).notNull()
+                table.column("calls", .integer).notNull()
+                table.column("last_call_at", .double).notNull()
+                table.primaryKey(["provider", "task_id"])
+            }
         }
         return migrator
     }
@@ -122,6 +133,38 @@ public final class SQLiteTaskStore: TaskStore {
         )
     }
 
+    public func reserveVendorCall(
+        provider: String,
+        id: String,
+        limit: Int,
+        spacing: Double,
+        now: Date
+    ) async throws(GatewayError) -> VendorCallReservation {
+        try await perform("write") {
+            try await self.pool.write { db in
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT calls, last_call_at FROM vendor_call_budget WHERE provider = ? AND task_id = ?",
+                    arguments: [provider, id]
+                )
+                let calls: Int = row?["calls"] ?? 0
+                let last: Double? = row?["last_call_at"]
+                if calls >= limit { return .exhausted(calls: calls) }
+                if let last, now.timeIntervalSince1970 < last + spacing {
+                    return .notBefore(Date(timeIntervalSince1970: last + spacing))
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at) VALUES (?, ?, 1, ?)
+                        ON CONFLICT (provider, task_id) DO UPDATE SET calls = calls + 1, last_call_at = excluded.last_call_at
+                        """,
+                    arguments: [provider, id, now.timeIntervalSince1970]
+                )
+                return .granted(calls: calls + 1)
+            }
+        }
+    }
+
     public func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing] {
         try await perform("read") {
             try await self.pool.read { db in
@@ -169,6 +212,7 @@ public final class SQLiteTaskStore: TaskStore {
             return try await body()
         } catch {
             logger.error("store \(operation) failed", metadata: ["error": "\(Self.describe(error))"])
+            metrics?.storeFailure(operation: operation)
             throw GatewayError(.storeUnavailable, "The task store could not \(operation).")
         }
     }

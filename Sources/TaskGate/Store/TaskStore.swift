@@ -10,6 +10,10 @@ public protocol TaskStore: Sendable {
     /// Records an answer. A final row is never replaced; this returns once the row is durable.
     func save(_ answer: EncodedAnswer) async throws(GatewayError)
 
+    /// Counts one vendor request about a task against its budget, atomically: granted only when
+    /// fewer than `limit` were made and the last one was at least `spacing` seconds before `now`.
+    func reserveVendorCall(provider: String, id: String, limit: Int, spacing: Double, now: Date) async throws(GatewayError) -> VendorCallReservation
+
     /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
     func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every way a request can fail, each with a stable problem type and HTTP status.
 ///
 /// Providers, the store and the API throw only this; `ProblemMiddleware` is the one place it
@@ -19,6 +21,11 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case vendorUnreachable = "vendor-unreachable"
         case vendorBadAnswer = "vendor-bad-answer"
         case vendorError = "vendor-error"
+        case circuitOpen = "vendor-circuit-open"
+        case taskBudgetExhausted = "task-budget-exhausted"
+        case unauthorized = "unauthorized"
+        case forbidden = "forbidden"
+        case uriTooLong = "uri-too-long"
         case storeUnavailable = "store-unavailable"
         case shuttingDown = "shutting-down"
         case `internal` = "internal"
@@ -28,9 +35,13 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .routeNotFound, .unknownProvider, .taskNotFound: 404
             case .methodNotAllowed: 405
             case .malformedID, .invalidQuery: 400
+            case .unauthorized: 401
+            case .forbidden: 403
             case .notAcceptable: 406
-            case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer, .vendorError: 502
-            case .vendorThrottled, .vendorUnavailable, .storeUnavailable, .shuttingDown: 503
+            case .uriTooLong: 414
+            case .taskBudgetExhausted: 429
+            case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer, .vendorError, .vendorUnavailable: 502
+            case .vendorThrottled, .circuitOpen, .storeUnavailable, .shuttingDown: 503
             case .vendorTimeout: 504
             case .internal: 500
             }
@@ -53,6 +64,11 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .vendorUnreachable: "Vendor unreachable"
             case .vendorBadAnswer: "Vendor answer not understood"
             case .vendorError: "Vendor failed the request"
+            case .circuitOpen: "Vendor calls suspended after repeated failures"
+            case .taskBudgetExhausted: "Vendor request budget for this task spent"
+            case .unauthorized: "Missing or unknown API key"
+            case .forbidden: "API key not allowed here"
+            case .uriTooLong: "Request target too long"
             case .storeUnavailable: "Store unavailable"
             case .shuttingDown: "Shutting down"
             case .internal: "Internal error"
@@ -63,8 +79,18 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         /// opposed to an answer (not found, credentials refused).
         public var vendorMayRecover: Bool {
             switch self {
-            case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .vendorUnreachable, .vendorBadAnswer, .vendorError: true
+            case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .vendorUnreachable, .vendorBadAnswer, .vendorError, .circuitOpen:
+                true
             default: false
+            }
+        }
+
+        /// Seconds a caller is told to wait when nobody said better (the vendor's Retry-After wins).
+        public var defaultRetryAfter: Int? {
+            switch self {
+            case .vendorThrottled: 1
+            case .vendorUnavailable: 2
+            default: nil
             }
         }
 
@@ -78,8 +104,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var provider: String?
     public var vendorCode: String?
     public var vendorRequestID: String?
-    /// Seconds, for 503 answers.
+    /// Seconds the caller should wait (the vendor's Retry-After, the circuit's time left, …).
     public var retryAfter: Int?
+    /// For `task-budget-exhausted`: the task's last known status.
+    public var lastKnown: LastKnownStatus?
 
     public init(
         _ kind: Kind,
@@ -102,4 +130,11 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         if let provider { text += " [provider=\(provider)" + (vendorCode.map { " vendorCode=\($0)" } ?? "") + "]" }
         return text
     }
+}
+
+/// What taskgate last knew of a task when it cannot ask the vendor again.
+public struct LastKnownStatus: Sendable, Equatable {
+    public var status: TaskStatus
+    public var vendorStatus: String?
+    public var fetchedAt: Date
 }

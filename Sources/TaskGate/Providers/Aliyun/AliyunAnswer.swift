@@ -53,10 +53,10 @@ struct AliyunAnswer {
             return error(.vendorRejectedCredentials, "The vendor rejected taskgate's request time (clock skew).")
         }
         if code.hasPrefix("Throttling") || code == "ServiceUnavailable.Throttling" {
-            return error(.vendorThrottled, "The vendor is throttling requests.", retryAfter: retryAfter ?? 1)
+            return error(.vendorThrottled, "The vendor is throttling requests.", retryAfter: retryAfter)
         }
         if code == "ServiceUnavailable" {
-            return error(.vendorUnavailable, "The vendor is temporarily unavailable.", retryAfter: retryAfter ?? 2)
+            return error(.vendorUnavailable, "The vendor is temporarily unavailable.", retryAfter: retryAfter)
         }
         if code == "InternalError" || code == "UnknownError" || code.hasPrefix("InternalError.") {
             return error(.vendorError, "The vendor failed internally.")

@@ -12,6 +12,8 @@ import NIOHTTP1
 /// - `region` (string, required): the RegionId parameter, e.g. `cn-shanghai`.
 /// - `access_key_id` (string, required), `access_key_secret` (secret, required).
 /// - `signature` (`rpc` or `v3`, default `rpc`): HMAC-SHA1 RPC signature or ACS3-HMAC-SHA256.
+///
+/// Rate limit default: 100 requests/s (Alibaba's usual per-account limit for query APIs).
 struct AliyunMultimediaAIProvider: Provider {
     enum SignatureScheme: String, Sendable {
         case rpc
@@ -24,7 +26,6 @@ struct AliyunMultimediaAIProvider: Provider {
     let kind = "aliyun-multimediaai"
     let statusTTL: Duration
     let staleMax: Duration
-    let timeout: Duration
     let endpoint: URL
     let region: String
     let accessKeyID: String
@@ -63,15 +64,10 @@ struct AliyunMultimediaAIProvider: Provider {
         var attempt = 0
         while true {
             attempt += 1
-            let request = signedRequest(action, parameters)
             do throws(GatewayError) {
-                return try await environment.http.exchange(
-                    request,
-                    call: action,
-                    provider: name,
-                    timeout: timeout,
-                    logger: logger
-                ) { (response) throws(GatewayError) in
+                return try await environment.vendor.exchange(call: action, logger: logger) {
+                    signedRequest(action, parameters)
+                } interpret: { (response) throws(GatewayError) in
                     let answer = try AliyunAnswer(response, provider: name, call: action, logger: logger)
                     return (answer, answer.requestID)
                 }
@@ -119,6 +115,7 @@ struct AliyunMultimediaAIProvider: Provider {
         }
         request.method = .POST
         request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Accept-Encoding", value: "gzip")
         if scheme == .rpc {
             request.headers.add(name: "x-acs-action", value: action)
             request.headers.add(name: "x-acs-version", value: Self.version)
@@ -148,7 +145,8 @@ public enum AliyunTimestamp {
 extension ProviderKind {
     static let aliyunMultimediaAI = ProviderKind(
         name: "aliyun-multimediaai",
-        settingKeys: ["region", "access_key_id", "access_key_secret", "signature"]
+        settingKeys: ["region", "access_key_id", "access_key_secret", "signature"],
+        defaultRateLimit: 100
     ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
         let region = try values.requiredString("region")
         let accessKeyID = try values.requiredString("access_key_id")
@@ -162,7 +160,6 @@ extension ProviderKind {
                 name: configuration.name,
                 statusTTL: configuration.statusTTL,
                 staleMax: configuration.staleMax,
-                timeout: configuration.timeout,
                 endpoint: configuration.endpoint,
                 region: region,
                 accessKeyID: accessKeyID,

@@ -7,13 +7,19 @@ import NIOHTTP1
 /// CapMonster Cloud and every service speaking the anti-captcha JSON protocol
 /// (api.anti-captcha.com): `POST {endpoint}/getTaskResult` with `{"clientKey", "taskId"}`.
 ///
-/// Keys (besides the common ones): `client_key` (secret, required).
+/// Keys (besides the common ones):
+/// - `client_key` (secret, required).
+/// - `result_budget` (integer, default `110`): result requests taskgate makes per task, counted
+///   in the store; the vendor allows 120 and may lock the account beyond. Past it, 429.
+/// - `min_poll_interval` (duration, default `2s`): shortest time between two result requests for
+///   one task (the vendor answers ERROR_TOO_MUCH_REQUESTS to faster polling).
+///
+/// Rate limit default: 50 requests/s (the vendor publishes no account-wide rate).
 struct CapMonsterProvider: Provider {
     let name: String
     let kind = "capmonster"
     let statusTTL: Duration
     let staleMax: Duration
-    let timeout: Duration
     let resultURL: String
     let clientKey: String
     let environment: ProviderEnvironment
@@ -29,10 +35,6 @@ struct CapMonsterProvider: Provider {
     }
 
     func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord {
-        var request = HTTPClientRequest(url: resultURL)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept", value: "application/json")
         var body = JSONWriter(capacity: 96)
         body.beginObject()
         body.key("clientKey")
@@ -40,15 +42,16 @@ struct CapMonsterProvider: Provider {
         body.key("taskId")
         body.raw(id.utf8)  // validated digits: a JSON integer
         body.endObject()
-        request.body = .bytes(body.bytes)
         let fetchedAt = environment.now()
-        return try await environment.http.exchange(
-            request,
-            call: "getTaskResult",
-            provider: name,
-            timeout: timeout,
-            logger: logger
-        ) { (response) throws(GatewayError) in
+        return try await environment.vendor.exchange(call: "getTaskResult", task: id, logger: logger) {
+            var request = HTTPClientRequest(url: resultURL)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "Accept-Encoding", value: "gzip")
+            request.body = .bytes(body.bytes)
+            return request
+        } interpret: { (response) throws(GatewayError) in
             // The anti-captcha protocol has no request ids.
             (try CapMonsterAnswer.record(from: response, provider: name, kind: kind, id: id, fetchedAt: fetchedAt), nil)
         }
@@ -56,15 +59,28 @@ struct CapMonsterProvider: Provider {
 }
 
 extension ProviderKind {
-    static let capmonster = ProviderKind(name: "capmonster", settingKeys: ["client_key"]) {
-        (values: ConfigValues) throws(ConfigurationError) -> Builder in
+    static let capmonster = ProviderKind(
+        name: "capmonster",
+        settingKeys: ["client_key", "result_budget", "min_poll_interval"],
+        defaultRateLimit: 50
+    ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
         let clientKey = try values.requiredString("client_key", isSecret: true)
+        let budget = try values.integer("result_budget", default: 110, range: 1...120)
+        let spacing = try values.duration("min_poll_interval", default: .seconds(2), range: 2...3600)
         return { configuration, environment in
-            CapMonsterProvider(
+            var environment = environment
+            environment.vendor.budget = TaskCallBudget(
+                provider: configuration.name,
+                limit: budget,
+                spacing: spacing,
+                store: environment.store,
+                now: environment.now,
+                metrics: environment.metrics
+            )
+            return CapMonsterProvider(
                 name: configuration.name,
-                statusTTL: configuration.statusTTL,
+                statusTTL: max(configuration.statusTTL, spacing),
                 staleMax: configuration.staleMax,
-                timeout: configuration.timeout,
                 resultURL: configuration.endpoint.appending(path: "getTaskResult").absoluteString,
                 clientKey: clientKey,
                 environment: environment

@@ -47,7 +47,7 @@ struct TencentAnswer {
             return error(.vendorRejectedCredentials, "The vendor refused taskgate's credentials or permissions for this provider.")
         }
         if code.hasPrefix("RequestLimitExceeded") {
-            return error(.vendorThrottled, "The vendor is throttling requests.", retryAfter: 1)
+            return error(.vendorThrottled, "The vendor is throttling requests.")
         }
         if code.hasPrefix("InternalError") || code == "ServiceUnavailable" {
             return error(.vendorError, "The vendor failed internally.")

@@ -10,10 +10,8 @@ import NIOHTTP1
 /// Keys (besides the common ones):
 /// - `secret_id` (string, required), `secret_key` (secret, required).
 /// - `region` (string, optional): sent as X-TC-Region when set.
-/// - `rate_limit` (integer, default 100): vendor calls per second taskgate allows itself
-///   (Tencent allows DescribeTaskDetail 100/s).
-/// - `rate_limit_wait` (duration, default `1s`): how long a caller over the rate may wait for a
-///   slot before it gets 503 + Retry-After.
+///
+/// Rate limit default: 100 requests/s (Tencent allows DescribeTaskDetail 100/s).
 struct TencentMPSProvider: Provider {
     static let version = "2019-06-12"
     static let service = "mps"
@@ -24,12 +22,10 @@ struct TencentMPSProvider: Provider {
     let kind = "tencent-mps"
     let statusTTL: Duration
     let staleMax: Duration
-    let timeout: Duration
     let endpoint: URL
     let region: String?
     let secretID: String
     let secretKey: String
-    let limiter: RateLimiter
     let environment: ProviderEnvironment
 
     /// 1–128 characters of `A-Z a-z 0-9 - _` (e.g. `2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a`).
@@ -56,9 +52,17 @@ struct TencentMPSProvider: Provider {
         TencentTaskListSource(provider: self, tasks: tasks)
     }
 
-    /// One signed call, within the provider's rate.
+    /// One signed call; every attempt is signed with its own timestamp.
     func call(_ action: String, body: [UInt8], logger: Logger) async throws(GatewayError) -> TencentAnswer {
-        try await limiter.acquire(provider: name)
+        try await environment.vendor.exchange(call: action, logger: logger) {
+            signedRequest(action, body: body)
+        } interpret: { (response) throws(GatewayError) in
+            let answer = try TencentAnswer(response, provider: name, call: action, logger: logger)
+            return (answer, answer.requestID)
+        }
+    }
+
+    func signedRequest(_ action: String, body: [UInt8]) -> HTTPClientRequest {
         let timestamp = Int(environment.now().timeIntervalSince1970)
         let signed = TC3Signer.sign(
             service: Self.service,
@@ -78,17 +82,9 @@ struct TencentMPSProvider: Provider {
         request.headers.add(name: "X-TC-Timestamp", value: String(timestamp))
         if let region { request.headers.add(name: "X-TC-Region", value: region) }
         request.headers.add(name: "Authorization", value: signed.authorization)
+        request.headers.add(name: "Accept-Encoding", value: "gzip")
         request.body = .bytes(body)
-        return try await environment.http.exchange(
-            request,
-            call: action,
-            provider: name,
-            timeout: timeout,
-            logger: logger
-        ) { (response) throws(GatewayError) in
-            let answer = try TencentAnswer(response, provider: name, call: action, logger: logger)
-            return (answer, answer.requestID)
-        }
+        return request
     }
 
     /// `host[:port]` exactly as sent, because TC3 signs it.
@@ -106,24 +102,21 @@ extension UInt8 {
 extension ProviderKind {
     static let tencentMPS = ProviderKind(
         name: "tencent-mps",
-        settingKeys: ["region", "secret_id", "secret_key", "rate_limit", "rate_limit_wait"]
+        settingKeys: ["region", "secret_id", "secret_key"],
+        defaultRateLimit: 100
     ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
         let secretID = try values.requiredString("secret_id")
         let secretKey = try values.requiredString("secret_key", isSecret: true)
         let region = values.string("region")
-        let rate = try values.integer("rate_limit", default: 100, range: 1...10_000)
-        let wait = try values.duration("rate_limit_wait", default: .seconds(1), range: 0...60)
         return { configuration, environment in
             TencentMPSProvider(
                 name: configuration.name,
                 statusTTL: configuration.statusTTL,
                 staleMax: configuration.staleMax,
-                timeout: configuration.timeout,
                 endpoint: configuration.endpoint,
                 region: region,
                 secretID: secretID,
                 secretKey: secretKey,
-                limiter: RateLimiter(perSecond: rate, maxWait: wait),
                 environment: environment
             )
         }

@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+
+/// One provider's way to its vendor: every vendor request of that provider goes through here,
+/// so the per-task budget, the rate limit, the circuit breaker and the retries apply to all of
+/// them alike.
+///
+/// A call has one deadline (the provider's `timeout`) covering every attempt and every wait;
+/// transient failures (connection errors, 5xx, throttling) are retried with exponential backoff
+/// and full jitter, never sooner than the vendor's Retry-After, and each attempt builds — and so
+/// signs — its request afresh.
+public struct VendorChannel: Sendable {
+    let http: VendorHTTPClient
+    let provider: String
+    let timeout: Duration
+    let retry: RetryPolicy
+    let limiter: RateLimiter
+    let breaker: CircuitBreaker
+    /// Vendor requests allowed per task, counted in the store (CapMonster); nil: no budget.
+    var budget: TaskCallBudget?
+    let metrics: GatewayMetrics?
+
+    /// Makes vendor requests until one is answered, a permanent error comes back, the retries
+    /// are spent or the deadline would pass.
+    /// - Parameters:
+    ///   - call: the vendor's name for the call (`GetTaskResult`), for logs and metrics.
+    ///   - task: the task id to count against the per-task budget, when the call is about one task.
+    ///   - request: builds one attempt's request; called again for every attempt (fresh signature).
+    ///   - interpret: reads an answer into a value or a classified error.
+    func exchange<Value>(
+        call: String,
+        task: String? = nil,
+        logger: Logger,
+        request: () -> HTTPClientRequest,
+        interpret: (VendorHTTPClient.Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
+    ) async throws(GatewayError) -> Value {
+        let deadline = ContinuousClock.now + timeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            if let budget, let task {
+                try await budget.spend(task: task, deadline: deadline, logger: logger)
+            }
+            do throws(GatewayError) {
+                try await limiter.acquire(provider: provider, deadline: deadline)
+            } catch {
+                metrics?.vendorCallRefused(provider: provider, reason: "rate_limit")
+                throw error
+            }
+            let admission: CircuitBreaker.Admission
+            do throws(GatewayError) {
+                admission = try breaker.admit()
+            } catch {
+                metrics?.vendorCallRefused(provider: provider, reason: "circuit_open")
+                throw error
+            }
+            do throws(GatewayError) {
+                let value = try await http.exchange(
+                    request(),
+                    call: call,
+                    provider: provider,
+                    timeout: timeout,
+                    deadline: deadline,
+                    logger: logger,
+                    interpret: interpret
+                )
+                breaker.recordSuccess()
+                return value
+            } catch {
+                if CircuitBreaker.isVendorFailure(error) { breaker.recordFailure() } else { breaker.recordSuccess() }
+                guard admission == .admitted, attempt <= retry.retries, RetryPolicy.isTransient(error) else { throw error }
+                let delay = retry.delay(beforeRetry: attempt, vendorAsked: error.retryAfter)
+                guard ContinuousClock.now + delay < deadline else { throw error }
+                metrics?.vendorRetry(provider: provider, call: call)
+                logger.debug(
+                    "retrying vendor call",
+                    metadata: [
+                        "provider": .string(provider), "call": .string(call), "problem": .string(error.kind.rawValue),
+                        "attempt": .stringConvertible(attempt + 1), "delay_ms": .stringConvertible(delay.nanoseconds / 1_000_000),
+                    ]
+                )
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    throw GatewayError(.vendorTimeout, "The vendor call was cancelled.", provider: provider)
+                }
+            }
+        }
+    }
+}
+
+/// How transient vendor failures are retried: up to `retries` more attempts, the n-th after a
+/// random delay in [0, min(maxDelay, base × 2ⁿ⁻¹)] ("full jitter"), or the vendor's Retry-After
+/// when that is longer.
+struct RetryPolicy: Sendable {
+    var retries: Int
+    var base: Duration
+    var maxDelay: Duration
+
+    func delay(beforeRetry retry: Int, vendorAsked seconds: Int?) -> Duration {
+        let ceiling = min(maxDelay, base * (1 << min(retry - 1, 20)))
+        let jitter = Duration.nanoseconds(Int64.random(in: 0...max(ceiling.nanoseconds, 0)))
+        guard let seconds else { return jitter }
+        return max(jitter, .seconds(seconds))
+    }
+
+    /// Failures worth another attempt: the vendor could not be reached, failed (5xx) or asked
+    /// to slow down. Answers, bad answers and timeouts (the deadline is spent) are not retried.
+    static func isTransient(_ error: GatewayError) -> Bool {
+        switch error.kind {
+        case .vendorUnreachable, .vendorUnavailable, .vendorThrottled: true
+        default: false
+        }
+    }
+}
