@@ -145,7 +145,7 @@ func withAliyunGateway<T: Sendable>(
             ("InvalidParameter", 502, "vendor-error", nil),
             ("Throttling.User", 503, "vendor-throttled", "1"),
             ("Throttling", 503, "vendor-throttled", "1"),
-            ("ServiceUnavailable", 503, "vendor-unavailable", "2"),
+            ("ServiceUnavailable", 502, "vendor-unavailable", "2"),
             ("InternalError", 502, "vendor-error", nil),
             ("UnknownError", 502, "vendor-error", nil),
             ("ResourceNotFound", 404, "task-not-found", nil),

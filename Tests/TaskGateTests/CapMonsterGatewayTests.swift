@@ -118,16 +118,21 @@ import Testing
     }
 
     @Test(arguments: [
-        (SimulatedTask.Step.Fault.http429, "urn:taskgate:problem:vendor-throttled", "3"),
-        (.http500, "urn:taskgate:problem:vendor-unavailable", "2"),
-        (.http502, "urn:taskgate:problem:vendor-unavailable", "2"),
-        (.http503, "urn:taskgate:problem:vendor-unavailable", "2"),
+        (SimulatedTask.Step.Fault.http429, HTTPResponse.Status.serviceUnavailable, "urn:taskgate:problem:vendor-throttled", "3"),
+        (.http500, .badGateway, "urn:taskgate:problem:vendor-unavailable", "2"),
+        (.http502, .badGateway, "urn:taskgate:problem:vendor-unavailable", "2"),
+        (.http503, .badGateway, "urn:taskgate:problem:vendor-unavailable", "2"),
     ])
-    func vendorHTTPFailuresAreServiceUnavailableWithRetryAfter(fault: SimulatedTask.Step.Fault, type: String, retryAfter: String) async throws {
+    func vendorHTTPFailuresKeepTheirClassAndRetryAfter(
+        fault: SimulatedTask.Step.Fault,
+        status: HTTPResponse.Status,
+        type: String,
+        retryAfter: String
+    ) async throws {
         try await withCapMonsterGateway { client, sim in
             addTask(sim.state, id: "47", SimulatedTask.Step(answer: .fault(fault)))
             let response = try await client.get("/tasks/capmonster/47")
-            #expect(response.status == .serviceUnavailable)
+            #expect(response.status == status)
             #expect(response.headers[.retryAfter] == retryAfter)
             #expect(try response.json()["type"] as? String == type)
         }
@@ -144,9 +149,11 @@ import Testing
     }
 
     @Test func aFailedVendorCallIsNotCachedAndLosesNothing() async throws {
-        try await withCapMonsterGateway { client, sim in
+        let clock = TestClock()
+        try await withCapMonsterGateway(clock: clock) { client, sim in
             addTask(sim.state, id: "49", SimulatedTask.Step(answer: .fault(.http503), polls: 1), .state(.succeeded, result: #"{"text":"ok"}"#))
-            #expect(try await client.get("/tasks/capmonster/49").status == .serviceUnavailable)
+            #expect(try await client.get("/tasks/capmonster/49").status == .badGateway)
+            clock.advance(seconds: 2)
             let second = try await client.get("/tasks/capmonster/49")
             #expect(second.status == .ok)
             #expect(try second.json()["status"] as? String == "succeeded")

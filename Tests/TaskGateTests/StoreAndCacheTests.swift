@@ -94,18 +94,21 @@ import Testing
                 for _ in 0..<16 { group.addTask { try await client.get("/tasks/capmonster/73").status } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(statuses.allSatisfy { $0 == .serviceUnavailable })
+            #expect(statuses.allSatisfy { $0 == .badGateway })
             #expect(sim.state.calls(for: "73")["getTaskResult"] == 1)
         }
     }
 
     @Test func aNotFinalAnswerIsReusedForItsTTLThenAskedAgain() async throws {
-        try await withCapMonsterGateway(statusTTL: "300ms") { client, sim in
+        let clock = TestClock()
+        try await withCapMonsterGateway(statusTTL: "3s", clock: clock) { client, sim in
             addTask(sim.state, id: "74", .state(.running, polls: 1), .state(.succeeded))
             #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "MISS")
             #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "HIT")
+            clock.advance(seconds: 2.5)
+            #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "HIT")
             #expect(sim.state.calls(for: "74")["getTaskResult"] == 1)
-            try await Task.sleep(for: .milliseconds(400))
+            clock.advance(seconds: 0.6)
             let after = try await client.get("/tasks/capmonster/74")
             #expect(after.headers[Self.xCache] == "MISS")
             #expect(try after.json()["status"] as? String == "succeeded")

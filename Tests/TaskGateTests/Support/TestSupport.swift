@@ -71,12 +71,24 @@ func loadConfiguration(_ yaml: String, environment: [String: String] = [:]) asyn
     return try await GatewayConfiguration.load(filePath: file.path, environment: environment)
 }
 
+/// The wall clock a test gateway reads: real time plus an offset the test moves forward, so
+/// TTLs and per-task spacing pass without waiting.
+final class TestClock: Sendable {
+    private let offset = Mutex<TimeInterval>(0)
+
+    func advance(seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+
+    var now: @Sendable () -> Date { { [self] in Date().addingTimeInterval(offset.withLock { $0 }) } }
+}
+
 /// The configuration of a gateway with one CapMonster provider in front of `endpoint`.
+/// Retries are off (`retries` 0) unless a test asks: most tests count vendor calls exactly.
 func capMonsterConfiguration(
     endpoint: String,
     store: String,
     clientKey: String = testClientKey,
     statusTTL: String = "2s",
+    retries: Int = 0,
     logLevel: String = "critical"
 ) async throws -> GatewayConfiguration {
     try await loadConfiguration(
@@ -90,6 +102,7 @@ func capMonsterConfiguration(
             endpoint: \(endpoint)
             client_key: \(clientKey)
             status_ttl: \(statusTTL)
+            retries: \(retries)
             timeout: 5s
         """
     )
@@ -101,6 +114,8 @@ func withCapMonsterGateway<T: Sendable>(
     store: String = temporaryStorePath(),
     clientKey: String = testClientKey,
     statusTTL: String = "2s",
+    retries: Int = 0,
+    clock: TestClock = TestClock(),
     logs: LogRecorder? = nil,
     _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> T
 ) async throws -> T {
@@ -110,9 +125,10 @@ func withCapMonsterGateway<T: Sendable>(
             store: store,
             clientKey: clientKey,
             statusTTL: statusTTL,
+            retries: retries,
             logLevel: logs == nil ? "critical" : "trace"
         )
-        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger)
+        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, now: clock.now)
         return try await app.test(.router) { client in try await body(client, running) }
     }
 }
