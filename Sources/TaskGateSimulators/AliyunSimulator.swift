@@ -56,7 +56,7 @@ public struct AliyunSimulator: VendorSimulator {
         }
         switch call.action {
         case "GetTaskStatus", "GetTaskResult":
-            return answerTask(call, requestID: requestID)
+            return await answerTask(call, requestID: requestID)
         case "ListTasks":
             state.count(call: "ListTasks")
             return listTasks(call, requestID: requestID)
@@ -70,13 +70,14 @@ public struct AliyunSimulator: VendorSimulator {
         }
     }
 
-    private func answerTask(_ call: Call, requestID: String) -> Response {
+    private func answerTask(_ call: Call, requestID: String) async -> Response {
         guard let id = call.value("TaskId"), !id.isEmpty else {
             return Self.error("MissingTaskId", "TaskId is mandatory for this action.", status: .badRequest, requestID: requestID)
         }
         guard let (_, step, _) = state.poll(id, call: call.action) else {
             return Self.error("ResourceNotFound", "The specified task does not exist.", status: .notFound, requestID: requestID)
         }
+        await step.pause()
         switch step.answer {
         case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.vendorError(code, requestID: requestID)

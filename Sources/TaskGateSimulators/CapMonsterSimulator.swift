@@ -65,9 +65,7 @@ public struct CapMonsterSimulator: VendorSimulator {
         if count > Self.resultRequestLimit {
             return Self.error("ERROR_TOO_MUCH_REQUESTS")
         }
-        if let delay = step.delayMilliseconds {
-            try await Task.sleep(for: .milliseconds(delay))
-        }
+        await step.pause()
         switch step.answer {
         case .fault(let fault):
             return fault.response

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import TaskGate
 
 extension SimulatedTask.Step.Fault {
     /// How a misbehaving vendor answers, the same for every simulator.
@@ -17,8 +18,28 @@ extension SimulatedTask.Step.Fault {
         case .http503: Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "Service Unavailable")))
         case .garbage: Self.json("<html><body>We are upgrading</body></html>")
         case .truncated: Self.json(#"{"errorId":0,"status":"rea"#)
+        case .reset:
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody { _ in throw ConnectionDropped() }
+            )
+        case .oversized:
+            Self.json(#"{"errorId":0,"status":"processing","padding":""# + String(repeating: "x", count: 9 << 20) + #""}"#)
+        case .gzipBomb:
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json", .contentEncoding: "gzip"],
+                body: .init(byteBuffer: Self.bomb)
+            )
         }
     }
+
+    /// Thrown by a response body to make the server drop the connection.
+    struct ConnectionDropped: Error {}
+
+    /// 64 MiB of spaces, gzipped once (about 64 KiB).
+    private static let bomb: ByteBuffer = (try? Gzip.compress(ByteBuffer(repeating: 0x20, count: 64 << 20))) ?? ByteBuffer()
 
     /// HTTP 200 with a JSON content type, whatever the body really is.
     private static func json(_ text: String) -> Response {

@@ -34,6 +34,12 @@ public struct SimulatedTask: Sendable {
             case garbage
             /// HTTP 200 with JSON cut in the middle.
             case truncated
+            /// The connection drops after the status line, before the body.
+            case reset
+            /// HTTP 200 with a 9 MiB body (over taskgate's default 8 MiB bound).
+            case oversized
+            /// HTTP 200, `Content-Encoding: gzip`, a small body that inflates to 64 MiB.
+            case gzipBomb = "gzip-bomb"
         }
 
         public var answer: Answer
@@ -49,6 +55,12 @@ public struct SimulatedTask: Sendable {
             self.polls = polls
             self.seconds = seconds
             self.delayMilliseconds = delayMilliseconds
+        }
+
+        /// Waits `delay_ms` before the step answers (a slow vendor); ends early if the caller goes.
+        func pause() async {
+            guard let delayMilliseconds else { return }
+            try? await Task.sleep(for: .milliseconds(delayMilliseconds))
         }
 
         public static func state(_ state: State, polls: Int? = nil, seconds: Double? = nil, result: String? = nil) -> Step {

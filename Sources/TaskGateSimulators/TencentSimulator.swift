@@ -59,7 +59,7 @@ public struct TencentSimulator: VendorSimulator {
             return Self.error("InvalidParameter.JsonParseError", "The request body is not JSON.", requestID: requestID)
         }
         switch action {
-        case "DescribeTaskDetail": return describeTaskDetail(parameters, requestID: requestID)
+        case "DescribeTaskDetail": return await describeTaskDetail(parameters, requestID: requestID)
         case "DescribeTasks":
             state.count(call: "DescribeTasks")
             return describeTasks(parameters, requestID: requestID)
@@ -67,7 +67,7 @@ public struct TencentSimulator: VendorSimulator {
         }
     }
 
-    private func describeTaskDetail(_ parameters: [String: Any], requestID: String) -> Response {
+    private func describeTaskDetail(_ parameters: [String: Any], requestID: String) async -> Response {
         guard let id = parameters["TaskId"] as? String, validateID(id) else {
             return Self.error("InvalidParameterValue.TaskId", "The TaskId is invalid.", requestID: requestID)
         }
@@ -76,6 +76,7 @@ public struct TencentSimulator: VendorSimulator {
         else {
             return Self.error("ResourceNotFound.TaskNotFound", "The task does not exist.", requestID: requestID)
         }
+        await step.pause()
         switch step.answer {
         case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.error(code, "The request failed: \(code).", requestID: requestID)

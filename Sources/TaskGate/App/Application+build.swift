@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -31,14 +32,23 @@ public func buildApplication(
     router.add(middleware: ObservabilityMiddleware(metrics: metrics))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: MethodMiddleware())
+    router.add(middleware: RequestTargetLimitMiddleware(maxLength: configuration.limits.maxURILength))
+    if configuration.auth.isEnabled {
+        router.add(middleware: AuthMiddleware(auth: configuration.auth, metrics: metrics))
+    }
     TaskController(service: service, lister: TaskLister(tasks: service), providerNames: configuration.providers.map(\.name), metrics: metrics)
         .addRoutes(to: router)
     OperationsController(store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)
+    let limits = configuration.limits
+    var http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds))
+    http1.httpDecoder = .init(maxHeaderFieldSize: limits.maxHeaderSize, maxHeaderListSize: limits.maxHeaderSize, maxHeaderFieldCount: 100)
     var app = Application(
         router: router,
+        server: .http1(configuration: http1),
         configuration: .init(
             address: .hostname(configuration.listen.host, port: configuration.listen.port),
-            serverName: "taskgate"
+            serverName: "taskgate",
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)
         ),
         onServerRunning: onServerRunning,
         logger: logger

@@ -7,6 +7,10 @@ public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// `X-Request-Id`: the caller's when valid, otherwise made here.
     public var requestID: String = ""
+    /// The caller's key name, when authentication is on (for logs; never the key).
+    public var keyName: String?
+    /// The providers the caller's key covers; nil: all.
+    public var allowedProviders: Set<String>?
     /// The peer (the proxy, behind nginx; see X-Forwarded-For). Formatted only when logged.
     let remoteAddress: SocketAddress?
 

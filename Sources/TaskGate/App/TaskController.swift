@@ -21,6 +21,7 @@ struct TaskController: Sendable {
     @Sendable func task(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let provider = try context.parameters.require("provider")
         let id = try context.parameters.require("id")
+        if context.allowedProviders != nil, providerNames.contains(provider) { try context.requireAccess(to: provider) }
         guard let coding = AcceptEncoding.choose(request.headers[.acceptEncoding]) else {
             throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
         }
@@ -52,7 +53,14 @@ struct TaskController: Sendable {
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-        let query = try TaskQuery(parameters: parameters, configured: providerNames)
+        // Without a provider filter a scoped key lists the providers it covers; naming one it
+        // does not cover is 403.
+        let filtered = parameters.contains { $0.0 == "provider" }
+        let visible = context.allowedProviders.map { allowed in providerNames.filter(allowed.contains) } ?? providerNames
+        let query = try TaskQuery(parameters: parameters, configured: filtered ? providerNames : visible)
+        if filtered {
+            for provider in query.providers { try context.requireAccess(to: provider) }
+        }
         guard let coding = AcceptEncoding.choose(request.headers[.acceptEncoding]) else {
             throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
         }

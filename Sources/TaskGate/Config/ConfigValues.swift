@@ -96,4 +96,22 @@ public struct ConfigValues: Sendable {
         }
         return amount * scale
     }
+
+    /// A list: a YAML sequence, or a comma-separated string (handy in environment variables).
+    public func list(_ name: String) -> [String]? {
+        if let values = reader.stringArray(forKey: key(name)) {
+            return values.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        return string(name).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    }
+
+    /// `true` or `false`.
+    public func bool(_ name: String, default value: Bool) throws(ConfigurationError) -> Bool {
+        guard let text = string(name) else { return value }
+        switch text.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw ConfigurationError(key: fullKey(name), "is not true or false: \(text)")
+        }
+    }
 }

@@ -19,6 +19,8 @@ import Yams
 /// - `cache_memory` (size, default `64MiB`): bytes of hot answers kept in memory in front of the
 ///   store (`64MiB`, `512KiB`, or plain bytes).
 /// - `providers` (map): one entry per provider instance; see `ProviderConfiguration`.
+/// - `auth` (map, optional): caller keys; see `AuthConfiguration`.
+/// - `limits` (map, optional): connection and request bounds; see `LimitsConfiguration`.
 public struct GatewayConfiguration: Sendable {
     public var listen: ListenAddress
     public var storePath: String
@@ -27,6 +29,8 @@ public struct GatewayConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(30)
     public var shutdownDrainDelay: Duration = .zero
     public var cacheMemoryBytes = 64 << 20
+    public var auth = AuthConfiguration()
+    public var limits = LimitsConfiguration()
     /// Sorted by name, so listings and logs are stable.
     public var providers: [ProviderConfiguration]
 
@@ -39,6 +43,7 @@ public struct GatewayConfiguration: Sendable {
 
     static let topLevelKeys: Set<String> = [
         "listen", "store", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "providers",
+        "auth", "limits",
     ]
 
     public enum LogFormat: String, Sendable {
@@ -74,7 +79,15 @@ public struct GatewayConfiguration: Sendable {
             ),
             fileProvider,
         ])
-        return try GatewayConfiguration(values: ConfigValues(reader: reader, path: []), providerNames: layout.providerNames)
+        var configuration = try GatewayConfiguration(values: ConfigValues(reader: reader, path: []), providerNames: layout.providerNames)
+        let root = ConfigValues(reader: reader, path: [])
+        configuration.auth = try AuthConfiguration(
+            values: root.scoped(to: "auth"),
+            keyNames: layout.authKeyNames,
+            providerNames: configuration.providers.map(\.name)
+        )
+        configuration.limits = try LimitsConfiguration(values: root.scoped(to: "limits"))
+        return configuration
     }
 
     /// Builds the configuration from a reader; `providerNames` are the entries under `providers`.
@@ -111,6 +124,7 @@ public struct GatewayConfiguration: Sendable {
 /// (A `ConfigReader` answers lookups but cannot list keys.)
 struct ConfigLayout {
     var providerNames: [String] = []
+    var authKeyNames: [String] = []
 
     init(yaml: String, file: String) throws(ConfigurationError) {
         let root: Node?
@@ -127,6 +141,27 @@ struct ConfigLayout {
                     key: key.string ?? "?",
                     "is not a known key (known: \(GatewayConfiguration.topLevelKeys.sorted().joined(separator: ", ")))"
                 )
+            }
+            if name == "limits" {
+                try Self.checkKeys(of: value, at: "limits", known: LimitsConfiguration.keys)
+                continue
+            }
+            if name == "auth" {
+                try Self.checkKeys(of: value, at: "auth", known: ["keys", "metrics_requires_key"])
+                guard let keys = value.mapping?["keys"] else { continue }
+                guard let entries = keys.mapping else {
+                    if keys.null != nil { continue }
+                    throw ConfigurationError(key: "auth.keys", "must be a mapping of key names")
+                }
+                for (keyName, settings) in entries {
+                    let keyName = keyName.string ?? ""
+                    guard ProviderConfiguration.isValidName(keyName) else {
+                        throw ConfigurationError(key: "auth.keys.\(keyName)", "is not a valid key name (lowercase letters, digits, - and _)")
+                    }
+                    try Self.checkKeys(of: settings, at: "auth.keys.\(keyName)", known: AuthConfiguration.keySettings)
+                    authKeyNames.append(keyName)
+                }
+                continue
             }
             guard name == "providers" else { continue }
             guard let entries = value.mapping else {
@@ -153,6 +188,18 @@ struct ConfigLayout {
                 }
                 providerNames.append(providerName)
             }
+        }
+    }
+
+    /// Throws unless `node` is a mapping (or empty) whose keys are all in `known`.
+    private static func checkKeys(of node: Node, at path: String, known: Set<String>) throws(ConfigurationError) {
+        if node.null != nil { return }
+        guard let mapping = node.mapping else { throw ConfigurationError(key: path, "must be a mapping") }
+        for key in mapping.keys where !known.contains(key.string ?? "?") {
+            throw ConfigurationError(
+                key: "\(path).\(key.string ?? "?")",
+                "is not a known key (known: \(known.sorted().joined(separator: ", ")))"
+            )
         }
     }
 }

@@ -89,9 +89,10 @@ public enum ContentCoding: String, Sendable {
     case identity
 }
 
-/// gzip through zlib (compress-nio), with every failure classified.
-enum Gzip {
-    static func compress(_ buffer: ByteBuffer) throws(GatewayError) -> ByteBuffer {
+/// gzip through zlib (compress-nio), with every failure classified. Public for the simulators,
+/// which gzip like the vendors do.
+public enum Gzip {
+    public static func compress(_ buffer: ByteBuffer) throws(GatewayError) -> ByteBuffer {
         var input = buffer
         do {
             return try input.compress(with: .gzip())

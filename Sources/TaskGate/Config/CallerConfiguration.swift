@@ -1,0 +1,96 @@
+import Crypto
+import Foundation
+
+/// Who may call taskgate (`auth`): optional bearer keys, each stored as its SHA-256.
+///
+/// Keys:
+/// - `auth.keys.<name>.sha256` (64 hex digits, required per key): SHA-256 of the bearer token
+///   (`printf %s "$TOKEN" | sha256sum`); the token itself is never in the configuration.
+/// - `auth.keys.<name>.providers` (list, default every provider): the providers the key may read.
+/// - `auth.keys.<name>.metrics` (bool, default `false`): the key may read `/metrics`.
+/// - `auth.metrics_requires_key` (bool, default `false`): `/metrics` needs a key with `metrics: true`.
+/// With no keys configured every route is open. `/healthz`, `/readyz` and `/openapi.yaml` are
+/// always open.
+public struct AuthConfiguration: Sendable {
+    public struct Key: Sendable {
+        /// The configured name, for logs and metrics (never the token).
+        public var name: String
+        public var digest: [UInt8]
+        /// nil: every provider.
+        public var providers: Set<String>?
+        public var metrics: Bool
+    }
+
+    public var keys: [Key] = []
+    public var metricsRequiresKey = false
+
+    static let keySettings: Set<String> = ["sha256", "providers", "metrics"]
+
+    init() {}
+
+    init(values: ConfigValues, keyNames: [String], providerNames: [String]) throws(ConfigurationError) {
+        for name in keyNames {
+            let scope = values.scoped(to: "keys").scoped(to: name)
+            let hex = try scope.requiredString("sha256", isSecret: true).lowercased()
+            guard let digest = Hex.decode(hex), digest.count == SHA256.byteCount else {
+                throw ConfigurationError(key: scope.fullKey("sha256"), "is not a SHA-256 digest (64 hex digits)")
+            }
+            var providers: Set<String>?
+            if let names = scope.list("providers") {
+                for provider in names where !providerNames.contains(provider) {
+                    throw ConfigurationError(key: scope.fullKey("providers"), "names \(provider), which is not a configured provider")
+                }
+                providers = Set(names)
+            }
+            keys.append(Key(name: name, digest: digest, providers: providers, metrics: try scope.bool("metrics", default: false)))
+        }
+        metricsRequiresKey = try values.bool("metrics_requires_key", default: false)
+        if metricsRequiresKey, !keys.contains(where: \.metrics) {
+            throw ConfigurationError(key: values.fullKey("metrics_requires_key"), "is true but no key has metrics: true")
+        }
+    }
+
+    public var isEnabled: Bool { !keys.isEmpty }
+
+    /// The key whose digest matches `token`'s. Every configured key is compared, each in
+    /// constant time, so the time taken says nothing about which bytes matched.
+    func key(matching token: Substring) -> Key? {
+        let digest = Array(SHA256.hash(data: Array(token.utf8)))
+        var found: Key?
+        for key in keys {
+            var difference: UInt8 = 0
+            for (a, b) in zip(key.digest, digest) { difference |= a ^ b }
+            if difference == 0 { found = key }
+        }
+        return found
+    }
+}
+
+/// Bounds on what callers send and hold (`limits`), so a misbehaving client cannot starve others.
+///
+/// Keys:
+/// - `limits.max_connections` (integer, default `4096`): open connections; beyond it new ones
+///   wait in the kernel's accept queue.
+/// - `limits.max_uri_length` (size, default `8KiB`): longer request targets get 414.
+/// - `limits.max_header_size` (size, default `16KiB`): all request headers together; beyond it
+///   the request is refused (400) and the connection closed.
+/// - `limits.idle_timeout` (duration, default `60s`): a connection that has not completed a
+///   request within this time — idle keep-alive, or a client sending its request too slowly
+///   (slow loris) — is closed.
+public struct LimitsConfiguration: Sendable {
+    public var maxConnections = 4096
+    public var maxURILength = 8 << 10
+    public var maxHeaderSize = 16 << 10
+    public var idleTimeout: Duration = .seconds(60)
+
+    static let keys: Set<String> = ["max_connections", "max_uri_length", "max_header_size", "idle_timeout"]
+
+    init() {}
+
+    init(values: ConfigValues) throws(ConfigurationError) {
+        maxConnections = try values.integer("max_connections", default: maxConnections, range: 1...1_000_000)
+        maxURILength = try values.size("max_uri_length", default: maxURILength, range: 256...(1 << 20))
+        maxHeaderSize = try values.size("max_header_size", default: maxHeaderSize, range: 1024...(1 << 20))
+        idleTimeout = try values.duration("idle_timeout", default: idleTimeout, range: 0.1...3600)
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import TaskGate
+import TaskGateSimulators
+import Testing
+
+/// Retries, deadlines, the circuit breaker, the rate limit and the CapMonster budget, each
+/// against a simulator, counting the vendor calls it really received.
+@Suite struct VendorChannelTests {
+    static let succeeded = #"{"VideoName":"v.mp4"}"#
+
+    @Test func transientFailuresAreRetriedEachAttemptSignedAfresh() async throws {
+        try await withAliyunGateway(settings: "    retry_backoff: 10ms") { client, sim in
+            addTask(sim.state, id: "501", SimulatedTask.Step(answer: .fault(.http503), polls: 1), SimulatedTask.Step(answer: .fault(.reset), polls: 1), .state(.succeeded, result: Self.succeeded))
+            let response = try await client.get("/tasks/aliyun/501")
+            #expect(response.status == .ok)
+            #expect(try response.json()["status"] as? String == "succeeded")
+            #expect(sim.state.calls(for: "501")["GetTaskResult"] == 3)
+            // A reused nonce would have been refused: every attempt carried its own signature.
+            #expect(sim.state.rejections.isEmpty)
+        }
+    }
+
+    @Test(arguments: ["InvalidParameter", "InvalidAccessKeyId.NotFound", "ResourceNotFound"])
+    func permanentErrorsAreNeverRetried(code: String) async throws {
+        try await withAliyunGateway(settings: "    retry_backoff: 10ms") { client, sim in
+            addTask(sim.state, id: "502", SimulatedTask.Step(answer: .vendorError(code: code)))
+            _ = try await client.get("/tasks/aliyun/502")
+            #expect(sim.state.calls(for: "502")["GetTaskResult"] == 1)
+        }
+    }
+
+    @Test func retriesStopAtTheRetryCount() async throws {
+        try await withAliyunGateway(settings: "    retry_backoff: 10ms\n    retries: 3") { client, sim in
+            addTask(sim.state, id: "503", SimulatedTask.Step(answer: .fault(.http500)))
+            let response = try await client.get("/tasks/aliyun/503")
+            #expect(response.status == .badGateway)
+            #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-unavailable")
+            #expect(sim.state.calls(for: "503")["GetTaskResult"] == 4)
+        }
+    }
+
+    @Test func aRetryAfterLongerThanTheDeadlineIsNotWaitedFor() async throws {
+        // The simulator's 429 says Retry-After: 3; the whole call may take 1 s.
+        try await withAliyunGateway(settings: "    timeout: 1s") { client, sim in
+            addTask(sim.state, id: "504", SimulatedTask.Step(answer: .fault(.http429)))
+            let started = ContinuousClock.now
+            let response = try await client.get("/tasks/aliyun/504")
+            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.headers[.retryAfter] == "3")
+            #expect(sim.state.calls(for: "504")["GetTaskResult"] == 1)
+        }
+    }
+
+    @Test func aSlowVendorIsA504WithinTheTimeout() async throws {
+        try await withAliyunGateway(settings: "    timeout: 400ms") { client, sim in
+            addTask(sim.state, id: "505", SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 3000))
+            let started = ContinuousClock.now
+            let response = try await client.get("/tasks/aliyun/505")
+            let elapsed = ContinuousClock.now - started
+            #expect(response.status == .gatewayTimeout)
+            #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-timeout")
+            #expect(elapsed >= .milliseconds(350) && elapsed < .milliseconds(1500))
+            #expect(sim.state.calls(for: "505")["GetTaskResult"] == 1)
+        }
+    }
+
+    @Test func theCircuitOpensRefusesAtOnceThenProbesAndCloses() async throws {
+        let settings = "    retries: 0\n    circuit_failures: 3\n    circuit_open: 1s\n    stale_max: 0s"
+        try await withAliyunGateway(settings: settings) { client, sim in
+            for id in ["511", "512", "513"] {
+                addTask(sim.state, id: id, SimulatedTask.Step(answer: .fault(.http502)))
+                #expect(try await client.get("/tasks/aliyun/\(id)").status == .badGateway)
+            }
+            addTask(sim.state, id: "514", .state(.succeeded, result: Self.succeeded))
+            let refused = try await client.get("/tasks/aliyun/514")
+            #expect(refused.status == .serviceUnavailable)
+            #expect(try refused.json()["type"] as? String == "urn:taskgate:problem:vendor-circuit-open")
+            #expect(Int(refused.headers[.retryAfter] ?? "") == 1)
+            #expect(sim.state.calls(for: "514")["GetTaskResult"] == nil)
+
+            try await Task.sleep(for: .milliseconds(1100))
+            // Half-open: one probe goes out; while it is out, everyone else is refused.
+            addTask(sim.state, id: "515", SimulatedTask.Step(answer: .state(.succeeded, result: Data(Self.succeeded.utf8), errorCode: nil, errorMessage: nil), delayMilliseconds: 300))
+            async let probe = client.get("/tasks/aliyun/515")
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await client.get("/tasks/aliyun/514").status == .serviceUnavailable)
+            let probeStatus = try await probe.status
+            #expect(probeStatus == .ok)
+            // The probe succeeded: the circuit is closed again.
+            #expect(try await client.get("/tasks/aliyun/514").status == .ok)
+            let metrics = try await client.get("/metrics").text
+            #expect(metrics.contains(#"taskgate_vendor_circuit_state{provider="aliyun"} 0"#))
+            #expect(metrics.contains(#"taskgate_vendor_calls_refused_total{provider="aliyun",reason="circuit_open"} 2"#))
+        }
+    }
+
+    @Test func theRateLimitRefusesBeyondTheBucketWithoutCallingTheVendor() async throws {
+        try await withAliyunGateway(settings: "    rate_limit: 2\n    rate_burst: 2\n    rate_limit_wait: 0s") { client, sim in
+            var statuses: [HTTPResponse.Status] = []
+            for id in ["521", "522", "523", "524"] {
+                addTask(sim.state, id: id, .state(.running))
+                statuses.append(try await client.get("/tasks/aliyun/\(id)").status)
+            }
+            #expect(statuses.prefix(2).allSatisfy { $0 == .ok })
+            #expect(statuses.suffix(2).allSatisfy { $0 == .serviceUnavailable })
+            #expect(sim.state.calls(for: "523")["GetTaskResult"] == nil)
+            let problem = try await client.get("/tasks/aliyun/524")
+            #expect(try problem.json()["vendorCode"] as? String == "local rate limit")
+        }
+    }
+
+    @Test func theCapMonsterBudgetSurvivesARestartAndEndsIn429WithTheLastStatus() async throws {
+        let store = temporaryStorePath()
+        let clock = TestClock()
+        let simulator = CapMonsterSimulator(clientKey: testClientKey)
+        addTask(simulator.state, id: "531", .state(.running))
+        try await withSimulator(simulator) { sim in
+            let configuration = try await loadConfiguration(
+                """
+                store: \(store)
+                log_level: critical
+                providers:
+                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), result_budget: 3, retries: 0}
+                """
+            )
+            try await buildApplication(configuration, logger: quietLogger, now: clock.now).test(.router) { client async throws in
+                for _ in 0..<2 {
+                    #expect(try await client.get("/tasks/capmonster/531").status == .ok)
+                    clock.advance(seconds: 2)
+                }
+            }
+            // A restart: the count is in the store.
+            try await buildApplication(configuration, logger: quietLogger, now: clock.now).test(.router) { client async throws in
+                #expect(try await client.get("/tasks/capmonster/531").status == .ok)
+                clock.advance(seconds: 2)
+                let refused = try await client.get("/tasks/capmonster/531")
+                #expect(refused.status == .tooManyRequests)
+                let problem = try refused.json()
+                #expect(problem["type"] as? String == "urn:taskgate:problem:task-budget-exhausted")
+                let lastKnown = try #require(problem["lastKnown"] as? [String: Any])
+                #expect(lastKnown["status"] as? String == "running")
+                #expect(lastKnown["vendorStatus"] as? String == "processing")
+            }
+            #expect(sim.state.calls(for: "531")["getTaskResult"] == 3)
+        }
+    }
+
+    @Test func capMonsterIsNeverAskedTwiceWithinTwoSecondsForOneTask() async throws {
+        // A failure is not cached, so the caller may ask again at once; the vendor is not.
+        let clock = TestClock()
+        try await withCapMonsterGateway(clock: clock) { client, sim async throws in
+            addTask(sim.state, id: "532", SimulatedTask.Step(answer: .fault(.http503), polls: 1), .state(.running))
+            #expect(try await client.get("/tasks/capmonster/532").status == .badGateway)
+            clock.advance(seconds: 1)
+            let started = ContinuousClock.now
+            #expect(try await client.get("/tasks/capmonster/532").status == .ok)
+            // The second request waited out the rest of the spacing (about 1 s) before asking.
+            #expect(ContinuousClock.now - started >= .milliseconds(900))
+            #expect(sim.state.calls(for: "532")["getTaskResult"] == 2)
+        }
+    }
+}
