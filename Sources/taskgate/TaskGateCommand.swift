@@ -40,6 +40,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = try await options.load()
         let logger = Logger.taskgate(format: configuration.logFormat, level: configuration.logLevel)
         let readiness = Readiness()
+        // A file-size limit reached is a failed write (logged, answered 503), not a dead process.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             let app = try buildApplication(configuration, logger: logger, readiness: readiness)
             try await serve(app, configuration: configuration, readiness: readiness, logger: logger)
@@ -102,8 +104,15 @@ struct Simulate: AsyncParsableCommand {
     func run() async throws {
         let configuration = try await options.load()
         var hosts: [any Service] = []
+        var simulated: [String: String] = [:]
         for provider in configuration.providers {
             let endpoint = try SimulatorAddress(endpoint: provider.endpoint)
+            // Two providers in front of one endpoint (say, with different settings) share its simulator.
+            if let first = simulated["\(endpoint.host):\(endpoint.port)"] {
+                print("\(provider.name) shares \(first)'s simulator at \(provider.endpoint.absoluteString)")
+                continue
+            }
+            simulated["\(endpoint.host):\(endpoint.port)"] = provider.name
             let simulator = try makeSimulator(for: provider)
             let controlPort = endpoint.port + controlPortOffset
             print(

@@ -72,11 +72,11 @@ public final class TaskService: Sendable {
                 }
                 return answer
             }
-        } catch where error.kind == .taskBudgetExhausted {
+        } catch  where error.kind == .taskBudgetExhausted {
             var error = error
             error.lastKnown = stored.map { LastKnownStatus(status: $0.status, vendorStatus: $0.vendorStatus, fetchedAt: $0.fetchedAt) }
             throw error
-        } catch where error.kind.vendorMayRecover {
+        } catch  where error.kind.vendorMayRecover {
             // The vendor failed; an earlier answer that is recent enough beats an error.
             guard provider.staleMax > .zero, let stored, !stored.isFinal,
                 now().timeIntervalSince(stored.fetchedAt) <= provider.staleMax.seconds

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Fault tests against the running release binary (started by .ci/e2e/run).
+
+For every simulator fault mode: the caller's status and problem type, the vendor calls made,
+and that the server keeps answering other requests meanwhile. Then a bounded run of a few
+thousand faulty calls, checking that taskgate's open file descriptors and resident memory do
+not grow. Uses the `aliyun-faults` provider (retries 1, no breaker, 1 s timeout).
+"""
+import json
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+GATEWAY = "http://127.0.0.1:18980"
+CONTROL = "http://127.0.0.1:19981/_sim"
+PROVIDER = "aliyun-faults"
+PID = int(sys.argv[1])
+
+# fault or vendor error → (HTTP status, problem type, vendor calls with retries: 1)
+CASES = {
+    "http-500": (502, "vendor-unavailable", 2),
+    "http-502": (502, "vendor-unavailable", 2),
+    "http-503": (502, "vendor-unavailable", 2),
+    "http-429": (503, "vendor-throttled", 1),  # Retry-After 3 s is past the 1 s deadline
+    "reset": (502, "vendor-unreachable", 2),
+    "garbage": (502, "vendor-bad-answer", 1),
+    "truncated": (502, "vendor-bad-answer", 1),
+    "oversized": (502, "vendor-bad-answer", 1),
+    "gzip-bomb": (502, "vendor-bad-answer", 1),
+    "delay": (504, "vendor-timeout", 1),
+    "Throttling.User": (503, "vendor-throttled", 2),
+    "ServiceUnavailable": (502, "vendor-unavailable", 2),
+}
+
+
+def request(method, url, body=None, timeout=10):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def add_task(task_id, step):
+    status, _, body = request("POST", f"{CONTROL}/tasks", {"id": task_id, "timeline": [step]})
+    assert status == 201, (status, body)
+
+
+def step_for(case):
+    if case == "delay":
+        return {"state": "running", "delay_ms": 3000}
+    if case in ("Throttling.User", "ServiceUnavailable"):
+        return {"vendor_error": case}
+    return {"fault": case}
+
+
+def vendor_calls(task_id):
+    _, _, body = request("GET", f"{CONTROL}/calls")
+    return sum(json.loads(body)["tasks"].get(task_id, {}).values())
+
+
+def fds():
+    return len(os.listdir(f"/proc/{PID}/fd"))
+
+
+def rss_mib():
+    with open(f"/proc/{PID}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+failures = []
+ids = {}
+for number, case in enumerate(CASES):
+    task_id = str(880000 + number)
+    ids[case] = task_id
+    add_task(task_id, step_for(case))
+
+# Meanwhile, other callers must keep being answered.
+add_task("889999", {"state": "succeeded", "result": {"text": "ok"}})
+stop = threading.Event()
+bystander = {"ok": 0, "bad": 0}
+
+
+def bystand():
+    while not stop.is_set():
+        status, _, _ = request("GET", f"{GATEWAY}/tasks/{PROVIDER}/889999")
+        health, _, _ = request("GET", f"{GATEWAY}/healthz")
+        bystander["ok" if status == 200 and health == 200 else "bad"] += 1
+        time.sleep(0.01)
+
+
+watcher = threading.Thread(target=bystand)
+watcher.start()
+print("== each fault: caller status, problem type, vendor calls")
+for case, (status, kind, calls) in CASES.items():
+    task_id = ids[case]
+    before = vendor_calls(task_id)
+    got, headers, body = request("GET", f"{GATEWAY}/tasks/{PROVIDER}/{task_id}")
+    problem = json.loads(body) if body else {}
+    made = vendor_calls(task_id) - before
+    line = f"{case:20} {got} {problem.get('type', '-'):45} vendor calls {made}"
+    print(line)
+    if got != status or problem.get("type") != f"urn:taskgate:problem:{kind}" or made != calls:
+        failures.append(f"{line} (want {status} {kind} {calls})")
+    if headers.get("Content-Type") != "application/problem+json":
+        failures.append(f"{case}: content type {headers.get('Content-Type')}")
+
+print("== a few thousand faulty calls: descriptors and memory")
+fast = ["http-500", "reset", "garbage", "truncated", "gzip-bomb", "http-429", "Throttling.User"]
+total = 3000
+threads = 16
+
+
+def storm(count):
+    for index in range(count):
+        case = fast[index % len(fast)]
+        request("GET", f"{GATEWAY}/tasks/{PROVIDER}/{ids[case]}")
+
+
+def run_storm(count):
+    workers = [threading.Thread(target=storm, args=(count // threads,)) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+
+
+run_storm(threads * 20)  # warm pools, caches and allocator
+time.sleep(1)
+fds_before, rss_before = fds(), rss_mib()
+started = time.time()
+run_storm(total)
+elapsed = time.time() - started
+time.sleep(1)
+fds_after, rss_after = fds(), rss_mib()
+stop.set()
+watcher.join(timeout=30)
+print(f"{total} faulty calls in {elapsed:.1f}s; fds {fds_before} -> {fds_after}; RSS {rss_before:.1f} -> {rss_after:.1f} MiB")
+print(f"bystander requests: {bystander['ok']} answered, {bystander['bad']} not")
+if fds_after > fds_before + 8:
+    failures.append(f"file descriptors grew {fds_before} -> {fds_after}")
+if rss_after > rss_before + 32:
+    failures.append(f"resident memory grew {rss_before:.1f} -> {rss_after:.1f} MiB")
+if bystander["bad"] or not bystander["ok"]:
+    failures.append(f"other requests were not served: {bystander}")
+
+if failures:
+    print("faults: FAILED\n  " + "\n  ".join(failures))
+    sys.exit(1)
+print("faults passed")
