@@ -152,6 +152,39 @@ if rss_after > rss_before + 32:
 if bystander["bad"] or not bystander["ok"]:
     failures.append(f"other requests were not served: {bystander}")
 
+print("== callers that misbehave: slow loris, oversized headers")
+import socket
+
+
+def slow_loris():
+    """Sends a request one byte every 0.5 s; taskgate must close it near limits.idle_timeout (3 s)."""
+    sock = socket.create_connection(("127.0.0.1", 18980), timeout=10)
+    started = time.time()
+    request_bytes = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 100
+    try:
+        for byte in request_bytes:
+            sock.send(bytes([byte]))
+            time.sleep(0.5)
+        return None  # never cut off
+    except (BrokenPipeError, ConnectionResetError):
+        return time.time() - started
+    finally:
+        sock.close()
+
+
+cut = slow_loris()
+print(f"slow loris cut off after {cut:.1f}s" if cut else "slow loris NOT cut off")
+if cut is None or cut > 6:
+    failures.append(f"a slow-loris client was not cut off near the idle timeout ({cut})")
+
+sock = socket.create_connection(("127.0.0.1", 18980), timeout=10)
+sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (64 << 10) + b"\r\n\r\n")
+answer = sock.recv(4096).decode(errors="replace")
+sock.close()
+print("oversized headers ->", answer.split("\r\n", 1)[0])
+if not answer.startswith("HTTP/1.1 4"):
+    failures.append(f"64 KiB of headers was answered {answer[:40]!r}")
+
 if failures:
     print("faults: FAILED\n  " + "\n  ".join(failures))
     sys.exit(1)

@@ -72,7 +72,7 @@ public struct AuthConfiguration: Sendable {
 /// - `limits.max_connections` (integer, default `4096`): open connections; beyond it new ones
 ///   wait in the kernel's accept queue.
 /// - `limits.max_uri_length` (size, default `8KiB`): longer request targets get 414.
-/// - `limits.max_header_size` (size, default `16KiB`): all request headers together; beyond it
+/// - `limits.max_header_size` (size, default `64KiB`): request line and headers together; beyond it
 ///   the request is refused (400) and the connection closed.
 /// - `limits.idle_timeout` (duration, default `60s`): a connection that has not completed a
 ///   request within this time — idle keep-alive, or a client sending its request too slowly
@@ -80,7 +80,7 @@ public struct AuthConfiguration: Sendable {
 public struct LimitsConfiguration: Sendable {
     public var maxConnections = 4096
     public var maxURILength = 8 << 10
-    public var maxHeaderSize = 16 << 10
+    public var maxHeaderSize = 64 << 10
     public var idleTimeout: Duration = .seconds(60)
 
     static let keys: Set<String> = ["max_connections", "max_uri_length", "max_header_size", "idle_timeout"]
