@@ -10,6 +10,8 @@
    answered as final was lost. (A disk cannot be remounted read-only under a process that holds
    files open for writing, so the read-only case is a write failure of the same path; a store
    that is read-only at start stops startup, see StoreAndCacheTests.)
+3. limits.max_connections: with the cap reached a new connection waits unanswered, and is
+   served as soon as one closes.
 Uses the Alibaba simulator started by .ci/e2e/run (port 18981, control 19981).
 """
 import json
@@ -48,12 +50,13 @@ def add_final_task(task_id):
     assert status == 201, (status, body)
 
 
-def config(store):
+def config(store, limits=""):
     path = f"{WORK}/taskgate.yaml"
     with open(path, "w") as file:
         file.write(f"""listen: 127.0.0.1:{PORT}
 store: {store}
 log_level: info
+{limits}
 providers:
   aliyun:
     kind: aliyun-multimediaai
@@ -66,8 +69,8 @@ providers:
     return path
 
 
-def start(store, log, prefix=()):
-    process = subprocess.Popen([*prefix, BIN, "serve", "--config", config(store)], stdout=log, stderr=subprocess.STDOUT)
+def start(store, log, limits=""):
+    process = subprocess.Popen([BIN, "serve", "--config", config(store, limits)], stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
         if request("GET", f"{GATEWAY}/readyz", timeout=1)[0] == 200:
             return process
@@ -194,6 +197,34 @@ else:
     size = os.path.getsize(store) + os.path.getsize(store + "-wal")
     subprocess.run(["prlimit", f"--pid={process.pid}", f"--fsize={size}"], check=True)
     check_failing_writes("full disk (RLIMIT_FSIZE)", lambda: subprocess.run(["prlimit", f"--pid={process.pid}", "--fsize=unlimited"], check=True))
+    process.terminate()
+    process.wait(timeout=30)
+
+print("== the connection cap")
+import socket
+
+process = start(f"{WORK}/cap.sqlite", log, "limits: {max_connections: 2}")
+try:
+    held = [socket.create_connection(("127.0.0.1", PORT), timeout=5) for _ in range(2)]
+    for sock in held:  # two keep-alive connections, each answered once and kept open
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.recv(4096)
+    third = socket.create_connection(("127.0.0.1", PORT), timeout=1)
+    third.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    try:
+        third.recv(4096)
+        failures.append("a third connection was served while two were open under max_connections: 2")
+    except socket.timeout:
+        print("third connection waits while two are open")
+    held[0].close()
+    third.settimeout(5)
+    answer = third.recv(4096)
+    print("after one closes, the third is answered:", answer.split(b"\r\n", 1)[0].decode())
+    if not answer.startswith(b"HTTP/1.1 200"):
+        failures.append(f"the waiting connection was not served once a slot freed: {answer[:40]!r}")
+    for sock in (held[1], third):
+        sock.close()
+finally:
     process.terminate()
     process.wait(timeout=30)
 
