@@ -115,17 +115,20 @@ import Testing
     }
 
     @Test func theRateLimitRefusesBeyondTheBucketWithoutCallingTheVendor() async throws {
-        try await withAliyunGateway(settings: "    rate_limit: 2\n    rate_burst: 2\n    rate_limit_wait: 0s") { client, sim in
-            var statuses: [HTTPResponse.Status] = []
-            for id in ["521", "522", "523", "524"] {
-                addTask(sim.state, id: id, .state(.running))
-                statuses.append(try await client.get("/tasks/aliyun/\(id)").status)
+        // One token a second (1.1 s with the margin), two saved up: of six requests at once, two
+        // reach the vendor.
+        try await withAliyunGateway(settings: "    rate_limit: 1\n    rate_burst: 2\n    rate_limit_wait: 0s") { client, sim in
+            let ids = (521...526).map(String.init)
+            for id in ids { addTask(sim.state, id: id, .state(.running)) }
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for id in ids { group.addTask { try await client.get("/tasks/aliyun/\(id)") } }
+                return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(statuses.prefix(2).allSatisfy { $0 == .ok })
-            #expect(statuses.suffix(2).allSatisfy { $0 == .serviceUnavailable })
-            #expect(sim.state.calls(for: "523")["GetTaskResult"] == nil)
-            let problem = try await client.get("/tasks/aliyun/524")
-            #expect(try problem.json()["vendorCode"] as? String == "local rate limit")
+            #expect(answers.filter { $0.status == .ok }.count == 2)
+            let refused = answers.filter { $0.status == .serviceUnavailable }
+            #expect(refused.count == 4)
+            #expect(try refused.allSatisfy { try $0.json()["vendorCode"] as? String == "local rate limit" })
+            #expect(ids.compactMap { sim.state.calls(for: $0)["GetTaskResult"] }.reduce(0, +) == 2)
         }
     }
 

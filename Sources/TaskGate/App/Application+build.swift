@@ -20,6 +20,23 @@ public func buildApplication(
     now: @escaping @Sendable () -> Date = Date.init,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
+    try buildGateway(configuration, logger: logger, readiness: readiness, now: now, onServerRunning: onServerRunning).application
+}
+
+/// The built gateway and the parts tests look into.
+struct Gateway {
+    var application: Application<RouterResponder<GatewayRequestContext>>
+    var service: TaskService
+    var metrics: GatewayMetrics
+}
+
+func buildGateway(
+    _ configuration: GatewayConfiguration,
+    logger: Logger? = nil,
+    readiness: Readiness = Readiness(),
+    now: @escaping @Sendable () -> Date = Date.init,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) throws -> Gateway {
     var logger = logger ?? Logger(label: "taskgate")
     logger.logLevel = configuration.logLevel
     let metrics = GatewayMetrics()
@@ -40,7 +57,9 @@ public func buildApplication(
         .addRoutes(to: router)
     OperationsController(store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)
     let limits = configuration.limits
-    var http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds))
+    // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.
+    let hotPath = HotPath(service: service, metrics: metrics, auth: configuration.auth, limits: limits, logger: logger, serverName: "taskgate")
+    var http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [HotPathHandler(hotPath: hotPath)], idleTimeout: nil)
     http1.httpDecoder = .init(maxHeaderFieldSize: limits.maxHeaderSize, maxHeaderListSize: limits.maxHeaderSize, maxHeaderFieldCount: 100)
     var app = Application(
         router: router,
@@ -55,7 +74,7 @@ public func buildApplication(
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
     app.addServices(StoreService(store: store, logger: logger), HTTPClientService(clients: built.map(\.client)))
-    return app
+    return Gateway(application: app, service: service, metrics: metrics)
 }
 
 /// Shuts the vendor HTTP clients down after the server has stopped taking requests.
