@@ -88,18 +88,19 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Closes the connection when no request has been completed for `idleTimeout`: an idle
     /// keep-alive connection, or a client sending its request head too slowly (slow loris).
-    private func scheduleIdleCheck(_ context: ChannelHandlerContext) {
+    private func scheduleIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline? = nil) {
         guard idleCheck == nil else { return }
         let timeout = hotPath.idleTimeout
-        idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: lastActive + timeout) {
+        idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline ?? lastActive + timeout) {
             self.idleCheck = nil
-            // Hummingbird is still answering a request that was read whole: not idle.
+            let now = NIODeadline.now()
             if self.inFlight > 0, !self.readingRequest {
-                self.scheduleIdleCheck(context)
-            } else if NIODeadline.now() >= self.lastActive + timeout {
+                // Hummingbird is still answering a request that was read whole: not idle.
+                self.scheduleIdleCheck(context, at: now + timeout)
+            } else if now >= self.lastActive + timeout {
                 context.close(promise: nil)
             } else {
-                self.scheduleIdleCheck(context)
+                self.scheduleIdleCheck(context, at: self.lastActive + timeout)
             }
         }
     }
