@@ -78,6 +78,8 @@ struct TaskController: Sendable {
 /// Entity-tag comparison for `If-None-Match` (RFC 9110 §13.1.2: weak comparison).
 enum EntityTag {
     static func ifNoneMatch(_ header: String, matches etag: String) -> Bool {
+        // What revalidating clients send: the tag they were given, as given.
+        if header == etag { return true }
         let opaque = etag.hasPrefix("W/") ? String(etag.dropFirst(2)) : etag
         for candidate in header.split(separator: ",") {
             var tag = candidate.trimmingCharacters(in: .whitespaces)

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import NIOCore
+import Synchronization
 
 /// The task store on one SQLite file through a GRDB `DatabasePool` (WAL: readers never wait
 /// for the writer).
@@ -9,6 +10,10 @@ public final class SQLiteTaskStore: TaskStore {
     let pool: DatabasePool
     let logger: Logger
     let metrics: GatewayMetrics?
+    /// Vendor-call reservations waiting for the next group write, and whether one is running.
+    private let budgetQueue = Mutex<(pending: [(BudgetRequest, CheckedContinuation<Result<VendorCallReservation, GatewayError>, Never>)], draining: Bool)>(
+        ([], false)
+    )
 
     /// Opens (creating if needed) and migrates the store.
     /// - Throws: `StoreOpenError` naming the file and the cause; startup must stop.
@@ -19,6 +24,9 @@ public final class SQLiteTaskStore: TaskStore {
         configuration.prepareDatabase { db in
             // Full durability: a final answer is on disk before the caller sees it.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Hot answers live in taskgate's own memory layer; SQLite's page cache per connection
+            // (8 MiB by default, times the pool's readers) would mostly hold them twice.
+            try db.execute(sql: "PRAGMA cache_size = -2048")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -133,6 +141,8 @@ public final class SQLiteTaskStore: TaskStore {
         )
     }
 
+    /// Counts are written in groups: every reservation waiting while one transaction commits
+    /// goes into the next, so a polling storm costs one fsync per group, not one per vendor call.
     public func reserveVendorCall(
         provider: String,
         id: String,
@@ -140,29 +150,68 @@ public final class SQLiteTaskStore: TaskStore {
         spacing: Double,
         now: Date
     ) async throws(GatewayError) -> VendorCallReservation {
-        try await perform("write") {
-            try await self.pool.write { db in
-                let row = try Row.fetchOne(
-                    db,
-                    sql: "SELECT calls, last_call_at FROM vendor_call_budget WHERE provider = ? AND task_id = ?",
-                    arguments: [provider, id]
-                )
-                let calls: Int = row?["calls"] ?? 0
-                let last: Double? = row?["last_call_at"]
-                if calls >= limit { return .exhausted(calls: calls) }
-                if let last, now.timeIntervalSince1970 < last + spacing {
-                    return .notBefore(Date(timeIntervalSince1970: last + spacing))
+        let request = BudgetRequest(provider: provider, id: id, limit: limit, spacing: spacing, now: now)
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<VendorCallReservation, GatewayError>, Never>) in
+            let lead = budgetQueue.withLock { queue in
+                queue.pending.append((request, continuation))
+                defer { queue.draining = true }
+                return !queue.draining
+            }
+            if lead { Task { await self.drainBudgetQueue() } }
+        }
+        return try result.get()
+    }
+
+    struct BudgetRequest: Sendable {
+        var provider: String
+        var id: String
+        var limit: Int
+        var spacing: Double
+        var now: Date
+    }
+
+    /// Writes waiting reservations in one transaction at a time until none is left.
+    private func drainBudgetQueue() async {
+        while true {
+            let batch = budgetQueue.withLock { queue in
+                defer { queue.pending.removeAll(keepingCapacity: true) }
+                if queue.pending.isEmpty { queue.draining = false }
+                return queue.pending
+            }
+            guard !batch.isEmpty else { return }
+            let requests = batch.map(\.0)
+            do throws(GatewayError) {
+                let results = try await perform("write") {
+                    try await self.pool.write { db in try requests.map { try Self.reserve($0, in: db) } }
                 }
-                try db.execute(
-                    sql: """
-                        INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at) VALUES (?, ?, 1, ?)
-                        ON CONFLICT (provider, task_id) DO UPDATE SET calls = calls + 1, last_call_at = excluded.last_call_at
-                        """,
-                    arguments: [provider, id, now.timeIntervalSince1970]
-                )
-                return .granted(calls: calls + 1)
+                for (index, (_, continuation)) in batch.enumerated() { continuation.resume(returning: .success(results[index])) }
+            } catch {
+                for (_, continuation) in batch { continuation.resume(returning: .failure(error)) }
             }
         }
+    }
+
+    private static func reserve(_ request: BudgetRequest, in db: Database) throws -> VendorCallReservation {
+        let row = try Row.fetchOne(
+            db,
+            sql: "SELECT calls, last_call_at FROM vendor_call_budget WHERE provider = ? AND task_id = ?",
+            arguments: [request.provider, request.id]
+        )
+        let calls: Int = row?["calls"] ?? 0
+        let last: Double? = row?["last_call_at"]
+        if calls >= request.limit { return .exhausted(calls: calls) }
+        let now = request.now.timeIntervalSince1970
+        if let last, now < last + request.spacing {
+            return .notBefore(Date(timeIntervalSince1970: last + request.spacing))
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at) VALUES (?, ?, 1, ?)
+                ON CONFLICT (provider, task_id) DO UPDATE SET calls = calls + 1, last_call_at = excluded.last_call_at
+                """,
+            arguments: [request.provider, request.id, now]
+        )
+        return .granted(calls: calls + 1)
     }
 
     public func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing] {

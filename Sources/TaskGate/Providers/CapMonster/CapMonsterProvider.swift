@@ -14,7 +14,8 @@ import NIOHTTP1
 /// - `min_poll_interval` (duration, default `2s`): shortest time between two result requests for
 ///   one task (the vendor answers ERROR_TOO_MUCH_REQUESTS to faster polling).
 ///
-/// Rate limit default: 50 requests/s (the vendor publishes no account-wide rate).
+/// Rate limit default: 1000 requests/s (the vendor publishes no account-wide rate, only the
+/// per-task rules above; 1,000 tasks polled every 2 s need 500/s).
 struct CapMonsterProvider: Provider {
     let name: String
     let kind = "capmonster"
@@ -62,7 +63,7 @@ extension ProviderKind {
     static let capmonster = ProviderKind(
         name: "capmonster",
         settingKeys: ["client_key", "result_budget", "min_poll_interval"],
-        defaultRateLimit: 50
+        defaultRateLimit: 1000
     ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
         let clientKey = try values.requiredString("client_key", isSecret: true)
         let budget = try values.integer("result_budget", default: 110, range: 1...120)
