@@ -10,10 +10,8 @@ public final class SQLiteTaskStore: TaskStore {
     let pool: DatabasePool
     let logger: Logger
     let metrics: GatewayMetrics?
-    /// Vendor-call reservations waiting for the next group write, and whether one is running.
-    private let budgetQueue = Mutex<(pending: [(BudgetRequest, CheckedContinuation<Result<VendorCallReservation, GatewayError>, Never>)], draining: Bool)>(
-        ([], false)
-    )
+    /// Writes waiting for the next group transaction, and whether one is running.
+    private let writeQueue = Mutex<(pending: [(WriteOperation, WriteWaiter)], draining: Bool)>(([], false))
 
     /// Opens (creating if needed) and migrates the store.
     /// - Throws: `StoreOpenError` naming the file and the cause; startup must stop.
@@ -108,8 +106,9 @@ public final class SQLiteTaskStore: TaskStore {
         return answer
     }
 
+    /// Durable when it returns; written in a group with whatever else is waiting (one fsync).
     public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
-        try await save(batch: [answer])
+        _ = try await groupWrite(.save(answer))
     }
 
     /// Saves many answers in one transaction (one fsync), for imports and benchmarks.
@@ -141,8 +140,6 @@ public final class SQLiteTaskStore: TaskStore {
         )
     }
 
-    /// Counts are written in groups: every reservation waiting while one transaction commits
-    /// goes into the next, so a polling storm costs one fsync per group, not one per vendor call.
     public func reserveVendorCall(
         provider: String,
         id: String,
@@ -151,15 +148,10 @@ public final class SQLiteTaskStore: TaskStore {
         now: Date
     ) async throws(GatewayError) -> VendorCallReservation {
         let request = BudgetRequest(provider: provider, id: id, limit: limit, spacing: spacing, now: now)
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<VendorCallReservation, GatewayError>, Never>) in
-            let lead = budgetQueue.withLock { queue in
-                queue.pending.append((request, continuation))
-                defer { queue.draining = true }
-                return !queue.draining
-            }
-            if lead { Task { await self.drainBudgetQueue() } }
+        guard case .reservation(let reservation) = try await groupWrite(.reserve(request)) else {
+            throw GatewayError(.internal, "The store answered a reservation with something else.")
         }
-        return try result.get()
+        return reservation
     }
 
     struct BudgetRequest: Sendable {
@@ -170,23 +162,61 @@ public final class SQLiteTaskStore: TaskStore {
         var now: Date
     }
 
-    /// Writes waiting reservations in one transaction at a time until none is left.
-    private func drainBudgetQueue() async {
+    /// One write of the group writer.
+    enum WriteOperation: Sendable {
+        case save(EncodedAnswer)
+        case reserve(BudgetRequest)
+    }
+
+    enum WriteOutcome: Sendable {
+        case saved
+        case reservation(VendorCallReservation)
+    }
+
+    typealias WriteWaiter = CheckedContinuation<Result<WriteOutcome, GatewayError>, Never>
+
+    /// Group commit: every write waiting while a transaction commits goes into the next one, so
+    /// a polling storm costs one fsync per group rather than one per answer or vendor call, and
+    /// each write is still durable before its caller goes on.
+    private func groupWrite(_ operation: WriteOperation) async throws(GatewayError) -> WriteOutcome {
+        let result = await withCheckedContinuation { (waiter: WriteWaiter) in
+            let lead = writeQueue.withLock { queue in
+                queue.pending.append((operation, waiter))
+                defer { queue.draining = true }
+                return !queue.draining
+            }
+            if lead { Task { await self.drainWriteQueue() } }
+        }
+        return try result.get()
+    }
+
+    /// Writes waiting operations, one transaction per group, until none is left.
+    private func drainWriteQueue() async {
         while true {
-            let batch = budgetQueue.withLock { queue in
+            let batch = writeQueue.withLock { queue in
                 defer { queue.pending.removeAll(keepingCapacity: true) }
                 if queue.pending.isEmpty { queue.draining = false }
                 return queue.pending
             }
             guard !batch.isEmpty else { return }
-            let requests = batch.map(\.0)
+            let operations = batch.map(\.0)
             do throws(GatewayError) {
-                let results = try await perform("write") {
-                    try await self.pool.write { db in try requests.map { try Self.reserve($0, in: db) } }
+                let outcomes = try await perform("write") {
+                    try await self.pool.write { db in
+                        try operations.map { operation -> WriteOutcome in
+                            switch operation {
+                            case .save(let answer):
+                                try Self.upsert(answer, in: db)
+                                return .saved
+                            case .reserve(let request):
+                                return .reservation(try Self.reserve(request, in: db))
+                            }
+                        }
+                    }
                 }
-                for (index, (_, continuation)) in batch.enumerated() { continuation.resume(returning: .success(results[index])) }
+                for (index, (_, waiter)) in batch.enumerated() { waiter.resume(returning: .success(outcomes[index])) }
             } catch {
-                for (_, continuation) in batch { continuation.resume(returning: .failure(error)) }
+                for (_, waiter) in batch { waiter.resume(returning: .failure(error)) }
             }
         }
     }
