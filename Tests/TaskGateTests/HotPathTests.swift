@@ -113,3 +113,24 @@ import Testing
         }
     }
 }
+
+/// The memory layer's single flight, looked at directly.
+@Suite struct AnswerCacheTests {
+    @Test func aCallerThatArrivesJustAfterALoadSharesItsAnswer() async throws {
+        // A caller can miss the cache, read the store, and only then reach the single flight —
+        // after another caller's load has finished. It must take that answer, not load again
+        // (for CapMonster a second load would wait out the 2 s per-task spacing).
+        let cache = AnswerCache(budget: 1 << 20, now: Date.init)
+        let key = AnswerCache.Key(provider: "capmonster", id: "1")
+        let record = TaskRecord(provider: "capmonster", kind: "capmonster", id: "1", status: .running, fetchedAt: Date())
+        let answer = try EncodedAnswer(record: record)
+        let first = try await cache.load(key, ttl: .seconds(2)) { () throws(GatewayError) in answer }
+        #expect(first.coalesced == false)
+        let second = try await cache.load(key, ttl: .seconds(2)) { () throws(GatewayError) -> EncodedAnswer in
+            Issue.record("loaded again while a fresh answer was held")
+            return answer
+        }
+        #expect(second.coalesced == true)
+        #expect(second.answer.etag == answer.etag)
+    }
+}

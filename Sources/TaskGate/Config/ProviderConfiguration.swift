@@ -23,7 +23,8 @@ import NIOHTTPCompression
 ///   (503 at once, no vendor call); `0` turns the breaker off.
 /// - `circuit_open` (duration, default `30s`): how long the circuit stays open before one probe.
 /// - `rate_limit` (integer, default per kind: the vendor's published limit) and `rate_burst`
-///   (integer, default `1`): vendor requests per second taskgate allows itself (token bucket).
+///   (integer, default per kind: 1 where the vendor counts per second): vendor requests per
+///   second taskgate allows itself (token bucket).
 /// - `rate_limit_wait` (duration, default `1s`): how long a request over the rate may wait for a
 ///   token before it gets 503 + Retry-After.
 /// - `max_body` (size, default `8MiB`): largest vendor answer read, after inflating; beyond, 502.
@@ -85,7 +86,7 @@ public struct ProviderConfiguration: Sendable {
         self.circuitFailures = try values.integer("circuit_failures", default: 5, range: 0...10_000)
         self.circuitOpen = try values.duration("circuit_open", default: .seconds(30), range: 0.001...3600)
         self.rateLimit = try values.integer("rate_limit", default: kind.defaultRateLimit, range: 1...100_000)
-        self.rateBurst = try values.integer("rate_burst", default: 1, range: 1...100_000)
+        self.rateBurst = try values.integer("rate_burst", default: kind.defaultRateBurst, range: 1...100_000)
         self.rateLimitWait = try values.duration("rate_limit_wait", default: .seconds(1), range: 0...60)
         self.maxBodyBytes = try values.size("max_body", default: 8 << 20, range: 1024...(1 << 30))
         self.build = try kind.prepare(values)

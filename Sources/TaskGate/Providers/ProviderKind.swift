@@ -10,6 +10,9 @@ public struct ProviderKind: Sendable {
     public let settingKeys: Set<String>
     /// Vendor requests per second allowed when `rate_limit` is not set: the vendor's published limit.
     public let defaultRateLimit: Int
+    /// Tokens saved up when `rate_burst` is not set: 1 (evenly spaced) for vendors that count
+    /// per second, more where only an overall rate matters.
+    public let defaultRateBurst: Int
     /// Reads and checks the kind's own keys (errors name the key) and returns the builder.
     let prepare: @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
 
@@ -17,11 +20,13 @@ public struct ProviderKind: Sendable {
         name: String,
         settingKeys: Set<String>,
         defaultRateLimit: Int,
+        defaultRateBurst: Int = 1,
         prepare: @escaping @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
     ) {
         self.name = name
         self.settingKeys = settingKeys
         self.defaultRateLimit = defaultRateLimit
+        self.defaultRateBurst = defaultRateBurst
         self.prepare = prepare
     }
 

@@ -99,12 +99,22 @@ final class AnswerCache: Sendable {
         _ load: () async throws(GatewayError) -> EncodedAnswer
     ) async throws(GatewayError) -> (answer: EncodedAnswer, coalesced: Bool) {
         while true {
-            let leads = state.withLock { state in
-                if case .loading? = state.slots[key] { return false }
-                remove(key, from: &state)
-                state.slots[key] = .loading([])
-                return true
+            let now = now()
+            let (leads, fresh): (Bool, EncodedAnswer?) = state.withLock { state in
+                switch state.slots[key] {
+                case .loading?:
+                    return (false, nil)
+                case .answer(let entry)? where entry.expires.map { $0 > now } ?? true:
+                    // Another call's vendor answer arrived while this caller was looking
+                    // elsewhere (the store): share it rather than ask the vendor again.
+                    return (false, entry.answer)
+                default:
+                    remove(key, from: &state)
+                    state.slots[key] = .loading([])
+                    return (true, nil)
+                }
             }
+            if let fresh { return (fresh, true) }
             if leads {
                 let result: Result<EncodedAnswer, GatewayError>
                 do throws(GatewayError) {
