@@ -90,6 +90,38 @@ import Testing
         }
     }
 
+    @Test func aFinalAnswerOnlyInTheStoreIsAnsweredAndKept() async throws {
+        let store = temporaryStorePath()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            addTask(sim.state, id: Self.finalTask, .state(.succeeded, result: #"{"text":"hot"}"#))
+            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: store)
+            try await buildApplication(configuration, logger: quietLogger).test(.router) { client async throws in
+                #expect(try await client.get("/tasks/capmonster/\(Self.finalTask)").status == .ok)
+            }
+            // A restart: memory is empty, the store holds the final answer.
+            let parts = try buildGateway(configuration, logger: quietLogger)
+            let hotPath = HotPath(
+                service: parts.service,
+                metrics: parts.metrics,
+                auth: configuration.auth,
+                limits: configuration.limits,
+                logger: quietLogger,
+                serverName: "taskgate"
+            )
+            // Run, so its vendor clients and store are shut down afterwards.
+            try await parts.application.test(.router) { _ async throws in
+                let path = "/tasks/capmonster/\(Self.finalTask)"
+                // identity needs the body inflated: the router does that.
+                #expect(hotPath.answer(Self.request(path), remote: nil) == nil)
+                let answer = try #require(hotPath.answer(Self.request(path, [.acceptEncoding: "gzip"]), remote: nil))
+                #expect(answer.head.status == .ok)
+                #expect(answer.head.headerFields[.xCache] == "HIT")
+                #expect(parts.service.cache.fresh(AnswerCache.Key(provider: "capmonster", id: Self.finalTask)) != nil)
+                #expect(sim.state.calls(for: Self.finalTask)["getTaskResult"] == 1)
+            }
+        }
+    }
+
     @Test func refusedEncodingsAndConnectionHeadersGoToTheRouter() async throws {
         try await withHotPath { _, hotPath, _ in
             let path = "/tasks/capmonster/\(Self.finalTask)"

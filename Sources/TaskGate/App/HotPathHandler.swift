@@ -6,8 +6,10 @@ import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
-/// Answers the most common request — a final task already in memory — on the connection's event
-/// loop, the way nginx serves a cached file: no task hop, no router, no middleware chain.
+/// Answers the most common request — a final task, from memory or the store — on the
+/// connection's event loop, the way nginx serves a cached file: no task hop, no router, no
+/// middleware chain. (A store read here is one indexed lookup in a local SQLite file, as nginx
+/// reads its cache files on its event loop.)
 ///
 /// Anything else (a miss, a not-final task, an unusual header, a request behind another on the
 /// same connection) is passed on untouched to Hummingbird, which answers it as before; the
@@ -149,7 +151,18 @@ final class HotPath: Sendable {
                 let key = auth.key(matching: token.dropFirst(7)), key.providers?.contains(provider) ?? true
             else { return nil }
         }
-        guard let (answer, expires) = service.cache.fresh(AnswerCache.Key(provider: provider, id: id)), expires == nil else { return nil }
+        let key = AnswerCache.Key(provider: provider, id: id)
+        let answer: EncodedAnswer
+        if let (held, expires) = service.cache.fresh(key) {
+            guard expires == nil else { return nil }
+            answer = held
+        } else if coding == .gzip, let stored = service.store.finalAnswerNow(provider: provider, id: id) {
+            // A final answer in the store is as good as one in memory, and goes there now.
+            service.cache.keep(stored, for: key)
+            answer = stored
+        } else {
+            return nil
+        }
         let body: ByteBuffer
         switch coding {
         case .gzip: body = answer.gzipBody

@@ -78,25 +78,7 @@ public final class SQLiteTaskStore: TaskStore {
 
     public func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer? {
         let answer = try await perform("read") {
-            try await self.pool.read { db -> EncodedAnswer?? in
-                // Prepared once per connection: this is the read of every stored hit.
-                let statement = try db.cachedStatement(
-                    sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = ? AND task_id = ?"
-                )
-                guard let row = try Row.fetchOne(statement, arguments: [provider, id]) else { return .some(nil) }
-                guard let status = TaskStatus(rawValue: row["status"]) else { return nil }
-                let body: Data = row["body_gzip"]
-                return EncodedAnswer(
-                    provider: provider,
-                    id: id,
-                    status: status,
-                    vendorStatus: row["vendor_status"],
-                    fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]),
-                    gzipBody: ByteBuffer(bytes: body),
-                    identityBody: nil,
-                    etag: row["etag"]
-                )
-            }
+            try await self.pool.read { db in try Self.readAnswer(provider: provider, id: id, in: db) }
         }
         // nil: the row is there but unreadable; .some(nil): no row.
         guard let answer else {
@@ -107,6 +89,37 @@ public final class SQLiteTaskStore: TaskStore {
     }
 
     /// Durable when it returns; written in a group with whatever else is waiting (one fsync).
+    /// A stored final answer read on the calling thread (the hot path's event loop: one indexed
+    /// read of a local file, like nginx reading a cached file). nil for anything else, errors
+    /// included: the router then answers, and reports them.
+    public func finalAnswerNow(provider: String, id: String) -> EncodedAnswer? {
+        guard let answer = try? pool.read({ db in try Self.readAnswer(provider: provider, id: id, in: db) }),
+            let answer, answer.isFinal
+        else { return nil }
+        return answer
+    }
+
+    /// One stored answer: `.some(nil)` when there is no row, nil when the row is unreadable.
+    private static func readAnswer(provider: String, id: String, in db: Database) throws -> EncodedAnswer?? {
+        // Prepared once per connection: this is the read of every stored hit.
+        let statement = try db.cachedStatement(
+            sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = ? AND task_id = ?"
+        )
+        guard let row = try Row.fetchOne(statement, arguments: [provider, id]) else { return .some(nil) }
+        guard let status = TaskStatus(rawValue: row["status"]) else { return nil }
+        let body: Data = row["body_gzip"]
+        return EncodedAnswer(
+            provider: provider,
+            id: id,
+            status: status,
+            vendorStatus: row["vendor_status"],
+            fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]),
+            gzipBody: ByteBuffer(bytes: body),
+            identityBody: nil,
+            etag: row["etag"]
+        )
+    }
+
     public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
         _ = try await groupWrite(.save(answer))
     }

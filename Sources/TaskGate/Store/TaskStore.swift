@@ -7,6 +7,10 @@ public protocol TaskStore: Sendable {
     /// The stored answer of a task, final or not; nil when taskgate has never seen it.
     func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer?
 
+    /// A stored *final* answer, read synchronously; nil when there is none or it cannot be read
+    /// (the caller then takes the async path, which reports errors).
+    func finalAnswerNow(provider: String, id: String) -> EncodedAnswer?
+
     /// Records an answer. A final row is never replaced; this returns once the row is durable.
     func save(_ answer: EncodedAnswer) async throws(GatewayError)
 
