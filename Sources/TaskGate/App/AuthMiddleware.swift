@@ -18,7 +18,7 @@ struct AuthMiddleware: RouterMiddleware {
             metrics.authRefused(reason: "missing")
             throw GatewayError(.unauthorized, "This route needs Authorization: Bearer <key>.")
         }
-        guard header.count > 7, header.prefix(7).lowercased() == "bearer ", let key = auth.key(matching: header.dropFirst(7)) else {
+        guard let key = auth.key(forAuthorization: header) else {
             metrics.authRefused(reason: "invalid")
             throw GatewayError(.unauthorized, "The API key is not known.")
         }

@@ -18,9 +18,6 @@ public struct GatewayRequestContext: RequestContext {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
     }
-
-    /// The peer's IP address.
-    public var clientAddress: String? { remoteAddress?.ipAddress }
 }
 
 extension HTTPField.Name {

@@ -147,9 +147,7 @@ final class HotPath: Sendable {
             let id = try? providerInstance.validateID(rawID)
         else { return nil }
         if auth.isEnabled {
-            guard let token = head.headerFields[.authorization], token.count > 7, token.prefix(7).lowercased() == "bearer ",
-                let key = auth.key(matching: token.dropFirst(7)), key.providers?.contains(provider) ?? true
-            else { return nil }
+            guard let key = auth.key(forAuthorization: head.headerFields[.authorization]), key.covers(provider) else { return nil }
         }
         let key = AnswerCache.Key(provider: provider, id: id)
         let answer: EncodedAnswer
@@ -172,12 +170,7 @@ final class HotPath: Sendable {
         }
         let requestID = head.headerFields[.xRequestID].flatMap(RequestIDMiddleware.acceptable) ?? RequestIDMiddleware.make()
         let etag = answer.etag(for: coding)
-        var fields = HTTPFields()
-        fields.reserveCapacity(11)
-        fields[.vary] = "Accept-Encoding"
-        fields[.eTag] = etag
-        fields[.cacheControl] = TaskController.finalCacheControl
-        fields[.xCache] = TaskService.CacheOutcome.hit.rawValue
+        var fields = TaskController.validatorFields(etag: etag, maxAge: nil, cache: .hit, age: nil)
         let status: HTTPResponse.Status
         var sentBody: ByteBuffer? = body
         if let condition = head.headerFields[.ifNoneMatch], EntityTag.ifNoneMatch(condition, matches: etag) {
@@ -185,8 +178,7 @@ final class HotPath: Sendable {
             sentBody = nil
         } else {
             status = .ok
-            fields[.contentType] = "application/json"
-            if coding == .gzip { fields[.contentEncoding] = "gzip" }
+            TaskController.addContentFields(to: &fields, coding: coding)
             fields[.contentLength] = String(body.readableBytes)
             if head.method == .head { sentBody = nil }
         }
@@ -194,21 +186,19 @@ final class HotPath: Sendable {
         fields[.date] = date.now
         fields[.server] = serverName
         metrics.answer(provider: provider, cache: .hit)
-        let elapsed = ContinuousClock.now - started
-        metrics.httpRequest(route: Self.route, status: Int(status.code), duration: elapsed)
-        logger.info(
-            "request",
-            metadata: [
-                "request_id": .string(requestID),
-                "method": .string(head.method.rawValue),
-                "path": .string(path),
-                "status": .stringConvertible(status.code),
-                "bytes": .stringConvertible(sentBody?.readableBytes ?? 0),
-                "duration_ms": .stringConvertible(Double(elapsed.nanoseconds / 1000) / 1000),
-                "cache": .string(TaskService.CacheOutcome.hit.rawValue),
-                "client": .string(remote?.ipAddress ?? "-"),
-                "forwarded_for": .string(head.headerFields[.xForwardedFor] ?? "-"),
-            ]
+        AccessLog.record(
+            logger: logger,
+            requestID: requestID,
+            metrics: metrics,
+            route: Self.route,
+            method: head.method,
+            path: path,
+            status: status,
+            bytes: sentBody?.readableBytes ?? 0,
+            elapsed: ContinuousClock.now - started,
+            cache: fields[.xCache],
+            client: remote,
+            forwardedFor: head.headerFields[.xForwardedFor]
         )
         return Answer(head: HTTPResponse(status: status, headerFields: fields), body: sentBody)
     }

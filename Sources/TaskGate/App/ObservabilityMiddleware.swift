@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 
 /// One access log line and the HTTP metrics per request.
 struct ObservabilityMiddleware: RouterMiddleware {
@@ -10,22 +11,55 @@ struct ObservabilityMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         let response = try await next(request, context)
-        let elapsed = ContinuousClock.now - started
-        metrics.httpRequest(route: context.endpointPath ?? "unmatched", status: Int(response.status.code), duration: elapsed)
-        context.logger.info(
-            "request",
-            metadata: [
-                "method": .string(request.method.rawValue),
-                "path": .string(request.uri.path),
-                "status": .stringConvertible(response.status.code),
-                "bytes": .stringConvertible(response.body.contentLength ?? 0),
-                "duration_ms": .stringConvertible(Double(elapsed.nanoseconds / 1000) / 1000),
-                "cache": .string(response.headers[.xCache] ?? "-"),
-                "client": .string(context.clientAddress ?? "-"),
-                "forwarded_for": .string(request.headers[.xForwardedFor] ?? "-"),
-            ]
+        AccessLog.record(
+            logger: context.logger,
+            metrics: metrics,
+            route: context.endpointPath ?? "unmatched",
+            method: request.method,
+            path: request.uri.path,
+            status: response.status,
+            bytes: response.body.contentLength ?? 0,
+            elapsed: ContinuousClock.now - started,
+            cache: response.headers[.xCache],
+            client: context.remoteAddress,
+            forwardedFor: request.headers[.xForwardedFor]
         )
         return response
+    }
+}
+
+/// The access log line and HTTP metrics of one request, the same for the router and the hot path.
+enum AccessLog {
+    /// - Parameter requestID: for a logger that does not carry it already (the hot path's).
+    static func record(
+        logger: Logger,
+        requestID: String? = nil,
+        metrics: GatewayMetrics,
+        route: String,
+        method: HTTPRequest.Method,
+        path: String,
+        status: HTTPResponse.Status,
+        bytes: Int,
+        elapsed: Duration,
+        cache: String?,
+        client: SocketAddress?,
+        forwardedFor: String?
+    ) {
+        metrics.httpRequest(route: route, status: Int(status.code), duration: elapsed)
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": requestID.map { .string($0) } ?? logger[metadataKey: "request_id"] ?? "-",
+                "method": .string(method.rawValue),
+                "path": .string(path),
+                "status": .stringConvertible(status.code),
+                "bytes": .stringConvertible(bytes),
+                "duration_ms": .stringConvertible(Double(elapsed.nanoseconds / 1000) / 1000),
+                "cache": .string(cache ?? "-"),
+                "client": .string(client?.ipAddress ?? "-"),
+                "forwarded_for": .string(forwardedFor ?? "-"),
+            ]
+        )
     }
 }
 

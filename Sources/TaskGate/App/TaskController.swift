@@ -29,26 +29,32 @@ struct TaskController: Sendable {
         metrics.answer(provider: provider, cache: result.cache)
         let answer = result.answer
         let etag = answer.etag(for: coding)
-        var headers: HTTPFields = [
-            .vary: "Accept-Encoding",
-            .eTag: etag,
-            .cacheControl: result.maxAge.map { "max-age=\($0)" } ?? Self.finalCacheControl,
-            .xCache: result.cache.rawValue,
-        ]
-        if let age = result.age { headers[.age] = String(age) }
+        var headers = Self.validatorFields(etag: etag, maxAge: result.maxAge, cache: result.cache, age: result.age)
         if let condition = request.headers[.ifNoneMatch], EntityTag.ifNoneMatch(condition, matches: etag) {
             return Response(status: .notModified, headers: headers)
         }
-        headers[.contentType] = "application/json"
-        let body: ByteBuffer
-        switch coding {
-        case .gzip:
-            headers[.contentEncoding] = "gzip"
-            body = answer.gzipBody
-        case .identity:
-            body = try service.identityBody(of: answer)
-        }
+        Self.addContentFields(to: &headers, coding: coding)
+        let body = coding == .gzip ? answer.gzipBody : try service.identityBody(of: answer)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The headers of every task answer, 304 included. The hot path builds its answers with this
+    /// too, so both paths send the same headers.
+    static func validatorFields(etag: String, maxAge: Int?, cache: TaskService.CacheOutcome, age: Int?) -> HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(11)
+        fields[.vary] = "Accept-Encoding"
+        fields[.eTag] = etag
+        fields[.cacheControl] = maxAge.map { "max-age=\($0)" } ?? finalCacheControl
+        fields[.xCache] = cache.rawValue
+        if let age { fields[.age] = String(age) }
+        return fields
+    }
+
+    /// The headers that describe a body (not sent with 304).
+    static func addContentFields(to fields: inout HTTPFields, coding: ContentCoding) {
+        fields[.contentType] = "application/json"
+        if coding == .gzip { fields[.contentEncoding] = "gzip" }
     }
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {

@@ -19,6 +19,8 @@ public struct AuthConfiguration: Sendable {
         /// nil: every provider.
         public var providers: Set<String>?
         public var metrics: Bool
+
+        func covers(_ provider: String) -> Bool { providers?.contains(provider) ?? true }
     }
 
     public var keys: [Key] = []
@@ -51,6 +53,13 @@ public struct AuthConfiguration: Sendable {
     }
 
     public var isEnabled: Bool { !keys.isEmpty }
+
+    /// The key an `Authorization: Bearer <key>` header presents; nil for no header, another
+    /// scheme, or an unknown key.
+    func key(forAuthorization header: String?) -> Key? {
+        guard let header, header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return key(matching: header.dropFirst(7))
+    }
 
     /// The key whose digest matches `token`'s. Every configured key is compared, each in
     /// constant time, so the time taken says nothing about which bytes matched.
