@@ -60,6 +60,18 @@ import Testing
         }
     }
 
+    @Test func aRetryWaitsForTheVendorsRetryAfter() async throws {
+        // Alibaba's throttling answer says x-acs-retry-after: 1; the backoff alone would be ~10 ms.
+        try await withAliyunGateway(settings: "    retries: 1\n    retry_backoff: 10ms\n    timeout: 3s") { client, sim in
+            addTask(sim.state, id: "506", SimulatedTask.Step(answer: .vendorError(code: "Throttling.User")))
+            let started = ContinuousClock.now
+            let response = try await client.get("/tasks/aliyun/506")
+            #expect(ContinuousClock.now - started >= .seconds(1))
+            #expect(response.status == .serviceUnavailable)
+            #expect(sim.state.calls(for: "506")["GetTaskResult"] == 2)
+        }
+    }
+
     @Test func aSlowVendorIsA504WithinTheTimeout() async throws {
         try await withAliyunGateway(settings: "    timeout: 400ms") { client, sim in
             addTask(
