@@ -46,7 +46,7 @@ struct TaskGateBench: AsyncParsableCommand {
             let answer = try EncodedAnswer(record: record)
             batch.append(answer)
             let file = directory.appending(path: id)
-            try Data(try answer.identity().readableBytesView).write(to: file)
+            try Data(try answer.bytes.inflated().readableBytesView).write(to: file)
             try Data(answer.gzipBody.readableBytesView).write(to: file.appendingPathExtension("gz"))
             if batch.count == 5_000 {
                 try await store.save(batch: batch)

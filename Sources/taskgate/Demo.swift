@@ -22,6 +22,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
 
     func run() async throws {
+        keepLargeAllocationsMapped()
         let storePath =
             store
             ?? FileManager.default.temporaryDirectory

@@ -59,11 +59,12 @@ func buildGateway(
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.
     let hotPath = HotPath(service: service, metrics: metrics, auth: configuration.auth, limits: limits, logger: logger, serverName: "taskgate")
-    var http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [HotPathHandler(hotPath: hotPath)], idleTimeout: nil)
-    http1.httpDecoder = .init(maxHeaderFieldSize: limits.maxHeaderSize, maxHeaderListSize: limits.maxHeaderSize, maxHeaderFieldCount: 100)
+    let server = HTTPServerBuilder { responder in
+        GatewayHTTP1Channel(responder: responder, hotPath: hotPath, maxHeaderSize: limits.maxHeaderSize)
+    }
     var app = Application(
         router: router,
-        server: .http1(configuration: http1),
+        server: server,
         configuration: .init(
             address: .hostname(configuration.listen.host, port: configuration.listen.port),
             serverName: "taskgate",

@@ -1,32 +1,40 @@
 import Foundation
 import HTTPTypes
-import HummingbirdCore
 import Logging
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 import Synchronization
 
 /// Answers the most common request — a final task, from memory or the store — on the
-/// connection's event loop, the way nginx serves a cached file: no task hop, no router, no
-/// middleware chain. (A store read here is one indexed lookup in a local SQLite file, as nginx
-/// reads its cache files on its event loop.)
+/// connection's event loop, the way nginx serves a cached file: no task hop, no HTTP-types
+/// conversion, no router or middleware chain, and the answer written as one buffer of bytes.
+/// (A store read here is one indexed lookup in a local SQLite file, as nginx reads its cache
+/// files on its event loop.)
 ///
-/// Anything else (a miss, a not-final task, an unusual header, a request behind another on the
-/// same connection) is passed on untouched to Hummingbird, which answers it as before; the
-/// answer bytes and headers are the same either way. Because it sees every request and answer of
-/// the connection, it also keeps the connection's idle timeout (Hummingbird's own timer would
-/// not see the requests answered here).
+/// It sits right after NIO's HTTP/1 decoder (see ``GatewayHTTP1Channel``). Anything else (a
+/// miss, a not-final task, an unusual header, HTTP/1.0, a request behind another on the same
+/// connection) is passed on untouched to Hummingbird, which answers it as before; the answer
+/// bytes and headers are the same either way. Because it sees every request and answer of the
+/// connection, it also keeps the connection's idle timeout (Hummingbird's own timer would not
+/// see the requests answered here).
 final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     let hotPath: HotPath
+    /// The HTTP encoder's context: writing through it sends finished bytes to the socket. Only
+    /// used while no answer from Hummingbird is under way, so bytes never interleave.
+    private var socket: ChannelHandlerContext?
+    /// Reused for every answer: once the previous answer has been written out, filling it again
+    /// allocates nothing.
+    private var answer = ByteBuffer()
+    private var requestIDs = RequestIDGenerator()
     /// Requests handed to Hummingbird whose answer has not been written yet.
     private var inFlight = 0
-    /// The answer to the request being read, when it is answered here.
-    private var pending: HotPath.Answer?
+    /// Whether the request being read is answered here, once its end arrives.
+    private var answering = false
     /// Whether a request head has arrived and its end not yet.
     private var readingRequest = false
     private var lastActive = NIODeadline.now()
@@ -37,6 +45,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        socket = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+        answer = context.channel.allocator.buffer(capacity: 1024)
         if context.channel.isActive { scheduleIdleCheck(context) }
     }
 
@@ -48,6 +58,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         idleCheck?.cancel()
         idleCheck = nil
+        socket = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -55,28 +66,27 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             lastActive = .now()
             readingRequest = true
-            if inFlight == 0, let answer = hotPath.answer(head, remote: context.channel.remoteAddress) {
-                pending = answer
-                return
+            if inFlight == 0, socket != nil {
+                answer.clear()
+                if hotPath.answer(head, remote: context.channel.remoteAddress, requestIDs: &requestIDs, into: &answer) {
+                    answering = true
+                    return
+                }
             }
             inFlight += 1
             context.fireChannelRead(data)
         case .body:
             // A GET answered here has no body worth reading.
-            if pending == nil { context.fireChannelRead(data) }
+            if !answering { context.fireChannelRead(data) }
         case .end:
             lastActive = .now()
             readingRequest = false
-            guard let answer = pending else {
+            guard answering, let socket else {
                 context.fireChannelRead(data)
                 return
             }
-            pending = nil
-            context.write(wrapOutboundOut(.head(answer.head)), promise: nil)
-            if let body = answer.body {
-                context.write(wrapOutboundOut(.body(body)), promise: nil)
-            }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            answering = false
+            socket.writeAndFlush(NIOAny(IOData.byteBuffer(answer)), promise: nil)
         }
     }
 
@@ -116,8 +126,9 @@ final class HotPath: Sendable {
     let maxURILength: Int
     let idleTimeout: TimeAmount
     let logger: Logger
-    let serverName: String
     private let date = HTTPDate()
+    /// The fixed parts of every answer, per coding and status.
+    private let templates: [ContentCoding: (ok: AnswerTemplate, notModified: AnswerTemplate)]
 
     static let route = "/tasks/{provider}/{id}"
 
@@ -128,79 +139,78 @@ final class HotPath: Sendable {
         self.maxURILength = limits.maxURILength
         self.idleTimeout = .nanoseconds(limits.idleTimeout.nanoseconds)
         self.logger = logger
-        self.serverName = serverName
+        var templates: [ContentCoding: (ok: AnswerTemplate, notModified: AnswerTemplate)] = [:]
+        for coding in [ContentCoding.gzip, .identity] {
+            templates[coding] = (
+                AnswerTemplate(status: .ok, coding: coding, serverName: serverName),
+                AnswerTemplate(status: .notModified, coding: coding, serverName: serverName)
+            )
+        }
+        self.templates = templates
     }
 
-    struct Answer {
-        var head: HTTPResponse
-        var body: ByteBuffer?
-    }
-
-    /// The whole answer when `head` asks for a final task held in memory; nil to let
-    /// Hummingbird answer.
-    func answer(_ head: HTTPRequest, remote: SocketAddress?) -> Answer? {
+    /// Writes the whole answer into `buffer` when `head` asks for a final task held in memory or
+    /// the store; false (and nothing written) to let Hummingbird answer.
+    func answer(_ head: HTTPRequestHead, remote: SocketAddress?, requestIDs: inout RequestIDGenerator, into buffer: inout ByteBuffer) -> Bool {
         let started = ContinuousClock.now
-        guard head.method == .get || head.method == .head, let path = head.path, path.utf8.count <= maxURILength,
-            let (provider, rawID) = Self.taskPath(path), head.headerFields[.connection] == nil,
-            let coding = AcceptEncoding.choose(head.headerFields[.acceptEncoding]),
+        let headers = head.headers
+        guard head.method == .GET || head.method == .HEAD, head.version == .http1_1, head.uri.utf8.count <= maxURILength,
+            let (provider, rawID) = Self.taskPath(head.uri), !headers.contains(name: "connection"),
+            let coding = AcceptEncoding.choose(headers.first(name: "accept-encoding")),
             let providerInstance = service.providers[provider],
             let id = try? providerInstance.validateID(rawID)
-        else { return nil }
+        else { return false }
         if auth.isEnabled {
-            guard let key = auth.key(forAuthorization: head.headerFields[.authorization]), key.covers(provider) else { return nil }
+            guard let key = auth.key(forAuthorization: headers.first(name: "authorization")), key.covers(provider) else { return false }
         }
-        let key = AnswerCache.Key(provider: provider, id: id)
-        let answer: EncodedAnswer
-        if let (held, expires) = service.cache.fresh(key) {
-            guard expires == nil else { return nil }
-            answer = held
+        let key = AnswerCache.Key(provider: providerInstance.name, id: id)
+        let callerID = headers.first(name: "x-request-id").flatMap(RequestIDMiddleware.acceptable)
+        let requestID = callerID == nil ? requestIDs.next() : nil
+        let ifNoneMatch = headers.first(name: "if-none-match")
+        let templates = templates[coding]!
+        func sent(_ body: UnsafeRawBufferPointer, _ validator: Validator) -> (HTTPResponse.Status, Int) {
+            let notModified = ifNoneMatch.map { validator.isMatched(by: $0, coding: coding) } ?? false
+            let template = notModified ? templates.notModified : templates.ok
+            template.write(
+                validator: validator,
+                contentLength: notModified ? nil : body.count,
+                requestID: { buffer in
+                    if let callerID { buffer.writeString(callerID) } else { requestID!.write(into: &buffer) }
+                },
+                date: self.date.now,
+                into: &buffer
+            )
+            guard !notModified, head.method == .GET else { return (template.status, 0) }
+            buffer.writeBytes(body)
+            return (template.status, body.count)
+        }
+        let status: HTTPResponse.Status
+        let bytes: Int
+        if let written = service.cache.withFinal(key, coding: coding, sent) {
+            (status, bytes) = written
         } else if coding == .gzip, let stored = service.store.finalAnswerNow(provider: provider, id: id) {
             // A final answer in the store is as good as one in memory, and goes there now.
-            service.cache.keep(stored, for: key)
-            answer = stored
+            service.cache.keep(stored.bytes, for: key)
+            (status, bytes) = stored.gzipBody.withUnsafeReadableBytes { sent($0, stored.validator) }
         } else {
-            return nil
+            return false
         }
-        let body: ByteBuffer
-        switch coding {
-        case .gzip: body = answer.gzipBody
-        case .identity:
-            guard let identity = answer.identityBody else { return nil }
-            body = identity
-        }
-        let requestID = head.headerFields[.xRequestID].flatMap(RequestIDMiddleware.acceptable) ?? RequestIDMiddleware.make()
-        let etag = answer.etag(for: coding)
-        var fields = TaskController.validatorFields(etag: etag, maxAge: nil, cache: .hit, age: nil)
-        let status: HTTPResponse.Status
-        var sentBody: ByteBuffer? = body
-        if let condition = head.headerFields[.ifNoneMatch], EntityTag.ifNoneMatch(condition, matches: etag) {
-            status = .notModified
-            sentBody = nil
-        } else {
-            status = .ok
-            TaskController.addContentFields(to: &fields, coding: coding)
-            fields[.contentLength] = String(body.readableBytes)
-            if head.method == .head { sentBody = nil }
-        }
-        fields[.xRequestID] = requestID
-        fields[.date] = date.now
-        fields[.server] = serverName
         metrics.answer(provider: provider, cache: .hit)
         AccessLog.record(
             logger: logger,
-            requestID: requestID,
+            requestID: callerID ?? requestID!.text,
             metrics: metrics,
             route: Self.route,
-            method: head.method,
-            path: path,
+            method: head.method == .GET ? .get : .head,
+            path: head.uri,
             status: status,
-            bytes: sentBody?.readableBytes ?? 0,
+            bytes: bytes,
             elapsed: ContinuousClock.now - started,
-            cache: fields[.xCache],
+            cache: TaskService.CacheOutcome.hit.rawValue,
             client: remote,
-            forwardedFor: head.headerFields[.xForwardedFor]
+            forwardedFor: headers.first(name: "x-forwarded-for")
         )
-        return Answer(head: HTTPResponse(status: status, headerFields: fields), body: sentBody)
+        return true
     }
 
     /// `provider` and `id` of `/tasks/{provider}/{id}`; nil for any other path, a query, or
@@ -213,6 +223,58 @@ final class HotPath: Sendable {
         let id = rest[rest.index(after: slash)...]
         guard !provider.isEmpty, !id.isEmpty, !id.contains("/") else { return nil }
         return (String(provider), String(id))
+    }
+}
+
+/// The bytes of a hot answer's status line and headers, made once from the router's own header
+/// functions (``TaskController/validatorFields(etag:maxAge:cache:age:)``), so both paths send
+/// the same headers in the same order. Per answer only the ETag, Content-Length, X-Request-Id
+/// and Date are written.
+struct AnswerTemplate {
+    let status: HTTPResponse.Status
+    /// Up to the ETag's value.
+    private let beforeETag: [UInt8]
+    /// From after the ETag's value to the last fixed header.
+    private let afterETag: [UInt8]
+    private let coding: ContentCoding
+    private let serverLine: [UInt8]
+
+    init(status: HTTPResponse.Status, coding: ContentCoding, serverName: String) {
+        let marker = "taskgate-etag-goes-here"
+        var fields = TaskController.validatorFields(etag: marker, maxAge: nil, cache: .hit, age: nil)
+        if status == .ok { TaskController.addContentFields(to: &fields, coding: coding) }
+        var text = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
+        for field in fields { text += "\(field.name.rawName): \(field.value)\r\n" }
+        let parts = text.components(separatedBy: marker)
+        precondition(parts.count == 2, "the answer headers carry one ETag")
+        self.status = status
+        self.coding = coding
+        self.beforeETag = Array(parts[0].utf8)
+        self.afterETag = Array(parts[1].utf8)
+        self.serverLine = Array("Server: \(serverName)\r\n\r\n".utf8)
+    }
+
+    func write(
+        validator: Validator,
+        contentLength: Int?,
+        requestID: (inout ByteBuffer) -> Void,
+        date: String,
+        into buffer: inout ByteBuffer
+    ) {
+        buffer.writeBytes(beforeETag)
+        validator.writeETag(for: coding, into: &buffer)
+        buffer.writeBytes(afterETag)
+        if let contentLength {
+            buffer.writeStaticString("Content-Length: ")
+            buffer.writeString(String(contentLength))
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("X-Request-Id: ")
+        requestID(&buffer)
+        buffer.writeStaticString("\r\nDate: ")
+        buffer.writeString(date)
+        buffer.writeStaticString("\r\n")
+        buffer.writeBytes(serverLine)
     }
 }
 
@@ -230,16 +292,27 @@ final class HTTPDate: Sendable {
         }
     }
 
-    /// RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    /// RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. Plain arithmetic, as Hummingbird's
+    /// own date cache does: a locale-aware formatter would load ICU's data into every process
+    /// for one fixed format.
     static func format(_ date: Date) -> String {
-        date.formatted(
-            Date.VerbatimFormatStyle(
-                format:
-                    "\(weekday: .abbreviated), \(day: .twoDigits) \(month: .abbreviated) \(year: .defaultDigits) \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits):\(second: .twoDigits) GMT",
-                locale: Locale(identifier: "en_US_POSIX"),
-                timeZone: TimeZone(identifier: "GMT")!,
-                calendar: Calendar(identifier: .gregorian)
-            )
-        )
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday
+        let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let time = [secondOfDay / 3_600, secondOfDay / 60 % 60, secondOfDay % 60].map(twoDigits).joined(separator: ":")
+        return "\(weekdays[weekday]), \(twoDigits(day)) \(months[month - 1]) \(year) \(time) GMT"
     }
 }

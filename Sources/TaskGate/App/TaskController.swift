@@ -30,11 +30,11 @@ struct TaskController: Sendable {
         let answer = result.answer
         let etag = answer.etag(for: coding)
         var headers = Self.validatorFields(etag: etag, maxAge: result.maxAge, cache: result.cache, age: result.age)
-        if let condition = request.headers[.ifNoneMatch], EntityTag.ifNoneMatch(condition, matches: etag) {
+        if let condition = request.headers[.ifNoneMatch], answer.validator.isMatched(by: condition, coding: coding) {
             return Response(status: .notModified, headers: headers)
         }
         Self.addContentFields(to: &headers, coding: coding)
-        let body = coding == .gzip ? answer.gzipBody : try service.identityBody(of: answer)
+        let body = coding == .gzip ? answer.gzip : try service.identityBody(of: result)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
     }
 

@@ -6,23 +6,24 @@ import Synchronization
 /// The in-memory layer in front of the store: hot answers as ready-to-send bytes, and the vendor
 /// calls in flight.
 ///
-/// A not-final answer is reused until its TTL ends; a final one (from the vendor or the store)
-/// stays until evicted. Memory is bounded in bytes; eviction is CLOCK (second chance), O(1) per
-/// eviction. Requests for a task whose vendor call is under way wait for that call instead of
-/// making their own (single flight), so a polling storm costs the vendor one call.
+/// A final answer (from the vendor or the store) is packed into ``PackedAnswers`` and stays until
+/// evicted; a not-final one is reused until its TTL ends. Both are bounded in bytes, evicted by
+/// CLOCK (second chance). Requests for a task whose vendor call is under way wait for that call
+/// instead of making their own (single flight), so a polling storm costs the vendor one call.
 final class AnswerCache: Sendable {
     struct Key: Hashable, Sendable {
         var provider: String
         var id: String
     }
 
-    /// A class, so a dictionary bucket holds a pointer rather than the whole answer.
+    /// A not-final answer. A class, so a dictionary bucket holds a pointer rather than the whole
+    /// answer.
     private final class Entry {
-        var answer: EncodedAnswer
-        let expires: Date?
+        let answer: EncodedAnswer
+        let expires: Date
         var referenced = false
 
-        init(answer: EncodedAnswer, expires: Date?) {
+        init(answer: EncodedAnswer, expires: Date) {
             self.answer = answer
             self.expires = expires
         }
@@ -34,59 +35,87 @@ final class AnswerCache: Sendable {
     }
 
     private enum Outcome {
-        case answer(EncodedAnswer)
+        case answer(AnswerBytes, expires: Date?)
         case failed(GatewayError)
         case retry
     }
 
     private struct State {
+        var finals: PackedAnswers
+        /// Vendor calls under way and not-final answers.
         var slots: [Key: Slot] = [:]
-        /// Keys holding answers, in CLOCK order.
+        /// Keys holding not-final answers, in CLOCK order.
         var clock: Deque<Key> = []
         var bytes = 0
     }
 
-    private let state = Mutex(State())
-    /// Bytes of answers kept at most (bodies plus a fixed overhead per entry).
-    let budget: Int
+    private let state: Mutex<State>
+    /// Bytes of not-final answers kept at most (bodies plus a fixed overhead per entry). They
+    /// live a TTL at most, so they get a small share of the memory budget.
+    let transientBudget: Int
     let now: @Sendable () -> Date
 
-    /// Measured (bench/run.sh, RSS against entries held): dictionary bucket, entry object, ETag
-    /// strings, clock slot, buffer headers and allocator slack per answer.
+    /// Measured (bench/run.sh, RSS against entries held): dictionary bucket, entry object, clock
+    /// slot, buffer headers and allocator slack per answer.
     static let entryOverhead = 480
 
+    /// - Parameter budget: bytes for final answers; not-final ones get an eighth of it on top.
     init(budget: Int = 64 << 20, now: @escaping @Sendable () -> Date) {
-        self.budget = budget
+        self.state = Mutex(State(finals: PackedAnswers(budget: budget)))
+        self.transientBudget = budget / 8
         self.now = now
     }
 
     /// A cached answer still fresh, and when it stops being fresh (nil: final).
-    func fresh(_ key: Key) -> (answer: EncodedAnswer, expires: Date?)? {
+    func fresh(_ key: Key) -> (answer: AnswerBytes, expires: Date?)? {
         let now = now()
         return state.withLock { state in
-            guard case .answer(let entry)? = state.slots[key] else { return nil }
-            if let expires = entry.expires, expires <= now { return nil }
+            if let final = Self.final(key, in: &state) { return (final, nil) }
+            guard case .answer(let entry)? = state.slots[key], entry.expires > now else { return nil }
             entry.referenced = true
-            return (entry.answer, entry.expires)
+            return (entry.answer.bytes, entry.expires)
+        }
+    }
+
+    /// Calls `body` with the bytes of a final answer held in memory and its validator, without
+    /// copying them out first (the hot path writes them straight into its answer). For
+    /// `.identity`, only when the JSON body is held too. The bytes are valid only inside `body`,
+    /// which runs under the cache's lock: it must be short and must not call back.
+    func withFinal<Result: Sendable>(
+        _ key: Key,
+        coding: ContentCoding,
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator) -> Result
+    ) -> Result? {
+        state.withLock { state in
+            guard let held = state.finals.lookup(key), let bytes = coding == .gzip ? held.gzip : held.identity else { return nil }
+            return body(bytes, held.validator)
         }
     }
 
     /// Keeps a final answer read from the store, so the next request touches neither SQLite nor zlib.
-    func keep(_ answer: EncodedAnswer, for key: Key) {
+    func keep(_ answer: AnswerBytes, for key: Key) {
         state.withLock { state in
             if case .loading? = state.slots[key] { return }
-            insert(answer, expires: nil, for: key, into: &state)
+            state.finals.insert(answer, for: key)
         }
     }
 
     /// Adds the inflated body to a kept answer, so identity callers inflate once.
     func keepIdentity(_ body: ByteBuffer, for key: Key) {
-        state.withLock { state in
-            guard case .answer(let entry)? = state.slots[key], entry.answer.identityBody == nil else { return }
-            entry.answer.identityBody = body
-            state.bytes += body.capacity
-            evictOverBudget(&state)
-        }
+        state.withLock { state in state.finals.addIdentity(body, for: key) }
+    }
+
+    /// Final answers held in memory.
+    var finalCount: Int { state.withLock { $0.finals.count } }
+
+    private static func final(_ key: Key, in state: inout State) -> AnswerBytes? {
+        guard let held = state.finals.lookup(key) else { return nil }
+        return AnswerBytes(
+            gzip: ByteBuffer(bytes: held.gzip),
+            identity: held.identity.map { ByteBuffer(bytes: $0) },
+            validator: held.validator,
+            status: held.status
+        )
     }
 
     /// Runs `load` unless a call for the same key is already under way, in which case this waits
@@ -97,24 +126,25 @@ final class AnswerCache: Sendable {
         _ key: Key,
         ttl: Duration,
         _ load: () async throws(GatewayError) -> EncodedAnswer
-    ) async throws(GatewayError) -> (answer: EncodedAnswer, coalesced: Bool) {
+    ) async throws(GatewayError) -> (answer: AnswerBytes, expires: Date?, coalesced: Bool) {
         while true {
             let now = now()
-            let (leads, fresh): (Bool, EncodedAnswer?) = state.withLock { state in
+            let (leads, fresh): (Bool, (AnswerBytes, Date?)?) = state.withLock { state in
+                // Another call's vendor answer may have arrived while this caller was looking
+                // elsewhere (the store): share it rather than ask the vendor again.
+                if let final = Self.final(key, in: &state) { return (false, (final, nil)) }
                 switch state.slots[key] {
                 case .loading?:
                     return (false, nil)
-                case .answer(let entry)? where entry.expires.map { $0 > now } ?? true:
-                    // Another call's vendor answer arrived while this caller was looking
-                    // elsewhere (the store): share it rather than ask the vendor again.
-                    return (false, entry.answer)
+                case .answer(let entry)? where entry.expires > now:
+                    return (false, (entry.answer.bytes, entry.expires))
                 default:
                     remove(key, from: &state)
                     state.slots[key] = .loading([])
                     return (true, nil)
                 }
             }
-            if let fresh { return (fresh, true) }
+            if let (answer, expires) = fresh { return (answer, expires, true) }
             if leads {
                 let result: Result<EncodedAnswer, GatewayError>
                 do throws(GatewayError) {
@@ -122,18 +152,28 @@ final class AnswerCache: Sendable {
                 } catch {
                     result = .failure(error)
                 }
+                // nil: final, kept until evicted.
+                let expires: Date? =
+                    switch result {
+                    case .success(let answer) where !answer.isFinal: expiry(of: answer, ttl: ttl)
+                    default: nil
+                    }
                 let waiters = state.withLock { state in
                     guard case .loading(let waiters)? = state.slots[key] else { return [CheckedContinuation<Outcome, Never>]() }
                     state.slots[key] = nil
                     if case .success(let answer) = result {
-                        insert(answer, expires: expiry(of: answer, ttl: ttl), for: key, into: &state)
+                        if let expires {
+                            insert(answer, expires: expires, for: key, into: &state)
+                        } else {
+                            state.finals.insert(answer.bytes, for: key)
+                        }
                     }
                     return waiters
                 }
                 switch result {
                 case .success(let answer):
-                    for waiter in waiters { waiter.resume(returning: .answer(answer)) }
-                    return (answer, false)
+                    for waiter in waiters { waiter.resume(returning: .answer(answer.bytes, expires: expires)) }
+                    return (answer.bytes, expires, false)
                 case .failure(let error):
                     for waiter in waiters { waiter.resume(returning: .failed(error)) }
                     throw error
@@ -141,13 +181,14 @@ final class AnswerCache: Sendable {
             }
             let outcome = await withCheckedContinuation { (waiter: CheckedContinuation<Outcome, Never>) in
                 let immediate: Outcome? = state.withLock { state in
+                    if let final = Self.final(key, in: &state) { return .answer(final, expires: nil) }
                     switch state.slots[key] {
                     case .loading(var waiters)?:
                         waiters.append(waiter)
                         state.slots[key] = .loading(waiters)
                         return nil
                     case .answer(let entry)?:
-                        return .answer(entry.answer)
+                        return .answer(entry.answer.bytes, expires: entry.expires)
                     case nil:
                         return .retry
                     }
@@ -155,21 +196,20 @@ final class AnswerCache: Sendable {
                 if let immediate { waiter.resume(returning: immediate) }
             }
             switch outcome {
-            case .answer(let answer): return (answer, true)
+            case .answer(let answer, let expires): return (answer, expires, true)
             case .failed(let error): throw error
             case .retry: continue
             }
         }
     }
 
-    /// When a fresh answer stops being reused: never for a final one; `ttl` after it was fetched
-    /// otherwise, but not in the past (a slow vendor call must not cache an expired answer).
-    private func expiry(of answer: EncodedAnswer, ttl: Duration) -> Date? {
-        guard !answer.isFinal else { return nil }
-        return max(answer.fetchedAt.addingTimeInterval(ttl.seconds), now())
+    /// When a not-final answer stops being reused: `ttl` after it was fetched, but not in the
+    /// past (a slow vendor call must not cache an expired answer).
+    private func expiry(of answer: EncodedAnswer, ttl: Duration) -> Date {
+        max(answer.fetchedAt.addingTimeInterval(ttl.seconds), now())
     }
 
-    private func insert(_ answer: EncodedAnswer, expires: Date?, for key: Key, into state: inout State) {
+    private func insert(_ answer: EncodedAnswer, expires: Date, for key: Key, into state: inout State) {
         remove(key, from: &state)
         state.slots[key] = .answer(Entry(answer: answer, expires: expires))
         state.clock.append(key)
@@ -186,7 +226,7 @@ final class AnswerCache: Sendable {
 
     /// CLOCK: a referenced entry gets a second chance, an unreferenced one goes.
     private func evictOverBudget(_ state: inout State) {
-        while state.bytes > budget, let key = state.clock.popFirst() {
+        while state.bytes > transientBudget, let key = state.clock.popFirst() {
             guard case .answer(let entry)? = state.slots[key] else { continue }
             if entry.referenced {
                 entry.referenced = false

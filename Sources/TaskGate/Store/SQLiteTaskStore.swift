@@ -19,6 +19,9 @@ public final class SQLiteTaskStore: TaskStore {
         var configuration = Configuration()
         configuration.label = "taskgate.store"
         configuration.busyMode = .timeout(5)
+        // Reads are single indexed lookups, each over in microseconds: the two event loops and
+        // the router's reads rarely need more than three connections, each with its page cache.
+        configuration.maximumReaderCount = 3
         configuration.prepareDatabase { db in
             // Full durability: a final answer is on disk before the caller sees it.
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -106,7 +109,7 @@ public final class SQLiteTaskStore: TaskStore {
             sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = ? AND task_id = ?"
         )
         guard let row = try Row.fetchOne(statement, arguments: [provider, id]) else { return .some(nil) }
-        guard let status = TaskStatus(rawValue: row["status"]) else { return nil }
+        guard let status = TaskStatus(rawValue: row["status"]), let validator = Validator(hex: row["etag"]) else { return nil }
         let body: Data = row["body_gzip"]
         return EncodedAnswer(
             provider: provider,
@@ -116,7 +119,7 @@ public final class SQLiteTaskStore: TaskStore {
             fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]),
             gzipBody: ByteBuffer(bytes: body),
             identityBody: nil,
-            etag: row["etag"]
+            validator: validator
         )
     }
 
@@ -148,7 +151,7 @@ public final class SQLiteTaskStore: TaskStore {
                 """,
             arguments: [
                 answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
-                answer.etag, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
+                answer.validator.hex, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
             ]
         )
     }

@@ -28,4 +28,17 @@ enum Hex {
         }
         return bytes
     }
+
+    /// The 32 hex digits of 128 bits given as two words, written in place (validators and
+    /// request ids are written into answers without building strings).
+    static func write(_ high: UInt64, _ low: UInt64, into out: UnsafeMutableRawBufferPointer) {
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { digits in
+            for index in 0..<16 {
+                let shift = UInt64(60 - 4 * index)
+                out[index] = digits[Int((high >> shift) & 0xF)]
+                out[16 + index] = digits[Int((low >> shift) & 0xF)]
+            }
+        }
+    }
 }

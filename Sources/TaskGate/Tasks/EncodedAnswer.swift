@@ -1,9 +1,9 @@
 import CompressNIO
-import Crypto
 import Foundation
 import NIOCore
 
-/// A task answer ready to send: the gzipped JSON body, its ETag and what the cache needs to know.
+/// A task answer ready to send: the gzipped JSON body, its validator and what the cache needs to
+/// know.
 ///
 /// Built once per vendor answer; a final one is stored as is and sent as stored.
 public struct EncodedAnswer: Sendable {
@@ -16,14 +16,12 @@ public struct EncodedAnswer: Sendable {
     public var gzipBody: ByteBuffer
     /// The body as JSON when it is at hand (fresh from the vendor); otherwise inflated on demand.
     public var identityBody: ByteBuffer?
-    /// The quoted ETags of both representations, made once rather than per request.
-    let identityETag: String
-    let gzipETag: String
-
-    /// The strong validator of the JSON body, without quotes (as stored); see `etag(for:)`.
-    public var etag: String { String(identityETag.dropFirst().dropLast()) }
+    public let validator: Validator
 
     public var isFinal: Bool { status.isFinal }
+
+    /// What is sent: the bodies and their validator.
+    public var bytes: AnswerBytes { AnswerBytes(gzip: gzipBody, identity: identityBody, validator: validator, status: status) }
 
     public init(
         provider: String,
@@ -33,7 +31,7 @@ public struct EncodedAnswer: Sendable {
         fetchedAt: Date,
         gzipBody: ByteBuffer,
         identityBody: ByteBuffer?,
-        etag: String
+        validator: Validator
     ) {
         self.provider = provider
         self.id = id
@@ -42,8 +40,7 @@ public struct EncodedAnswer: Sendable {
         self.fetchedAt = fetchedAt
         self.gzipBody = gzipBody
         self.identityBody = identityBody
-        self.identityETag = "\"\(etag)\""
-        self.gzipETag = "\"\(etag)-gzip\""
+        self.validator = validator
     }
 
     /// Encodes, hashes and compresses a record once.
@@ -58,28 +55,26 @@ public struct EncodedAnswer: Sendable {
             fetchedAt: record.fetchedAt,
             gzipBody: try Gzip.compress(identity),
             identityBody: identity,
-            etag: Self.validator(of: json)
+            validator: Validator(of: json)
         )
     }
+}
+
+/// The bytes of a task answer as sent: the gzipped JSON, the JSON when at hand, their validator,
+/// and the task's status (listings filter on it).
+public struct AnswerBytes: Sendable {
+    public var gzip: ByteBuffer
+    public var identity: ByteBuffer?
+    public let validator: Validator
+    public let status: TaskStatus
+
+    /// The quoted ETag of one representation.
+    public func etag(for coding: ContentCoding) -> String { validator.etag(for: coding) }
 
     /// The body for identity callers.
-    public func identity(maxBytes: Int = 64 << 20) throws(GatewayError) -> ByteBuffer {
-        if let identityBody { return identityBody }
-        return try Gzip.inflate(gzipBody, maxBytes: maxBytes)
-    }
-
-    /// The quoted ETag of one representation: the gzip and identity bodies differ byte for byte,
-    /// so they carry different strong validators (RFC 9110 §8.8.3.3).
-    public func etag(for coding: ContentCoding) -> String {
-        switch coding {
-        case .identity: identityETag
-        case .gzip: gzipETag
-        }
-    }
-
-    /// 128 bits of SHA-256 over the JSON body, hex.
-    static func validator(of json: [UInt8]) -> String {
-        Hex.encode(SHA256.hash(data: json).prefix(16))
+    public func inflated(maxBytes: Int = 64 << 20) throws(GatewayError) -> ByteBuffer {
+        if let identity { return identity }
+        return try Gzip.inflate(gzip, maxBytes: maxBytes)
     }
 }
 

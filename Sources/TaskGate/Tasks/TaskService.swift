@@ -14,7 +14,9 @@ public final class TaskService: Sendable {
     }
 
     public struct Result: Sendable {
-        public var answer: EncodedAnswer
+        /// The task, its id as the provider validated it.
+        public var key: (provider: String, id: String)
+        public var answer: AnswerBytes
         public var cache: CacheOutcome
         /// Seconds until taskgate would ask the vendor again; nil for a final answer.
         public var maxAge: Int?
@@ -46,15 +48,15 @@ public final class TaskService: Sendable {
         let id = try provider.validateID(rawID)
         let key = AnswerCache.Key(provider: name, id: id)
         if let (answer, expires) = cache.fresh(key) {
-            return Result(answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
+            return Result(key: (name, id), answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
         }
         let stored = try await store.answer(provider: name, id: id)
         if let stored, stored.isFinal {
-            cache.keep(stored, for: key)
-            return Result(answer: stored, cache: .hit, maxAge: nil)
+            cache.keep(stored.bytes, for: key)
+            return Result(key: (name, id), answer: stored.bytes, cache: .hit, maxAge: nil)
         }
         let ttl = provider.statusTTL
-        let loaded: (answer: EncodedAnswer, coalesced: Bool)
+        let loaded: (answer: AnswerBytes, expires: Date?, coalesced: Bool)
         do throws(GatewayError) {
             loaded = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
                 let known = stored.map { KnownTask(status: $0.status, vendorStatus: $0.vendorStatus) }
@@ -86,18 +88,17 @@ public final class TaskService: Sendable {
                 "vendor failed; serving the last known answer",
                 metadata: ["provider": "\(name)", "problem": "\(error.kind.rawValue)", "age_s": "\(age)"]
             )
-            return Result(answer: stored, cache: .stale, maxAge: 0, age: age)
+            return Result(key: (name, id), answer: stored.bytes, cache: .stale, maxAge: 0, age: age)
         }
-        let (answer, coalesced) = loaded
-        let maxAge = answer.isFinal ? nil : secondsUntil(answer.fetchedAt.addingTimeInterval(ttl.seconds))
-        return Result(answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: maxAge)
+        let (answer, expires, coalesced) = loaded
+        return Result(key: (name, id), answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: expires.map(secondsUntil))
     }
 
-    /// The JSON body of an answer, inflated at most once per cached answer.
-    public func identityBody(of answer: EncodedAnswer) throws(GatewayError) -> ByteBuffer {
-        if let body = answer.identityBody { return body }
-        let body = try answer.identity()
-        cache.keepIdentity(body, for: AnswerCache.Key(provider: answer.provider, id: answer.id))
+    /// The JSON body of a task's answer, inflated at most once per answer held in memory.
+    public func identityBody(of result: Result) throws(GatewayError) -> ByteBuffer {
+        if let body = result.answer.identity { return body }
+        let body = try result.answer.inflated()
+        cache.keepIdentity(body, for: AnswerCache.Key(provider: result.key.provider, id: result.key.id))
         return body
     }
 

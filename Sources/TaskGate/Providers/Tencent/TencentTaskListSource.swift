@@ -42,7 +42,7 @@ struct TencentTaskListSource: TaskListSource {
             guard let id = item["TaskId"] as? String else { continue }
             if vendorStatus == "FINISH" {
                 let answer = try await tasks.task(provider: provider.name, id: id, logger: logger).answer
-                if status == nil || answer.status == status { page.append(try answer.identity()) }
+                if status == nil || answer.status == status { page.append(try answer.inflated()) }
             } else {
                 var record = TaskRecord(
                     provider: provider.name,

@@ -1,0 +1,177 @@
+import DequeModule
+import NIOCore
+
+/// Final answers packed into large append-only slabs: an answer costs its gzip bytes and its
+/// validator (and its JSON, once an identity caller asked for it) plus a 16-byte index entry —
+/// not a buffer, an object and strings each, which cost about 1.3 KiB per answer of ~330 bytes.
+///
+/// Final answers never change, so their bytes are written once and then only read. Memory is
+/// given back a slab at a time, oldest first; an answer read since it was last passed gets a
+/// second chance and is copied into the newest slab (CLOCK, over slabs).
+///
+/// Not thread-safe: ``AnswerCache`` keeps it under its lock, and readers copy the bytes out
+/// before letting go of it.
+struct PackedAnswers {
+    /// Where a body lies. A gzip body follows its 16-byte validator in the slab.
+    struct Location {
+        var slab: UInt32
+        var offset: UInt32
+        var length: UInt32
+    }
+
+    /// An answer held: 16 bytes, so the index of 100,000 answers is a few MiB.
+    private struct Entry {
+        var gzip: Location
+        let status: TaskStatus
+        var referenced = false
+    }
+
+    /// A held answer, as read.
+    struct Held {
+        let gzip: UnsafeRawBufferPointer
+        let identity: UnsafeRawBufferPointer?
+        let validator: Validator
+        let status: TaskStatus
+    }
+
+    /// One block of memory, filled from the front and never rewritten.
+    private final class Slab {
+        let sequence: UInt32
+        let memory: UnsafeMutableRawBufferPointer
+        var used = 0
+
+        init(sequence: UInt32, capacity: Int) {
+            self.sequence = sequence
+            self.memory = .allocate(byteCount: capacity, alignment: 16)
+        }
+
+        deinit { memory.deallocate() }
+
+        var free: Int { memory.count - used }
+
+        func append(_ parts: UnsafeRawBufferPointer...) -> UInt32 {
+            let offset = used
+            for part in parts {
+                UnsafeMutableRawBufferPointer(rebasing: memory[used..<used + part.count]).copyMemory(from: part)
+                used += part.count
+            }
+            return UInt32(offset)
+        }
+
+        func bytes(at offset: Int, count: Int) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: memory[offset..<offset + count])
+        }
+    }
+
+    /// Index bytes per answer beyond its bodies: a dictionary slot (16-byte id, 16-byte entry)
+    /// at a load factor of about one half.
+    static let entryOverhead = 64
+
+    let budget: Int
+    /// A slab's size: small enough that giving one back frees a small share of the budget.
+    let slabSize: Int
+    /// One table per provider, keyed by task id: no provider name in every key.
+    private var tables: [String: [String: Entry]] = [:]
+    /// JSON bodies, for the few answers identity callers asked for.
+    private var identities: [AnswerCache.Key: Location] = [:]
+    private var slabs: Deque<Slab> = []
+    private var nextSequence: UInt32 = 0
+    private(set) var count = 0
+    /// Slab memory plus the index, as counted against the budget.
+    private(set) var heldBytes = 0
+
+    init(budget: Int) {
+        self.budget = budget
+        self.slabSize = min(max(budget / 32, 4 << 10), 1 << 20)
+    }
+
+    /// The answer held for `key`, marked as read. The bytes stay valid until this value is
+    /// next changed (a slab may go then).
+    mutating func lookup(_ key: AnswerCache.Key) -> Held? {
+        guard let entry = tables[key.provider]?[key.id] else { return nil }
+        if !entry.referenced { tables[key.provider]?[key.id]?.referenced = true }
+        let record = slab(entry.gzip.slab).bytes(at: Int(entry.gzip.offset), count: 16 + Int(entry.gzip.length))
+        let identity = identities.isEmpty ? nil : identities[key].map { slab($0.slab).bytes(at: Int($0.offset), count: Int($0.length)) }
+        return Held(
+            gzip: UnsafeRawBufferPointer(rebasing: record[16...]),
+            identity: identity,
+            validator: Validator(bytes: UnsafeRawBufferPointer(rebasing: record[..<16])),
+            status: entry.status
+        )
+    }
+
+    /// Holds a final answer; one already held is left as it is (a final answer never changes).
+    mutating func insert(_ answer: AnswerBytes, for key: AnswerCache.Key) {
+        guard budget > 0, tables[key.provider]?[key.id] == nil else { return }
+        let location = answer.gzip.withUnsafeReadableBytes { body in
+            answer.validator.withUnsafeBytes { validator in append(validator, body) }
+        }
+        tables[key.provider, default: [:]][key.id] = Entry(gzip: location, status: answer.status)
+        count += 1
+        heldBytes += Self.entryOverhead
+        if let identity = answer.identity { identities[key] = identity.withUnsafeReadableBytes { append($0) } }
+        evictOverBudget()
+    }
+
+    /// Adds the JSON body to a held answer, so identity callers inflate once.
+    mutating func addIdentity(_ identity: ByteBuffer, for key: AnswerCache.Key) {
+        guard tables[key.provider]?[key.id] != nil, identities[key] == nil else { return }
+        identities[key] = identity.withUnsafeReadableBytes { append($0) }
+        evictOverBudget()
+    }
+
+    private func slab(_ sequence: UInt32) -> Slab {
+        slabs[Int(sequence &- slabs[0].sequence)]
+    }
+
+    /// Appends a record (validator and gzip body, or a JSON body); the location's length is the
+    /// body's.
+    private mutating func append(_ parts: UnsafeRawBufferPointer...) -> Location {
+        let size = parts.reduce(0) { $0 + $1.count }
+        if slabs.last.map({ $0.free < size }) ?? true {
+            // An answer larger than a slab gets a slab of its own.
+            let slab = Slab(sequence: nextSequence, capacity: max(slabSize, size))
+            nextSequence &+= 1
+            slabs.append(slab)
+            heldBytes += slab.memory.count
+        }
+        let slab = slabs.last!
+        let offset = parts.count == 2 ? slab.append(parts[0], parts[1]) : slab.append(parts[0])
+        return Location(slab: slab.sequence, offset: offset, length: UInt32(parts.last!.count))
+    }
+
+    /// Gives back the oldest slabs until within budget. An answer read since its slab was last
+    /// passed moves to the newest slab instead of going.
+    private mutating func evictOverBudget() {
+        while heldBytes > budget, let oldest = slabs.first {
+            var moving: [(provider: String, id: String, record: UnsafeRawBufferPointer)] = []
+            for provider in Array(tables.keys) {
+                var gone: [String] = []
+                for (id, entry) in tables[provider]! where entry.gzip.slab == oldest.sequence {
+                    if entry.referenced {
+                        moving.append((provider, id, oldest.bytes(at: Int(entry.gzip.offset), count: 16 + Int(entry.gzip.length))))
+                    } else {
+                        gone.append(id)
+                    }
+                }
+                // Removed after the walk, so the table is changed in place rather than copied.
+                for id in gone {
+                    tables[provider]![id] = nil
+                    identities[AnswerCache.Key(provider: provider, id: id)] = nil
+                }
+                count -= gone.count
+                heldBytes -= gone.count * Self.entryOverhead
+            }
+            if !identities.isEmpty { identities = identities.filter { $0.value.slab != oldest.sequence } }
+            // `oldest` stays alive (and readable) until the moved answers are copied.
+            slabs.removeFirst()
+            heldBytes -= oldest.memory.count
+            for (provider, id, record) in moving {
+                let moved = append(UnsafeRawBufferPointer(rebasing: record[..<16]), UnsafeRawBufferPointer(rebasing: record[16...]))
+                tables[provider]![id]!.gzip = moved
+                tables[provider]![id]!.referenced = false
+            }
+            withExtendedLifetime(oldest) {}
+        }
+    }
+}
