@@ -98,6 +98,42 @@ import Testing
         }
     }
 
+    @Test(arguments: ["gzip", nil] as [String?])
+    func aNotFinalAnswerWithinItsTTLIsAnsweredHereWithItsMaxAge(acceptEncoding: String?) async throws {
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            addTask(sim.state, id: "703", .state(.running))
+            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            // A clock that stands still, so both paths count the same seconds to the refresh.
+            let frozen = Date()
+            let parts = try buildGateway(configuration, logger: quietLogger, now: { frozen })
+            let hotPath = HotPath(
+                service: parts.service,
+                metrics: parts.metrics,
+                auth: configuration.auth,
+                limits: configuration.limits,
+                logger: quietLogger,
+                serverName: "taskgate"
+            )
+            try await parts.application.test(.router) { client in
+                let path = "/tasks/capmonster/703"
+                var fields: HTTPFields = [.xRequestID: "not-final-1"]
+                if let acceptEncoding { fields[.acceptEncoding] = acceptEncoding }
+                #expect(try await client.get(path, fields).headers[.xCache] == "MISS")
+                let routed = try await client.get(path, fields)
+                #expect(routed.headers[.xCache] == "HIT")
+                let hot = try #require(Self.hot(hotPath, path, fields))
+                let routedFields = routed.headers.filter { $0.name != .date && $0.name != .server }.map { "\($0.name.rawName): \($0.value)" }
+                let hotFields = hot.fields.filter { !["Date", "Server"].contains($0.name) }.map { "\($0.name): \($0.value)" }
+                #expect(hotFields == routedFields)
+                #expect(hot["Cache-Control"] == "max-age=2")
+                #expect(hot.body == routed.body)
+                let etag = try #require(routed.headers[.eTag])
+                #expect(Self.hot(hotPath, path, fields + [HTTPField(name: .ifNoneMatch, value: etag)])?.status == 304)
+                #expect(sim.state.calls(for: "703")["getTaskResult"] == 1)
+            }
+        }
+    }
+
     @Test(arguments: [
         "/tasks/capmonster/999",  // not in memory
         "/tasks/capmonster/0701",  // malformed: the router's 400

@@ -40,6 +40,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
 
+    static let keptBufferCapacity = 16 << 10
+
     init(hotPath: HotPath) {
         self.hotPath = hotPath
     }
@@ -87,6 +89,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             answering = false
             socket.writeAndFlush(NIOAny(IOData.byteBuffer(answer)), promise: nil)
+            // A large answer's buffer is not kept for the rest of the connection.
+            if answer.capacity > Self.keptBufferCapacity { answer = context.channel.allocator.buffer(capacity: 1024) }
         }
     }
 
@@ -128,7 +132,18 @@ final class HotPath: Sendable {
     let logger: Logger
     private let date = HTTPDate()
     /// The fixed parts of every answer, per coding and status.
-    private let templates: [ContentCoding: (ok: AnswerTemplate, notModified: AnswerTemplate)]
+    private let templates: [Templates.Key: Templates]
+
+    /// The templates of one kind of answer: gzip or identity, final or not.
+    struct Templates {
+        struct Key: Hashable {
+            var coding: ContentCoding
+            var final: Bool
+        }
+
+        let ok: AnswerTemplate
+        let notModified: AnswerTemplate
+    }
 
     static let route = "/tasks/{provider}/{id}"
 
@@ -139,18 +154,21 @@ final class HotPath: Sendable {
         self.maxURILength = limits.maxURILength
         self.idleTimeout = .nanoseconds(limits.idleTimeout.nanoseconds)
         self.logger = logger
-        var templates: [ContentCoding: (ok: AnswerTemplate, notModified: AnswerTemplate)] = [:]
+        var templates: [Templates.Key: Templates] = [:]
         for coding in [ContentCoding.gzip, .identity] {
-            templates[coding] = (
-                AnswerTemplate(status: .ok, coding: coding, serverName: serverName),
-                AnswerTemplate(status: .notModified, coding: coding, serverName: serverName)
-            )
+            for final in [true, false] {
+                templates[Templates.Key(coding: coding, final: final)] = Templates(
+                    ok: AnswerTemplate(status: .ok, coding: coding, final: final, serverName: serverName),
+                    notModified: AnswerTemplate(status: .notModified, coding: coding, final: final, serverName: serverName)
+                )
+            }
         }
         self.templates = templates
     }
 
-    /// Writes the whole answer into `buffer` when `head` asks for a final task held in memory or
-    /// the store; false (and nothing written) to let Hummingbird answer.
+    /// Writes the whole answer into `buffer` when `head` asks for a task whose answer is fresh in
+    /// memory (final, or not final within its TTL) or final in the store; false (and nothing
+    /// written) to let Hummingbird answer.
     func answer(_ head: HTTPRequestHead, remote: SocketAddress?, requestIDs: inout RequestIDGenerator, into buffer: inout ByteBuffer) -> Bool {
         let started = ContinuousClock.now
         let headers = head.headers
@@ -167,17 +185,19 @@ final class HotPath: Sendable {
         let callerID = headers.first(name: "x-request-id").flatMap(RequestIDMiddleware.acceptable)
         let requestID = callerID == nil ? requestIDs.next() : nil
         let ifNoneMatch = headers.first(name: "if-none-match")
-        let templates = templates[coding]!
-        func sent(_ body: UnsafeRawBufferPointer, _ validator: Validator) -> (HTTPResponse.Status, Int) {
+        let date = date.now
+        func sent(_ body: UnsafeRawBufferPointer, _ validator: Validator, _ maxAge: Int?) -> (HTTPResponse.Status, Int) {
             let notModified = ifNoneMatch.map { validator.isMatched(by: $0, coding: coding) } ?? false
+            let templates = templates[Templates.Key(coding: coding, final: maxAge == nil)]!
             let template = notModified ? templates.notModified : templates.ok
             template.write(
                 validator: validator,
+                maxAge: maxAge,
                 contentLength: notModified ? nil : body.count,
                 requestID: { buffer in
                     if let callerID { buffer.writeString(callerID) } else { requestID!.write(into: &buffer) }
                 },
-                date: self.date.now,
+                date: date,
                 into: &buffer
             )
             guard !notModified, head.method == .GET else { return (template.status, 0) }
@@ -186,12 +206,12 @@ final class HotPath: Sendable {
         }
         let status: HTTPResponse.Status
         let bytes: Int
-        if let written = service.cache.withFinal(key, coding: coding, sent) {
+        if let written = service.cache.withFresh(key, coding: coding, sent) {
             (status, bytes) = written
-        } else if coding == .gzip, let stored = service.store.finalAnswerNow(provider: provider, id: id) {
+        } else if coding == .gzip, !service.cache.holdsNotFinal(key), let stored = service.store.finalAnswerNow(provider: provider, id: id) {
             // A final answer in the store is as good as one in memory, and goes there now.
             service.cache.keep(stored.bytes, for: key)
-            (status, bytes) = stored.gzipBody.withUnsafeReadableBytes { sent($0, stored.validator) }
+            (status, bytes) = stored.gzipBody.withUnsafeReadableBytes { sent($0, stored.validator, nil) }
         } else {
             return false
         }
@@ -228,42 +248,60 @@ final class HotPath: Sendable {
 
 /// The bytes of a hot answer's status line and headers, made once from the router's own header
 /// functions (``TaskController/validatorFields(etag:maxAge:cache:age:)``), so both paths send
-/// the same headers in the same order. Per answer only the ETag, Content-Length, X-Request-Id
-/// and Date are written.
+/// the same headers in the same order. Per answer only the ETag, the max-age of a not-final
+/// answer, Content-Length, X-Request-Id and Date are written.
 struct AnswerTemplate {
+    /// Fixed bytes, and the places between them where an answer's own values go.
+    private enum Piece {
+        case bytes([UInt8])
+        case etag
+        case maxAge
+    }
+
     let status: HTTPResponse.Status
-    /// Up to the ETag's value.
-    private let beforeETag: [UInt8]
-    /// From after the ETag's value to the last fixed header.
-    private let afterETag: [UInt8]
     private let coding: ContentCoding
+    private let pieces: [Piece]
     private let serverLine: [UInt8]
 
-    init(status: HTTPResponse.Status, coding: ContentCoding, serverName: String) {
-        let marker = "taskgate-etag-goes-here"
-        var fields = TaskController.validatorFields(etag: marker, maxAge: nil, cache: .hit, age: nil)
+    /// - Parameter final: a final answer's template (`immutable`); else one with a max-age.
+    init(status: HTTPResponse.Status, coding: ContentCoding, final: Bool, serverName: String) {
+        // Values no answer has, replaced by pieces once the router's headers are written out.
+        let etagMarker = "taskgate-etag-goes-here"
+        let maxAgeMarker = 9_876_543_210
+        var fields = TaskController.validatorFields(etag: etagMarker, maxAge: final ? nil : maxAgeMarker, cache: .hit, age: nil)
         if status == .ok { TaskController.addContentFields(to: &fields, coding: coding) }
         var text = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
         for field in fields { text += "\(field.name.rawName): \(field.value)\r\n" }
-        let parts = text.components(separatedBy: marker)
-        precondition(parts.count == 2, "the answer headers carry one ETag")
+        var pieces: [Piece] = []
+        for (index, part) in text.components(separatedBy: etagMarker).enumerated() {
+            if index > 0 { pieces.append(.etag) }
+            for (index, part) in part.components(separatedBy: String(maxAgeMarker)).enumerated() {
+                if index > 0 { pieces.append(.maxAge) }
+                pieces.append(.bytes(Array(part.utf8)))
+            }
+        }
+        precondition(pieces.count(where: { if case .etag = $0 { true } else { false } }) == 1, "the answer headers carry one ETag")
         self.status = status
         self.coding = coding
-        self.beforeETag = Array(parts[0].utf8)
-        self.afterETag = Array(parts[1].utf8)
+        self.pieces = pieces
         self.serverLine = Array("Server: \(serverName)\r\n\r\n".utf8)
     }
 
     func write(
         validator: Validator,
+        maxAge: Int?,
         contentLength: Int?,
         requestID: (inout ByteBuffer) -> Void,
         date: String,
         into buffer: inout ByteBuffer
     ) {
-        buffer.writeBytes(beforeETag)
-        validator.writeETag(for: coding, into: &buffer)
-        buffer.writeBytes(afterETag)
+        for piece in pieces {
+            switch piece {
+            case .bytes(let bytes): buffer.writeBytes(bytes)
+            case .etag: validator.writeETag(for: coding, into: &buffer)
+            case .maxAge: buffer.writeString(String(maxAge ?? 0))
+            }
+        }
         if let contentLength {
             buffer.writeStaticString("Content-Length: ")
             buffer.writeString(String(contentLength))

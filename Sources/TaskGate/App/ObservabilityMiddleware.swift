@@ -30,10 +30,11 @@ struct ObservabilityMiddleware: RouterMiddleware {
 
 /// The access log line and HTTP metrics of one request, the same for the router and the hot path.
 enum AccessLog {
-    /// - Parameter requestID: for a logger that does not carry it already (the hot path's).
+    /// - Parameter requestID: for a logger that does not carry it already (the hot path's); only
+    ///   made when the line is logged.
     static func record(
         logger: Logger,
-        requestID: String? = nil,
+        requestID: @autoclosure () -> String? = nil,
         metrics: GatewayMetrics,
         route: String,
         method: HTTPRequest.Method,
@@ -49,7 +50,7 @@ enum AccessLog {
         logger.info(
             "request",
             metadata: [
-                "request_id": requestID.map { .string($0) } ?? logger[metadataKey: "request_id"] ?? "-",
+                "request_id": requestID().map { .string($0) } ?? logger[metadataKey: "request_id"] ?? "-",
                 "method": .string(method.rawValue),
                 "path": .string(path),
                 "status": .stringConvertible(status.code),

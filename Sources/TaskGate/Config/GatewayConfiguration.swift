@@ -16,8 +16,8 @@ import Yams
 ///   finish after SIGTERM before they are cut.
 /// - `shutdown_drain_delay` (duration, default `0s`): how long `/readyz` answers 503 before the
 ///   listener closes, so a proxy or orchestrator stops sending work first.
-/// - `cache_memory` (size, default `64MiB`): bytes of hot answers kept in memory in front of the
-///   store (`64MiB`, `512KiB`, or plain bytes).
+/// - `cache_memory` (size, default `64MiB`): bytes of final answers kept in memory in front of the
+///   store (`64MiB`, `512KiB`, or plain bytes); not-final answers get an eighth of it on top.
 /// - `providers` (map): one entry per provider instance; see `ProviderConfiguration`.
 /// - `auth` (map, optional): caller keys; see `AuthConfiguration`.
 /// - `limits` (map, optional): connection and request bounds; see `LimitsConfiguration`.

@@ -77,25 +77,60 @@ final class AnswerCache: Sendable {
         }
     }
 
-    /// Calls `body` with the bytes of a final answer held in memory and its validator, without
-    /// copying them out first (the hot path writes them straight into its answer). For
-    /// `.identity`, only when the JSON body is held too. The bytes are valid only inside `body`,
-    /// which runs under the cache's lock: it must be short and must not call back.
-    func withFinal<Result: Sendable>(
+    /// Calls `body` with the bytes of a fresh answer held in memory, its validator and — for a
+    /// not-final answer — its max-age, without copying the bytes out first (the hot path writes
+    /// them straight into its answer). For `.identity`, only when the JSON body is held too. The
+    /// bytes are valid only inside `body`, which runs under the cache's lock: it must be short
+    /// and must not call back.
+    func withFresh<Result: Sendable>(
         _ key: Key,
         coding: ContentCoding,
-        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator) -> Result
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ maxAge: Int?) -> Result
     ) -> Result? {
-        state.withLock { state in
-            guard let held = state.finals.lookup(key), let bytes = coding == .gzip ? held.gzip : held.identity else { return nil }
-            return body(bytes, held.validator)
+        let now = now()
+        let found: FreshAnswer<Result>? = state.withLock { state in
+            if let held = state.finals.lookup(key) {
+                guard let bytes = coding == .gzip ? held.gzip : held.identity else { return nil }
+                return .final(body(bytes, held.validator, nil))
+            }
+            guard case .answer(let entry)? = state.slots[key], entry.expires > now,
+                let buffer = coding == .gzip ? entry.answer.gzipBody : entry.answer.identityBody
+            else { return nil }
+            entry.referenced = true
+            return .notFinal(buffer, entry.answer.validator, maxAge: Self.secondsUntil(entry.expires, from: now))
         }
+        switch found {
+        case .final(let result): return result
+        case .notFinal(let buffer, let validator, let maxAge):
+            // A not-final answer's buffer lives on its own: read outside the lock.
+            return buffer.withUnsafeReadableBytes { body($0, validator, maxAge) }
+        case nil: return nil
+        }
+    }
+
+    /// What ``withFresh(_:coding:_:)`` found under the lock.
+    private enum FreshAnswer<Result: Sendable>: Sendable {
+        case final(Result)
+        case notFinal(ByteBuffer, Validator, maxAge: Int)
+    }
+
+    /// Whole seconds from `now` until `date`, rounded up, never negative: a not-final answer's
+    /// max-age.
+    static func secondsUntil(_ date: Date, from now: Date) -> Int {
+        max(0, Int(date.timeIntervalSince(now).rounded(.up)))
+    }
+
+    /// Whether the task is known not to be final yet: a not-final answer is held or a vendor call
+    /// is under way. The hot path then leaves the request to the router without reading the store.
+    func holdsNotFinal(_ key: Key) -> Bool {
+        state.withLock { $0.slots[key] != nil }
     }
 
     /// Keeps a final answer read from the store, so the next request touches neither SQLite nor zlib.
     func keep(_ answer: AnswerBytes, for key: Key) {
         state.withLock { state in
             if case .loading? = state.slots[key] { return }
+            remove(key, from: &state)  // a not-final answer it replaces
             state.finals.insert(answer, for: key)
         }
     }

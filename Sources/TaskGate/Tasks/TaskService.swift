@@ -102,9 +102,8 @@ public final class TaskService: Sendable {
         return body
     }
 
-    /// Whole seconds until `date`, rounded up, never negative.
     private func secondsUntil(_ date: Date) -> Int {
-        max(0, Int(date.timeIntervalSince(now()).rounded(.up)))
+        AnswerCache.secondsUntil(date, from: now())
     }
 }
 
