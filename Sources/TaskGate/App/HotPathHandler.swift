@@ -241,7 +241,7 @@ final class HotPath: Sendable {
         guard let slash = rest.firstIndex(of: "/") else { return nil }
         let provider = rest[..<slash]
         let id = rest[rest.index(after: slash)...]
-        guard !provider.isEmpty, !id.isEmpty, !id.contains("/") else { return nil }
+        guard !provider.isEmpty, !id.isEmpty, !id.utf8.contains(UInt8(ascii: "/")) else { return nil }
         return (String(provider), String(id))
     }
 }
