@@ -26,14 +26,7 @@ import Testing
             var configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             configuration.auth = auth
             let parts = try buildGateway(configuration, logger: quietLogger)
-            let hotPath = HotPath(
-                service: parts.service,
-                metrics: parts.metrics,
-                auth: auth,
-                limits: configuration.limits,
-                logger: quietLogger,
-                serverName: "taskgate"
-            )
+            let hotPath = parts.hotPath
             try await parts.application.test(.router) { client in
                 // Fetched once through the router (with a key, in case keys are on): now in memory.
                 let first = try await client.get("/tasks/capmonster/\(Self.finalTask)", [.authorization: "Bearer token-billing"])
@@ -106,14 +99,7 @@ import Testing
             // A clock that stands still, so both paths count the same seconds to the refresh.
             let frozen = Date()
             let parts = try buildGateway(configuration, logger: quietLogger, now: { frozen })
-            let hotPath = HotPath(
-                service: parts.service,
-                metrics: parts.metrics,
-                auth: configuration.auth,
-                limits: configuration.limits,
-                logger: quietLogger,
-                serverName: "taskgate"
-            )
+            let hotPath = parts.hotPath
             try await parts.application.test(.router) { client in
                 let path = "/tasks/capmonster/703"
                 var fields: HTTPFields = [.xRequestID: "not-final-1"]
@@ -159,14 +145,7 @@ import Testing
             }
             // A restart: memory is empty, the store holds the final answer.
             let parts = try buildGateway(configuration, logger: quietLogger)
-            let hotPath = HotPath(
-                service: parts.service,
-                metrics: parts.metrics,
-                auth: configuration.auth,
-                limits: configuration.limits,
-                logger: quietLogger,
-                serverName: "taskgate"
-            )
+            let hotPath = parts.hotPath
             // Run, so its vendor clients and store are shut down afterwards.
             try await parts.application.test(.router) { _ async throws in
                 let path = "/tasks/capmonster/\(Self.finalTask)"

@@ -28,6 +28,8 @@ struct Gateway {
     var application: Application<RouterResponder<GatewayRequestContext>>
     var service: TaskService
     var metrics: GatewayMetrics
+    /// The event-loop answers in front of the router (tests look at it directly).
+    var hotPath: HotPath
 }
 
 func buildGateway(
@@ -75,7 +77,7 @@ func buildGateway(
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
     app.addServices(StoreService(store: store, logger: logger), HTTPClientService(clients: built.map(\.client)))
-    return Gateway(application: app, service: service, metrics: metrics)
+    return Gateway(application: app, service: service, metrics: metrics, hotPath: hotPath)
 }
 
 /// Shuts the vendor HTTP clients down after the server has stopped taking requests.
