@@ -140,9 +140,6 @@ final class AnswerCache: Sendable {
         state.withLock { state in state.finals.addIdentity(body, for: key) }
     }
 
-    /// Final answers held in memory.
-    var finalCount: Int { state.withLock { $0.finals.count } }
-
     private static func final(_ key: Key, in state: inout State) -> AnswerBytes? {
         guard let held = state.finals.lookup(key) else { return nil }
         return AnswerBytes(
