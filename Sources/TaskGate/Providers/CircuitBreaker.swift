@@ -96,12 +96,4 @@ final class CircuitBreaker: Sendable {
         }
         if let opened { onChange(opened) }
     }
-
-    /// Whether an error counts against the vendor.
-    static func isVendorFailure(_ error: GatewayError) -> Bool {
-        switch error.kind {
-        case .vendorTimeout, .vendorUnreachable, .vendorUnavailable, .vendorThrottled, .vendorBadAnswer: true
-        default: false
-        }
-    }
 }

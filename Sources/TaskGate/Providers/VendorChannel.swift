@@ -68,8 +68,8 @@ public struct VendorChannel: Sendable {
                 breaker.recordSuccess()
                 return value
             } catch {
-                if CircuitBreaker.isVendorFailure(error) { breaker.recordFailure() } else { breaker.recordSuccess() }
-                guard admission == .admitted, attempt <= retry.retries, RetryPolicy.isTransient(error) else { throw error }
+                if error.kind.countsAgainstVendor { breaker.recordFailure() } else { breaker.recordSuccess() }
+                guard admission == .admitted, attempt <= retry.retries, error.kind.isTransient else { throw error }
                 let delay = retry.delay(beforeRetry: attempt, vendorAsked: error.retryAfter)
                 guard ContinuousClock.now + delay < deadline else { throw error }
                 metrics?.vendorRetry(provider: provider, call: call)
@@ -103,14 +103,5 @@ struct RetryPolicy: Sendable {
         let jitter = Duration.nanoseconds(Int64.random(in: 0...max(ceiling.nanoseconds, 0)))
         guard let seconds else { return jitter }
         return max(jitter, .seconds(seconds))
-    }
-
-    /// Failures worth another attempt: the vendor could not be reached, failed (5xx) or asked
-    /// to slow down. Answers, bad answers and timeouts (the deadline is spent) are not retried.
-    static func isTransient(_ error: GatewayError) -> Bool {
-        switch error.kind {
-        case .vendorUnreachable, .vendorUnavailable, .vendorThrottled: true
-        default: false
-        }
     }
 }

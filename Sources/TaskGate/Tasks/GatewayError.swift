@@ -85,6 +85,26 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             }
         }
 
+        /// A failure that counts against the vendor in the circuit breaker: it did not answer in
+        /// time, could not be reached, failed, throttled or sent garbage. (A vendor-error answer
+        /// is an answer: the vendor is up.)
+        var countsAgainstVendor: Bool {
+            switch self {
+            case .vendorTimeout, .vendorUnreachable, .vendorUnavailable, .vendorThrottled, .vendorBadAnswer: true
+            default: false
+            }
+        }
+
+        /// A failure worth another attempt: the vendor could not be reached, failed (5xx) or
+        /// asked to slow down. Answers, bad answers and timeouts (the deadline is spent) are not
+        /// retried.
+        var isTransient: Bool {
+            switch self {
+            case .vendorUnreachable, .vendorUnavailable, .vendorThrottled: true
+            default: false
+            }
+        }
+
         /// Seconds a caller is told to wait when nobody said better (the vendor's Retry-After wins).
         public var defaultRetryAfter: Int? {
             switch self {
