@@ -50,7 +50,7 @@ def main():
         pipelined = (
             get(TASK, "X-Request-Id: p1\r\n")
             + get("/healthz", "X-Request-Id: p2\r\n")
-            + get(TASK, "X-Request-Id: p3\r\n")
+            + get(TASK, "X-Request-Id: p3\r\nConnection: keep-alive\r\n")
             + get(TASK, f"X-Request-Id: p4\r\nIf-None-Match: {etag}\r\n")
             + get("/nowhere", "X-Request-Id: p5\r\n")
         )

@@ -161,11 +161,13 @@ import Testing
         }
     }
 
-    @Test func refusedEncodingsAndConnectionHeadersGoToTheRouter() async throws {
+    @Test func refusedEncodingsAndConnectionCloseGoToTheRouter() async throws {
         try await withHotPath { _, hotPath, _ in
             let path = "/tasks/capmonster/\(Self.finalTask)"
             #expect(Self.hot(hotPath, path, [.acceptEncoding: "br;q=1, identity;q=0, *;q=0"]) == nil)
             #expect(Self.hot(hotPath, path, [.connection: "close"]) == nil)
+            #expect(Self.hot(hotPath, path, [.connection: "keep-alive, Upgrade"]) == nil)
+            #expect(Self.hot(hotPath, path, [.connection: "Keep-Alive"])?.status == 200)
             #expect(Self.hot(hotPath, path, method: .POST) == nil)
             // HTTP/1.0 closes after each answer unless asked not to: the router knows how.
             #expect(Self.hot(hotPath, path, version: .http1_0) == nil)

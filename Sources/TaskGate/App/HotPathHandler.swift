@@ -173,7 +173,7 @@ final class HotPath: Sendable {
         let started = ContinuousClock.now
         let headers = head.headers
         guard head.method == .GET || head.method == .HEAD, head.version == .http1_1, head.uri.utf8.count <= maxURILength,
-            let (provider, rawID) = Self.taskPath(head.uri), !headers.contains(name: "connection"),
+            let (provider, rawID) = Self.taskPath(head.uri), Self.keepsAlive(headers.first(name: "connection")),
             let coding = AcceptEncoding.choose(headers.first(name: "accept-encoding")),
             let providerInstance = service.providers[provider],
             let id = try? providerInstance.validateID(rawID)
@@ -231,6 +231,13 @@ final class HotPath: Sendable {
             forwardedFor: headers.first(name: "x-forwarded-for")
         )
         return true
+    }
+
+    /// Whether a `Connection` header leaves the connection as HTTP/1.1 has it: none, or the
+    /// `keep-alive` many clients send anyway. `close` and anything else go to the router.
+    static func keepsAlive(_ connection: String?) -> Bool {
+        guard let connection else { return true }
+        return connection.utf8.count == 10 && connection.lowercased() == "keep-alive"
     }
 
     /// `provider` and `id` of `/tasks/{provider}/{id}`; nil for any other path, a query, or
