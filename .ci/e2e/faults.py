@@ -177,13 +177,31 @@ print(f"slow loris cut off after {cut:.1f}s" if cut else "slow loris NOT cut off
 if cut is None or cut > 6:
     failures.append(f"a slow-loris client was not cut off near the idle timeout ({cut})")
 
-sock = socket.create_connection(("127.0.0.1", 18980), timeout=10)
-sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (64 << 10) + b"\r\n\r\n")
-answer = sock.recv(4096).decode(errors="replace")
-sock.close()
-print("oversized headers ->", answer.split("\r\n", 1)[0])
-if not answer.startswith("HTTP/1.1 4"):
-    failures.append(f"64 KiB of headers was answered {answer[:40]!r}")
+def unreadable(request):
+    """Sends bytes taskgate cannot read as a request; returns its whole answer (it closes)."""
+    sock = socket.create_connection(("127.0.0.1", 18980), timeout=10)
+    try:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer.decode(errors="replace")
+    except (ConnectionResetError, socket.timeout) as error:
+        return f"no answer: {error}"
+    finally:
+        sock.close()
+
+
+for name, request, status, kind in [
+    ("64 KiB of headers", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (64 << 10) + b"\r\n\r\n",
+     431, "request-headers-too-large"),
+    ("bytes that are not HTTP", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n", 400, "malformed-request"),
+]:
+    answer = unreadable(request)
+    print(f"{name} ->", answer.split("\r\n", 1)[0])
+    if not answer.startswith(f"HTTP/1.1 {status} ") or answer.split("\r\n", 1)[0].endswith(" ") or f"urn:taskgate:problem:{kind}" not in answer \
+            or "application/problem+json" not in answer:
+        failures.append(f"{name} was answered {answer[:60]!r}")
 
 if failures:
     print("faults: FAILED\n  " + "\n  ".join(failures))

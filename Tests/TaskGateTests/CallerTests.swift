@@ -103,6 +103,31 @@ import Testing
         }
     }
 
+    @Test func headersPastTheLimitAre431ProblemAndTheConnectionCloses() async throws {
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+            let configuration = try await loadConfiguration(
+                """
+                store: \(temporaryStorePath())
+                log_level: critical
+                limits:
+                  max_header_size: 4KiB
+                providers:
+                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
+                """
+            )
+            try await buildApplication(configuration, logger: quietLogger).test(.live) { client in
+                let response = try await client.get("/healthz", [HTTPField.Name("X-Big")!: String(repeating: "a", count: 5_000)])
+                #expect(response.status.code == 431)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(response.headers[.connection] == "close")
+                let problem = try response.json()
+                #expect(problem["type"] as? String == "urn:taskgate:problem:request-headers-too-large")
+                #expect(problem["status"] as? Int == 431)
+                #expect(problem["requestId"] as? String == response.headers[HTTPField.Name("X-Request-Id")!])
+            }
+        }
+    }
+
     @Test(arguments: [
         ("auth: {keys: {a: {sha256: abc}}}", "auth.keys.a.sha256"),
         ("auth: {keys: {a: {sha256: \(opsDigest), providers: [nope]}}}", "auth.keys.a.providers"),

@@ -94,6 +94,19 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// A request NIO's decoder could not read (headers past `limits.max_header_size`, bytes that
+    /// are not HTTP) is answered here with a problem document and the connection closed; there is
+    /// no request for Hummingbird to route. Behind a request Hummingbird is still answering, the
+    /// error goes on to it (its bare 400 keeps the answers in order).
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, inFlight == 0, let socket else {
+            context.fireErrorCaught(error)
+            return
+        }
+        let answer = hotPath.unreadableRequest(parserError, remote: context.channel.remoteAddress, requestID: requestIDs.next())
+        socket.writeAndFlush(NIOAny(IOData.byteBuffer(answer))).whenComplete { _ in context.close(promise: nil) }
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             inFlight -= 1
@@ -130,7 +143,10 @@ final class HotPath: Sendable {
     let maxURILength: Int
     let idleTimeout: TimeAmount
     let logger: Logger
+    let serverName: String
     private let date = HTTPDate()
+    /// The access log's method for a request that could not be read.
+    static let unreadMethod = HTTPRequest.Method("-")!
     /// The fixed parts of every answer, per coding and status.
     private let templates: [Templates.Key: Templates]
 
@@ -154,6 +170,7 @@ final class HotPath: Sendable {
         self.maxURILength = limits.maxURILength
         self.idleTimeout = .nanoseconds(limits.idleTimeout.nanoseconds)
         self.logger = logger
+        self.serverName = serverName
         var templates: [Templates.Key: Templates] = [:]
         for coding in [ContentCoding.gzip, .identity] {
             for final in [true, false] {
@@ -231,6 +248,39 @@ final class HotPath: Sendable {
             forwardedFor: headers.first(name: "x-forwarded-for")
         )
         return true
+    }
+
+    /// The answer to a request that could not be read: its problem document, then the connection
+    /// closes.
+    func unreadableRequest(_ error: HTTPParserError, remote: SocketAddress?, requestID: RequestID) -> ByteBuffer {
+        let (problem, status): (GatewayError, HTTPResponse.Status) =
+            error == .headerOverflow
+            ? (GatewayError(.headersTooLarge, "The request's header fields are larger than this server reads."), .requestHeaderFieldsTooLarge)
+            : (GatewayError(.malformedRequest, "The request could not be read as HTTP/1.1."), .badRequest)
+        let id = requestID.text
+        let body = problem.problemBody(instance: nil, requestID: id, status: status)
+        var answer = ByteBuffer()
+        answer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        answer.writeString("Content-Type: \(GatewayError.problemContentType)\r\nCache-Control: no-store\r\n")
+        answer.writeString("Content-Length: \(body.count)\r\nConnection: close\r\nX-Request-Id: \(id)\r\n")
+        answer.writeString("Date: \(date.now)\r\n")
+        answer.writeString("Server: \(serverName)\r\n\r\n")
+        answer.writeBytes(body)
+        AccessLog.record(
+            logger: logger,
+            requestID: id,
+            metrics: metrics,
+            route: "unmatched",
+            method: Self.unreadMethod,
+            path: "-",
+            status: status,
+            bytes: body.count,
+            elapsed: .zero,
+            cache: nil,
+            client: remote,
+            forwardedFor: nil
+        )
+        return answer
     }
 
     /// Whether a `Connection` header leaves the connection as HTTP/1.1 has it: none, or the

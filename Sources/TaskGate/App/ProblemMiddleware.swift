@@ -60,6 +60,15 @@ extension GatewayError {
     /// `{"type","title","status","detail","instance","provider","vendorCode","lastKnown","requestId"}`.
     func problemResponse(instance: String, requestID: String, status: HTTPResponse.Status? = nil) -> Response {
         let status = status ?? HTTPResponse.Status(code: kind.httpStatus)
+        var headers: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
+        if let retryAfter = retryAfter ?? kind.defaultRetryAfter { headers[.retryAfter] = String(retryAfter) }
+        if kind == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
+        let body = problemBody(instance: instance, requestID: requestID, status: status)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The problem document. `instance` is left out for a request whose target was never read.
+    func problemBody(instance: String?, requestID: String, status: HTTPResponse.Status) -> [UInt8] {
         var writer = JSONWriter()
         writer.beginObject()
         writer.key("type")
@@ -70,8 +79,10 @@ extension GatewayError {
         writer.raw(String(status.code).utf8)
         writer.key("detail")
         writer.string(detail)
-        writer.key("instance")
-        writer.string(instance)
+        if let instance {
+            writer.key("instance")
+            writer.string(instance)
+        }
         if let provider {
             writer.key("provider")
             writer.string(provider)
@@ -96,9 +107,6 @@ extension GatewayError {
         writer.key("requestId")
         writer.string(requestID)
         writer.endObject()
-        var headers: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
-        if let retryAfter = retryAfter ?? kind.defaultRetryAfter { headers[.retryAfter] = String(retryAfter) }
-        if kind == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes)))
+        return writer.bytes
     }
 }

@@ -26,6 +26,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case unauthorized = "unauthorized"
         case forbidden = "forbidden"
         case uriTooLong = "uri-too-long"
+        case headersTooLarge = "request-headers-too-large"
+        case malformedRequest = "malformed-request"
         case storeUnavailable = "store-unavailable"
         case shuttingDown = "shutting-down"
         case `internal` = "internal"
@@ -34,11 +36,12 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             switch self {
             case .routeNotFound, .unknownProvider, .taskNotFound: 404
             case .methodNotAllowed: 405
-            case .malformedID, .invalidQuery: 400
+            case .malformedID, .invalidQuery, .malformedRequest: 400
             case .unauthorized: 401
             case .forbidden: 403
             case .notAcceptable: 406
             case .uriTooLong: 414
+            case .headersTooLarge: 431
             case .taskBudgetExhausted: 429
             case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer, .vendorError, .vendorUnavailable: 502
             case .vendorThrottled, .circuitOpen, .storeUnavailable, .shuttingDown: 503
@@ -69,6 +72,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .unauthorized: "Missing or unknown API key"
             case .forbidden: "API key not allowed here"
             case .uriTooLong: "Request target too long"
+            case .headersTooLarge: "Request header fields too large"
+            case .malformedRequest: "Malformed HTTP request"
             case .storeUnavailable: "Store unavailable"
             case .shuttingDown: "Shutting down"
             case .internal: "Internal error"
