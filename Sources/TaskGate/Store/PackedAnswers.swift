@@ -2,7 +2,8 @@ import DequeModule
 import NIOCore
 
 /// Final answers packed into large append-only slabs: an answer costs its gzip bytes and its
-/// validator (and its JSON, once an identity caller asked for it) plus a 16-byte index entry —
+/// validator (and its JSON, once an identity caller asked for it) plus a 16-byte index entry and
+/// its key in its slab's list —
 /// not a buffer, an object and strings each, which cost about 1.3 KiB per answer of ~330 bytes.
 ///
 /// Final answers never change, so their bytes are written once and then only read. Memory is
@@ -39,6 +40,9 @@ struct PackedAnswers {
         let sequence: UInt32
         let memory: UnsafeMutableRawBufferPointer
         var used = 0
+        /// The answers whose gzip record is here: what to visit when the slab goes, rather than
+        /// every answer held.
+        var keys: [AnswerCache.Key] = []
 
         init(sequence: UInt32, capacity: Int) {
             self.sequence = sequence
@@ -64,8 +68,8 @@ struct PackedAnswers {
     }
 
     /// Index bytes per answer beyond its bodies: a dictionary slot (16-byte id, 16-byte entry)
-    /// at a load factor of about one half.
-    static let entryOverhead = 64
+    /// at a load factor of about one half, and its key in its slab's list.
+    static let entryOverhead = 96
 
     let budget: Int
     /// A slab's size: small enough that giving one back frees a small share of the budget.
@@ -104,7 +108,7 @@ struct PackedAnswers {
     mutating func insert(_ answer: AnswerBytes, for key: AnswerCache.Key) {
         guard budget > 0, tables[key.provider]?[key.id] == nil else { return }
         let location = answer.gzip.withUnsafeReadableBytes { body in
-            answer.validator.withUnsafeBytes { validator in append(validator, body) }
+            answer.validator.withUnsafeBytes { validator in append(validator, body, for: key) }
         }
         tables[key.provider, default: [:]][key.id] = Entry(gzip: location, status: answer.status)
         count += 1
@@ -124,9 +128,9 @@ struct PackedAnswers {
         slabs[Int(sequence &- slabs[0].sequence)]
     }
 
-    /// Appends a record (validator and gzip body, or a JSON body); the location's length is the
-    /// body's.
-    private mutating func append(_ parts: UnsafeRawBufferPointer...) -> Location {
+    /// Appends a record (validator and gzip body, listed under `key`; or a JSON body); the
+    /// location's length is the body's.
+    private mutating func append(_ parts: UnsafeRawBufferPointer..., for key: AnswerCache.Key? = nil) -> Location {
         let size = parts.reduce(0) { $0 + $1.count }
         if slabs.last.map({ $0.free < size }) ?? true {
             // An answer larger than a slab gets a slab of its own.
@@ -137,6 +141,7 @@ struct PackedAnswers {
         }
         let slab = slabs.last!
         let offset = parts.count == 2 ? slab.append(parts[0], parts[1]) : slab.append(parts[0])
+        if let key { slab.keys.append(key) }
         return Location(slab: slab.sequence, offset: offset, length: UInt32(parts.last!.count))
     }
 
@@ -144,32 +149,27 @@ struct PackedAnswers {
     /// passed moves to the newest slab instead of going.
     private mutating func evictOverBudget() {
         while heldBytes > budget, let oldest = slabs.first {
-            var moving: [(provider: String, id: String, record: UnsafeRawBufferPointer)] = []
-            for provider in Array(tables.keys) {
-                var gone: [String] = []
-                for (id, entry) in tables[provider]! where entry.gzip.slab == oldest.sequence {
-                    if entry.referenced {
-                        moving.append((provider, id, oldest.bytes(at: Int(entry.gzip.offset), count: 16 + Int(entry.gzip.length))))
-                    } else {
-                        gone.append(id)
-                    }
+            var moving: [(key: AnswerCache.Key, record: UnsafeRawBufferPointer)] = []
+            for key in oldest.keys {
+                // An answer listed here may have moved on already (read, copied forward).
+                guard let entry = tables[key.provider]?[key.id], entry.gzip.slab == oldest.sequence else { continue }
+                if entry.referenced {
+                    moving.append((key, oldest.bytes(at: Int(entry.gzip.offset), count: 16 + Int(entry.gzip.length))))
+                } else {
+                    tables[key.provider]?[key.id] = nil
+                    if !identities.isEmpty { identities[key] = nil }
+                    count -= 1
+                    heldBytes -= Self.entryOverhead
                 }
-                // Removed after the walk, so the table is changed in place rather than copied.
-                for id in gone {
-                    tables[provider]![id] = nil
-                    identities[AnswerCache.Key(provider: provider, id: id)] = nil
-                }
-                count -= gone.count
-                heldBytes -= gone.count * Self.entryOverhead
             }
             if !identities.isEmpty { identities = identities.filter { $0.value.slab != oldest.sequence } }
             // `oldest` stays alive (and readable) until the moved answers are copied.
             slabs.removeFirst()
             heldBytes -= oldest.memory.count
-            for (provider, id, record) in moving {
-                let moved = append(UnsafeRawBufferPointer(rebasing: record[..<16]), UnsafeRawBufferPointer(rebasing: record[16...]))
-                tables[provider]![id]!.gzip = moved
-                tables[provider]![id]!.referenced = false
+            for (key, record) in moving {
+                let moved = append(UnsafeRawBufferPointer(rebasing: record[..<16]), UnsafeRawBufferPointer(rebasing: record[16...]), for: key)
+                tables[key.provider]?[key.id]?.gzip = moved
+                tables[key.provider]?[key.id]?.referenced = false
             }
             withExtendedLifetime(oldest) {}
         }
