@@ -5,15 +5,15 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// Answers the most common request — a final task, from memory or the store — on the
-/// connection's event loop, the way nginx serves a cached file: no task hop, no HTTP-types
-/// conversion, no router or middleware chain, and the answer written as one buffer of bytes.
-/// (A store read here is one indexed lookup in a local SQLite file, as nginx reads its cache
-/// files on its event loop.)
+/// Answers the most common requests — a final task from memory or the store, a not-final one
+/// within its TTL — on the connection's event loop, the way nginx serves a cached file: no task
+/// hop, no HTTP-types conversion, no router or middleware chain, and the answer written as one
+/// buffer of bytes. (A store read here is one indexed lookup in a local SQLite file, as nginx
+/// reads its cache files on its event loop.)
 ///
 /// It sits right after NIO's HTTP/1 decoder (see ``GatewayHTTP1Channel``). Anything else (a
-/// miss, a not-final task, an unusual header, HTTP/1.0, a request behind another on the same
-/// connection) is passed on untouched to Hummingbird, which answers it as before; the answer
+/// miss, an expired not-final answer, an unusual header, HTTP/1.0, a request behind another on
+/// the same connection) is passed on untouched to Hummingbird, which answers it as before; the answer
 /// bytes and headers are the same either way. Because it sees every request and answer of the
 /// connection, it also keeps the connection's idle timeout (Hummingbird's own timer would not
 /// see the requests answered here).
@@ -40,6 +40,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
 
+    /// A buffer grown past this by a large answer is replaced rather than kept for the connection.
     static let keptBufferCapacity = 16 << 10
 
     init(hotPath: HotPath) {
