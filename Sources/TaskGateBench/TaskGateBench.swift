@@ -47,7 +47,7 @@ struct TaskGateBench: AsyncParsableCommand {
             batch.append(answer)
             let file = directory.appending(path: id)
             try Data(try answer.bytes.inflated().readableBytesView).write(to: file)
-            try Data(answer.gzipBody.readableBytesView).write(to: file.appendingPathExtension("gz"))
+            try Data(answer.bytes.gzip.readableBytesView).write(to: file.appendingPathExtension("gz"))
             if batch.count == 5_000 {
                 try await store.save(batch: batch)
                 batch.removeAll(keepingCapacity: true)

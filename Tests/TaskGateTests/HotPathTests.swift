@@ -248,7 +248,7 @@ import Testing
             return answer
         }
         #expect(second.coalesced == true)
-        #expect(second.answer.validator == answer.validator)
+        #expect(second.answer.validator == answer.bytes.validator)
     }
 }
 

@@ -229,7 +229,7 @@ final class HotPath: Sendable {
         } else if coding == .gzip, !service.cache.holdsNotFinal(key), let stored = service.store.finalAnswerNow(provider: provider, id: id) {
             // A final answer in the store is as good as one in memory, and goes there now.
             service.cache.keep(stored.bytes, for: key)
-            (status, bytes) = stored.gzipBody.withUnsafeReadableBytes { sent($0, stored.validator, nil) }
+            (status, bytes) = stored.bytes.gzip.withUnsafeReadableBytes { sent($0, stored.bytes.validator, nil) }
         } else {
             return false
         }

@@ -94,10 +94,10 @@ final class AnswerCache: Sendable {
                 return .final(body(bytes, held.validator, nil))
             }
             guard case .answer(let entry)? = state.slots[key], entry.expires > now,
-                let buffer = coding == .gzip ? entry.answer.gzipBody : entry.answer.identityBody
+                let buffer = coding == .gzip ? entry.answer.bytes.gzip : entry.answer.bytes.identity
             else { return nil }
             entry.referenced = true
-            return .notFinal(buffer, entry.answer.validator, maxAge: Self.secondsUntil(entry.expires, from: now))
+            return .notFinal(buffer, entry.answer.bytes.validator, maxAge: Self.secondsUntil(entry.expires, from: now))
         }
         switch found {
         case .final(let result): return result
@@ -276,6 +276,6 @@ final class AnswerCache: Sendable {
 
     private static func size(of answer: EncodedAnswer) -> Int {
         // Capacity, not length: NIO rounds every buffer up to a power of two.
-        entryOverhead + answer.gzipBody.capacity + (answer.identityBody?.capacity ?? 0)
+        entryOverhead + answer.bytes.gzip.capacity + (answer.bytes.identity?.capacity ?? 0)
     }
 }

@@ -91,7 +91,6 @@ public final class SQLiteTaskStore: TaskStore {
         return answer
     }
 
-    /// Durable when it returns; written in a group with whatever else is waiting (one fsync).
     /// A stored final answer read on the calling thread (the hot path's event loop: one indexed
     /// read of a local file, like nginx reading a cached file). nil for anything else, errors
     /// included: the router then answers, and reports them.
@@ -123,6 +122,7 @@ public final class SQLiteTaskStore: TaskStore {
         )
     }
 
+    /// Durable when it returns; written in a group with whatever else is waiting (one fsync).
     public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
         _ = try await groupWrite(.save(answer))
     }
@@ -139,7 +139,7 @@ public final class SQLiteTaskStore: TaskStore {
     }
 
     private static func upsert(_ answer: EncodedAnswer, in db: Database) throws {
-        let body = Data(answer.gzipBody.readableBytesView)
+        let body = Data(answer.bytes.gzip.readableBytesView)
         try db.execute(
             sql: """
                 INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
@@ -151,7 +151,7 @@ public final class SQLiteTaskStore: TaskStore {
                 """,
             arguments: [
                 answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
-                answer.validator.hex, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
+                answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
             ]
         )
     }

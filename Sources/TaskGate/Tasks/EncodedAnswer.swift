@@ -2,26 +2,19 @@ import CompressNIO
 import Foundation
 import NIOCore
 
-/// A task answer ready to send: the gzipped JSON body, its validator and what the cache needs to
-/// know.
+/// A task answer ready to send — its bytes — and what the store and the cache need to know.
 ///
 /// Built once per vendor answer; a final one is stored as is and sent as stored.
 public struct EncodedAnswer: Sendable {
     public var provider: String
     public var id: String
-    public var status: TaskStatus
     public var vendorStatus: String?
     public var fetchedAt: Date
-    /// The body gzipped, as stored and as sent to gzip callers.
-    public var gzipBody: ByteBuffer
-    /// The body as JSON when it is at hand (fresh from the vendor); otherwise inflated on demand.
-    public var identityBody: ByteBuffer?
-    public let validator: Validator
+    /// What is sent: the gzipped body (as stored), the JSON when at hand, their validator.
+    public var bytes: AnswerBytes
 
+    public var status: TaskStatus { bytes.status }
     public var isFinal: Bool { status.isFinal }
-
-    /// What is sent: the bodies and their validator.
-    public var bytes: AnswerBytes { AnswerBytes(gzip: gzipBody, identity: identityBody, validator: validator, status: status) }
 
     public init(
         provider: String,
@@ -35,12 +28,9 @@ public struct EncodedAnswer: Sendable {
     ) {
         self.provider = provider
         self.id = id
-        self.status = status
         self.vendorStatus = vendorStatus
         self.fetchedAt = fetchedAt
-        self.gzipBody = gzipBody
-        self.identityBody = identityBody
-        self.validator = validator
+        self.bytes = AnswerBytes(gzip: gzipBody, identity: identityBody, validator: validator, status: status)
     }
 
     /// Encodes, hashes and compresses a record once.
@@ -63,7 +53,9 @@ public struct EncodedAnswer: Sendable {
 /// The bytes of a task answer as sent: the gzipped JSON, the JSON when at hand, their validator,
 /// and the task's status (listings filter on it).
 public struct AnswerBytes: Sendable {
+    /// The body gzipped, as stored and as sent to gzip callers.
     public var gzip: ByteBuffer
+    /// The body as JSON when it is at hand (fresh from the vendor); otherwise inflated on demand.
     public var identity: ByteBuffer?
     public let validator: Validator
     public let status: TaskStatus
