@@ -71,9 +71,7 @@ final class AnswerCache: Sendable {
         let now = now()
         return state.withLock { state in
             if let final = Self.final(key, in: &state) { return (final, nil) }
-            guard case .answer(let entry)? = state.slots[key], entry.expires > now else { return nil }
-            entry.referenced = true
-            return (entry.answer.bytes, entry.expires)
+            return Self.freshNotFinal(key, now: now, in: state).map { ($0.answer.bytes, $0.expires) }
         }
     }
 
@@ -93,10 +91,9 @@ final class AnswerCache: Sendable {
                 guard let bytes = coding == .gzip ? held.gzip : held.identity else { return nil }
                 return .final(body(bytes, held.validator, nil))
             }
-            guard case .answer(let entry)? = state.slots[key], entry.expires > now,
+            guard let entry = Self.freshNotFinal(key, now: now, in: state),
                 let buffer = coding == .gzip ? entry.answer.bytes.gzip : entry.answer.bytes.identity
             else { return nil }
-            entry.referenced = true
             return .notFinal(buffer, entry.answer.bytes.validator, maxAge: Self.secondsUntil(entry.expires, from: now))
         }
         switch found {
@@ -140,6 +137,14 @@ final class AnswerCache: Sendable {
         state.withLock { state in state.finals.addIdentity(body, for: key) }
     }
 
+    /// A not-final answer still within its TTL, marked as read.
+    private static func freshNotFinal(_ key: Key, now: Date, in state: State) -> Entry? {
+        guard case .answer(let entry)? = state.slots[key], entry.expires > now else { return nil }
+        entry.referenced = true
+        return entry
+    }
+
+    /// A final answer held in memory, copied out of its slab.
     private static func final(_ key: Key, in state: inout State) -> AnswerBytes? {
         guard let held = state.finals.lookup(key) else { return nil }
         return AnswerBytes(
@@ -165,16 +170,11 @@ final class AnswerCache: Sendable {
                 // Another call's vendor answer may have arrived while this caller was looking
                 // elsewhere (the store): share it rather than ask the vendor again.
                 if let final = Self.final(key, in: &state) { return (false, (final, nil)) }
-                switch state.slots[key] {
-                case .loading?:
-                    return (false, nil)
-                case .answer(let entry)? where entry.expires > now:
-                    return (false, (entry.answer.bytes, entry.expires))
-                default:
-                    remove(key, from: &state)
-                    state.slots[key] = .loading([])
-                    return (true, nil)
-                }
+                if let entry = Self.freshNotFinal(key, now: now, in: state) { return (false, (entry.answer.bytes, entry.expires)) }
+                if case .loading? = state.slots[key] { return (false, nil) }
+                remove(key, from: &state)
+                state.slots[key] = .loading([])
+                return (true, nil)
             }
             if let (answer, expires) = fresh { return (answer, expires, true) }
             if leads {
