@@ -5,6 +5,12 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Answers the most common requests — a final task from memory or the store, a not-final one
 /// within its TTL — on the connection's event loop, the way nginx serves a cached file: no task
 /// hop, no HTTP-types conversion, no router or middleware chain, and the answer written as one
@@ -388,27 +394,17 @@ final class HTTPDate: Sendable {
         }
     }
 
-    /// RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. Plain arithmetic, as Hummingbird's
-    /// own date cache does: a locale-aware formatter would load ICU's data into every process
-    /// for one fixed format.
+    /// RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. The calendar is libc's `gmtime_r`
+    /// and the names are fixed English, as Hummingbird's own date cache does: a locale-aware
+    /// formatter would load ICU's data into every process for one fixed format.
     static func format(_ date: Date) -> String {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
-        // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
         let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let time = [secondOfDay / 3_600, secondOfDay / 60 % 60, secondOfDay % 60].map(twoDigits).joined(separator: ":")
-        return "\(weekdays[weekday]), \(twoDigits(day)) \(months[month - 1]) \(year) \(time) GMT"
+        func twoDigits(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let time = [parts.tm_hour, parts.tm_min, parts.tm_sec].map(twoDigits).joined(separator: ":")
+        return "\(weekdays[Int(parts.tm_wday)]), \(twoDigits(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(1900 + parts.tm_year) \(time) GMT"
     }
 }
