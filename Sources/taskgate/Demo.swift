@@ -1,4 +1,5 @@
 import ArgumentParser
+import CAllocator
 import Foundation
 import Hummingbird
 import Logging
@@ -22,7 +23,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel: String = "warning"
 
     func run() async throws {
-        keepLargeAllocationsMapped()
+        taskgate_keep_large_allocations_mapped()
         let storePath =
             store
             ?? FileManager.default.temporaryDirectory

@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
         let readiness = Readiness()
         // A file-size limit reached is a failed write (logged, answered 503), not a dead process.
         signal(SIGXFSZ, SIG_IGN)
-        keepLargeAllocationsMapped()
+        taskgate_keep_large_allocations_mapped()
         do {
             let app = try buildApplication(configuration, logger: logger, readiness: readiness)
             try await serve(app, configuration: configuration, readiness: readiness, logger: logger)
@@ -125,14 +125,4 @@ struct Simulate: AsyncParsableCommand {
         let group = ServiceGroup(services: hosts, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "taskgate.simulate"))
         try await group.run()
     }
-}
-
-/// Keeps glibc from moving large blocks onto the heap. By default glibc raises its mmap threshold
-/// after the first large block is freed (a dictionary outgrowing its storage, say); from then on
-/// the memory layer's 1 MiB slabs are carved from the heap between short-lived request buffers,
-/// and freed space around them is never given back. A fixed threshold keeps every block of
-/// 128 KiB or more in a mapping of its own, returned whole when freed. Measured (bench/run.sh):
-/// RSS after scenario 4 115 → 96 MiB.
-func keepLargeAllocationsMapped() {
-    taskgate_keep_large_allocations_mapped()
 }
