@@ -111,7 +111,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let answer = hotPath.unreadableRequest(parserError, remote: context.channel.remoteAddress, requestID: requestIDs.next())
-        socket.writeAndFlush(NIOAny(IOData.byteBuffer(answer))).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        socket.writeAndFlush(NIOAny(IOData.byteBuffer(answer))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
