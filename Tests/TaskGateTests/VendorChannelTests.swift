@@ -195,4 +195,100 @@ import Testing
             #expect(sim.state.calls(for: "532")["getTaskResult"] == 2)
         }
     }
+
+    @Test func aVendorThatRefusesConnectionsFailsEachAttemptAtOnce() async throws {
+        // Nothing listens on port 1: each attempt is refused, retried by taskgate's own policy,
+        // and the caller hears long before the 5 s deadline.
+        let settings = "    retries: 2\n    retry_backoff: 10ms\n    timeout: 5s\n    stale_max: 0s"
+        try await withAliyunGateway(endpoint: "http://127.0.0.1:1", settings: settings) { client in
+            let started = ContinuousClock.now
+            let response = try await client.get("/tasks/aliyun/541")
+            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(response.status == .badGateway)
+            #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-unreachable")
+            let metrics = try await client.get("/metrics").text
+            #expect(metrics.contains(#"taskgate_vendor_calls_total{provider="aliyun",call="GetTaskResult",outcome="unavailable"} 3"#))
+            #expect(metrics.contains(#"taskgate_vendor_retries_total{provider="aliyun",call="GetTaskResult"} 2"#))
+        }
+    }
+
+    @Test func aConnectionNeverAcceptedEndsAtTheConnectTimeoutAndIsRetried() async throws {
+        let vendor = try UnacceptingListener()
+        let settings = "    connect_timeout: 300ms\n    retries: 1\n    retry_backoff: 10ms\n    timeout: 5s\n    stale_max: 0s"
+        try await withAliyunGateway(endpoint: "http://127.0.0.1:\(vendor.port)", settings: settings) { client in
+            let started = ContinuousClock.now
+            let response = try await client.get("/tasks/aliyun/542")
+            let elapsed = ContinuousClock.now - started
+            // Two attempts of 300 ms each, not the 5 s deadline.
+            #expect(elapsed >= .milliseconds(550) && elapsed < .seconds(3))
+            #expect(response.status == .badGateway)
+            let problem = try response.json()
+            #expect(problem["type"] as? String == "urn:taskgate:problem:vendor-unreachable")
+            #expect((problem["detail"] as? String)?.contains("connect_timeout") == true)
+            let metrics = try await client.get("/metrics").text
+            #expect(metrics.contains(#"taskgate_vendor_calls_total{provider="aliyun",call="GetTaskResult",outcome="unavailable"} 2"#))
+        }
+        withExtendedLifetime(vendor) {}
+    }
+}
+
+/// A gateway with one Alibaba provider in front of `endpoint`, where no simulator answers.
+private func withAliyunGateway<T: Sendable>(
+    endpoint: String,
+    settings: String,
+    _ body: @Sendable (any TestClientProtocol) async throws -> T
+) async throws -> T {
+    let configuration = try await loadConfiguration(
+        """
+        store: \(temporaryStorePath())
+        log_level: critical
+        providers:
+          aliyun:
+            kind: aliyun-multimediaai
+            endpoint: \(endpoint)
+            region: cn-shanghai
+            access_key_id: \(aliyunKeyID)
+            access_key_secret: \(aliyunSecret)
+        \(settings)
+        """
+    )
+    return try await buildApplication(configuration, logger: quietLogger).test(.router, body)
+}
+
+/// A vendor host that never accepts: a listening socket whose accept queue (length one) is
+/// already full, so the kernel drops every further SYN and a connection attempt hangs until the
+/// connector gives up, as behind a firewall that drops packets.
+private final class UnacceptingListener: Sendable {
+    let port: Int
+    private let listener: Int32
+    private let queued: Int32
+
+    init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let queued = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.listener = listener
+        self.queued = queued
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(listener, address, length) == 0 && listen(listener, 0) == 0 && getsockname(listener, address, &length) == 0
+            }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        // The one connection the queue holds; it is never accepted.
+        let connected =
+            listening
+            && withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(queued, $0, length) == 0 }
+            }
+        guard connected else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    deinit {
+        close(queued)
+        close(listener)
+    }
 }

@@ -13,7 +13,8 @@ import NIOHTTPCompression
 ///   vendor is asked again.
 /// - `timeout` (duration, default `10s`): the whole vendor call — every attempt, wait and retry;
 ///   past it the caller gets 504.
-/// - `connect_timeout` (duration, default `3s`): opening one connection to the vendor.
+/// - `connect_timeout` (duration, default `3s`): opening one connection to the vendor; an attempt
+///   that fails to connect is retried like any connection error.
 /// - `retries` (integer, default `2`): further attempts after a transient failure (connection
 ///   error, 5xx, throttling); `0` turns retries off.
 /// - `retry_backoff` (duration, default `200ms`) and `retry_backoff_max` (duration, default
@@ -105,6 +106,10 @@ public struct ProviderConfiguration: Sendable {
         clientConfiguration.decompression = .enabled(limit: .size(maxBodyBytes))
         clientConfiguration.redirectConfiguration = .disallow
         clientConfiguration.timeout.connect = .nanoseconds(connectTimeout.nanoseconds)
+        // A failed connection attempt fails the call at once, so `connect_timeout` bounds it and
+        // the retry policy (backoff, fresh signature, circuit breaker) decides what comes next;
+        // the client would otherwise keep reconnecting until the call's whole deadline had passed.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let breaker = CircuitBreaker(provider: name, threshold: circuitFailures, openFor: circuitOpen) { [name, circuitOpen] state in
             metrics?.circuit(provider: name, state: state)

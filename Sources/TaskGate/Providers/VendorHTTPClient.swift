@@ -134,10 +134,14 @@ public struct VendorHTTPClient: Sendable {
         if error is NIOHTTPDecompression.DecompressionError || error is NIOHTTPDecompression.ExtraDecompressionError {
             return GatewayError(.vendorBadAnswer, "The vendor's compressed answer could not be inflated.", provider: provider)
         }
-        if let clientError = error as? HTTPClientError,
-            [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(clientError)
-        {
-            return GatewayError(.vendorTimeout, "The vendor did not answer within \(timeout).", provider: provider)
+        if let clientError = error as? HTTPClientError {
+            // Nothing was sent on a connection that never opened: safe to try again.
+            if clientError == .connectTimeout {
+                return GatewayError(.vendorUnreachable, "The vendor did not accept a connection within connect_timeout.", provider: provider)
+            }
+            if [.deadlineExceeded, .readTimeout, .writeTimeout, .getConnectionFromPoolTimeout].contains(clientError) {
+                return GatewayError(.vendorTimeout, "The vendor did not answer within \(timeout).", provider: provider)
+            }
         }
         if error is CancellationError {
             return GatewayError(.vendorTimeout, "The vendor call was cancelled.", provider: provider)
