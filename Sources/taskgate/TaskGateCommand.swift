@@ -13,7 +13,7 @@ struct TaskGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "taskgate",
         abstract: "One HTTP gateway in front of vendors' asynchronous-task APIs.",
-        subcommands: [Serve.self, Demo.self, Simulate.self, CheckConfig.self],
+        subcommands: [Serve.self, Demo.self, Simulate.self, CheckConfig.self, Backup.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -92,6 +92,26 @@ struct CheckConfig: AsyncParsableCommand {
         print(
             "configuration ok: listen \(configuration.listen), store \(configuration.storePath), providers: \(names.isEmpty ? "none" : names.joined(separator: ", "))"
         )
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the configured store to a new file, consistently, while taskgate may be serving from it."
+    )
+    @OptionGroup var options: ConfigOption
+    @Option(help: ArgumentHelp("The file to write; it must not exist yet.", valueName: "file"))
+    var to: String
+
+    func run() async throws {
+        let configuration = try await options.load()
+        do {
+            let summary = try StoreBackup.copy(store: configuration.storePath, to: to)
+            print("backed up \(summary.tasks) tasks (\(summary.bytes) bytes) from \(configuration.storePath) to \(to)")
+        } catch {
+            FileHandle.standardError.write(Data("taskgate: backup failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
