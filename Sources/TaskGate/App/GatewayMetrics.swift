@@ -24,14 +24,28 @@ public final class GatewayMetrics: Sendable {
         var labels: [String]
     }
 
-    private struct RouteMetrics {
-        var requests: [CoreMetrics.Counter]  // by status class 1xx…5xx
-        var duration: CoreMetrics.Timer
+    /// One route's request counters and duration histogram; the hot path holds its own, found
+    /// once, so a request costs no lock or lookup to find them.
+    struct RouteMetrics: Sendable {
+        let requests: [CoreMetrics.Counter]  // by status class 1xx…5xx
+        let duration: CoreMetrics.Timer
+
+        func record(status: Int, duration elapsed: Duration) {
+            requests[min(max(status / 100, 1), 5) - 1].increment()
+            duration.recordNanoseconds(elapsed.nanoseconds)
+        }
     }
 
-    private struct AnswerMetrics {
-        var answers: [TaskService.CacheOutcome: CoreMetrics.Counter]
-        var avoided: CoreMetrics.Counter
+    /// One provider's answer counters, by where the answer came from.
+    struct AnswerMetrics: Sendable {
+        let answers: [TaskService.CacheOutcome: CoreMetrics.Counter]
+        let avoided: CoreMetrics.Counter
+
+        /// Hits and coalesced answers are vendor calls avoided.
+        func record(_ cache: TaskService.CacheOutcome) {
+            answers[cache]?.increment()
+            if cache != .miss { avoided.increment() }
+        }
     }
 
     public init(version: String = TaskGateVersion.current) {
@@ -46,9 +60,9 @@ public final class GatewayMetrics: Sendable {
         gauge("taskgate_build_info", ["version": version, "swift": TaskGateVersion.swift]).record(1)
     }
 
-    /// One HTTP request: `route` is the matched template (`/tasks/{provider}/{id}`), or `unmatched`.
-    func httpRequest(route: String, status: Int, duration: Duration) {
-        let metrics = routes.withLock { routes in
+    /// The HTTP request metrics of `route`: the matched template (`/tasks/{provider}/{id}`), or `unmatched`.
+    func route(_ route: String) -> RouteMetrics {
+        routes.withLock { routes in
             if let metrics = routes[route] { return metrics }
             let metrics = RouteMetrics(
                 requests: (1...5).map { counter("taskgate_http_requests_total", ["route": route, "status_class": "\($0)xx"]) },
@@ -57,8 +71,6 @@ public final class GatewayMetrics: Sendable {
             routes[route] = metrics
             return metrics
         }
-        metrics.requests[min(max(status / 100, 1), 5) - 1].increment()
-        metrics.duration.recordNanoseconds(duration.nanoseconds)
     }
 
     /// One vendor call and how it ended.
@@ -98,9 +110,9 @@ public final class GatewayMetrics: Sendable {
         counter("taskgate_auth_refused_total", ["reason": reason]).increment()
     }
 
-    /// One task answer, by where it came from; hits and coalesced answers are vendor calls avoided.
-    func answer(provider: String, cache: TaskService.CacheOutcome) {
-        let metrics = answers.withLock { answers in
+    /// The task answer metrics of one provider.
+    func answers(provider: String) -> AnswerMetrics {
+        answers.withLock { answers in
             if let metrics = answers[provider] { return metrics }
             let outcomes: [TaskService.CacheOutcome] = [.hit, .miss, .coalesced, .stale]
             let metrics = AnswerMetrics(
@@ -114,8 +126,6 @@ public final class GatewayMetrics: Sendable {
             answers[provider] = metrics
             return metrics
         }
-        metrics.answers[cache]?.increment()
-        if cache != .miss { metrics.avoided.increment() }
     }
 
     /// The store's size, read when metrics are scraped.

@@ -146,7 +146,6 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 /// What the hot path needs, shared by every connection.
 final class HotPath: Sendable {
     let service: TaskService
-    let metrics: GatewayMetrics
     let auth: AuthConfiguration
     let maxURILength: Int
     let idleTimeout: TimeAmount
@@ -157,6 +156,20 @@ final class HotPath: Sendable {
     static let unreadMethod = HTTPRequest.Method("-")!
     /// The fixed parts of every answer, per coding and status.
     private let templates: [Templates.Key: Templates]
+    /// Each configured provider with its answer metrics, found with one lookup per request.
+    private let providers: [String: HotProvider]
+    private let routeMetrics: GatewayMetrics.RouteMetrics
+    private let unmatchedMetrics: GatewayMetrics.RouteMetrics
+
+    final class HotProvider: Sendable {
+        let provider: any Provider
+        let answers: GatewayMetrics.AnswerMetrics
+
+        init(_ provider: any Provider, answers: GatewayMetrics.AnswerMetrics) {
+            self.provider = provider
+            self.answers = answers
+        }
+    }
 
     /// The templates of one kind of answer: gzip or identity, final or not.
     struct Templates {
@@ -173,7 +186,6 @@ final class HotPath: Sendable {
 
     init(service: TaskService, metrics: GatewayMetrics, auth: AuthConfiguration, limits: LimitsConfiguration, logger: Logger, serverName: String) {
         self.service = service
-        self.metrics = metrics
         self.auth = auth
         self.maxURILength = limits.maxURILength
         self.idleTimeout = .nanoseconds(limits.idleTimeout.nanoseconds)
@@ -189,6 +201,9 @@ final class HotPath: Sendable {
             }
         }
         self.templates = templates
+        providers = service.providers.mapValues { HotProvider($0, answers: metrics.answers(provider: $0.name)) }
+        routeMetrics = metrics.route(Self.route)
+        unmatchedMetrics = metrics.route("unmatched")
     }
 
     /// Writes the whole answer into `buffer` when `head` asks for a task whose answer is fresh in
@@ -200,13 +215,13 @@ final class HotPath: Sendable {
         guard head.method == .GET || head.method == .HEAD, head.version == .http1_1, head.uri.utf8.count <= maxURILength,
             let (provider, rawID) = Self.taskPath(head.uri), Self.keepsAlive(headers.first(name: "connection")),
             let coding = AcceptEncoding.choose(headers.first(name: "accept-encoding")),
-            let providerInstance = service.providers[provider],
-            let id = try? providerInstance.validateID(rawID)
+            let hot = providers[provider],
+            let id = try? hot.provider.validateID(rawID)
         else { return false }
         if auth.isEnabled {
             guard let key = auth.key(forAuthorization: headers.first(name: "authorization")), key.covers(provider) else { return false }
         }
-        let key = AnswerCache.Key(provider: providerInstance.name, id: id)
+        let key = AnswerCache.Key(provider: hot.provider.name, id: id)
         let callerID = headers.first(name: "x-request-id").flatMap(RequestIDMiddleware.acceptable)
         let requestID = callerID == nil ? requestIDs.next() : nil
         let ifNoneMatch = headers.first(name: "if-none-match")
@@ -240,12 +255,11 @@ final class HotPath: Sendable {
         } else {
             return false
         }
-        metrics.answer(provider: provider, cache: .hit)
+        hot.answers.record(.hit)
         AccessLog.record(
             logger: logger,
             requestID: callerID ?? requestID!.text,
-            metrics: metrics,
-            route: Self.route,
+            route: routeMetrics,
             method: head.method == .GET ? .get : .head,
             path: head.uri,
             status: status,
@@ -277,8 +291,7 @@ final class HotPath: Sendable {
         AccessLog.record(
             logger: logger,
             requestID: id,
-            metrics: metrics,
-            route: "unmatched",
+            route: unmatchedMetrics,
             method: Self.unreadMethod,
             path: "-",
             status: status,

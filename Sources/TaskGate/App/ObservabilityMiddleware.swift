@@ -13,8 +13,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
         let response = try await next(request, context)
         AccessLog.record(
             logger: context.logger,
-            metrics: metrics,
-            route: context.endpointPath ?? "unmatched",
+            route: metrics.route(context.endpointPath ?? "unmatched"),
             method: request.method,
             path: request.uri.path,
             status: response.status,
@@ -35,8 +34,7 @@ enum AccessLog {
     static func record(
         logger: Logger,
         requestID: @autoclosure () -> String? = nil,
-        metrics: GatewayMetrics,
-        route: String,
+        route: GatewayMetrics.RouteMetrics,
         method: HTTPRequest.Method,
         path: String,
         status: HTTPResponse.Status,
@@ -46,7 +44,7 @@ enum AccessLog {
         client: SocketAddress?,
         forwardedFor: String?
     ) {
-        metrics.httpRequest(route: route, status: Int(status.code), duration: elapsed)
+        route.record(status: Int(status.code), duration: elapsed)
         logger.info(
             "request",
             metadata: [

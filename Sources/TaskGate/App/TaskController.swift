@@ -26,7 +26,7 @@ struct TaskController: Sendable {
             throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
         }
         let result = try await service.task(provider: provider, id: id, logger: context.logger)
-        metrics.answer(provider: provider, cache: result.cache)
+        metrics.answers(provider: provider).record(result.cache)
         let answer = result.answer
         let etag = answer.etag(for: coding)
         var headers = Self.validatorFields(etag: etag, maxAge: result.maxAge, cache: result.cache, age: result.age)
