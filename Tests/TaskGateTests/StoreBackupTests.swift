@@ -64,6 +64,10 @@ import Testing
         #expect(refused?.description.contains("exists already") == true)
         #expect(try Data(contentsOf: URL(fileURLWithPath: existing)) == Data("keep me".utf8))
 
+        // A destination directory that is not there.
+        let nowhere = #expect(throws: StoreBackupError.self) { try StoreBackup.copy(store: source, to: source + ".missing/backup.sqlite") }
+        #expect(nowhere?.description.contains("cannot write into") == true)
+
         // No store, not a taskgate store, a corrupt file: a clear error and no file.
         let directory = (source as NSString).deletingLastPathComponent
         let foreign = directory + "/foreign.sqlite"

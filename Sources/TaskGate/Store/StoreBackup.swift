@@ -24,6 +24,10 @@ public enum StoreBackup {
         guard !files.fileExists(atPath: destination) else {
             throw StoreBackupError("\(destination) exists already; taskgate does not overwrite a backup")
         }
+        let directory = URL(fileURLWithPath: destination).deletingLastPathComponent().path
+        guard files.isWritableFile(atPath: directory) else {
+            throw StoreBackupError("cannot write into \(directory) (missing, or not writable by this user)")
+        }
         let partial = destination + ".partial"
         func removePartial() {
             for file in [partial, partial + "-wal", partial + "-shm", partial + "-journal"] { try? files.removeItem(atPath: file) }
