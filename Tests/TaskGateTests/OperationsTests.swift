@@ -37,9 +37,13 @@ import Testing
             #expect(text.contains("taskgate_store_rows 1.0"))
             #expect(text.contains("taskgate_store_file_bytes "))
             #expect(text.contains(#"taskgate_build_info{version="0.1.0""#))
-            // No unbounded label: no task id, no path.
-            #expect(!text.contains("999"))
-            #expect(!text.contains("/tasks/capmonster/90"))
+            // No unbounded label: no task id, no path. (Labels only: a sample value may hold any digits.)
+            let labels = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line in
+                line.firstIndex(of: "{").flatMap { start in line.firstIndex(of: "}").map { line[start...$0] } }
+            }
+            #expect(!labels.isEmpty)
+            #expect(!labels.contains { $0.contains("999") || $0.contains("90") || $0.contains("abc") })
+            #expect(!text.contains("/tasks/capmonster/"))
         }
     }
 
