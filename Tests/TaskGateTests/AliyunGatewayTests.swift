@@ -23,24 +23,40 @@ func withAliyunGateway<T: Sendable>(
     _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> T
 ) async throws -> T {
     try await withSimulator(simulator) { sim in
-        let configuration = try await loadConfiguration(
-            """
-            store: \(store)
-            log_level: \(logs == nil ? "critical" : "trace")
-            providers:
-              aliyun:
-                kind: aliyun-multimediaai
-                endpoint: \(sim.endpoint)
-                region: cn-shanghai
-                access_key_id: \(aliyunKeyID)
-                access_key_secret: \(secret)
-                status_ttl: 0s
-            \(settings)
-            """
-        )
-        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, now: now)
-        return try await app.test(.router) { client in try await body(client, sim) }
+        try await withAliyunGateway(endpoint: sim.endpoint, settings: settings, secret: secret, store: store, logs: logs, now: now) { client in
+            try await body(client, sim)
+        }
     }
+}
+
+/// Runs a gateway with one Alibaba provider named `aliyun` in front of `endpoint`: a simulator's,
+/// or an address where no vendor answers.
+func withAliyunGateway<T: Sendable>(
+    endpoint: String,
+    settings: String = "",
+    secret: String = aliyunSecret,
+    store: String = temporaryStorePath(),
+    logs: LogRecorder? = nil,
+    now: @escaping @Sendable () -> Date = Date.init,
+    _ body: @Sendable (any TestClientProtocol) async throws -> T
+) async throws -> T {
+    let configuration = try await loadConfiguration(
+        """
+        store: \(store)
+        log_level: \(logs == nil ? "critical" : "trace")
+        providers:
+          aliyun:
+            kind: aliyun-multimediaai
+            endpoint: \(endpoint)
+            region: cn-shanghai
+            access_key_id: \(aliyunKeyID)
+            access_key_secret: \(secret)
+            status_ttl: 0s
+        \(settings)
+        """
+    )
+    let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, now: now)
+    return try await app.test(.router, body)
 }
 
 @Suite struct AliyunGatewayTests {

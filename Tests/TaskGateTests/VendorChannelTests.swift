@@ -232,29 +232,6 @@ import Testing
     }
 }
 
-/// A gateway with one Alibaba provider in front of `endpoint`, where no simulator answers.
-private func withAliyunGateway<T: Sendable>(
-    endpoint: String,
-    settings: String,
-    _ body: @Sendable (any TestClientProtocol) async throws -> T
-) async throws -> T {
-    let configuration = try await loadConfiguration(
-        """
-        store: \(temporaryStorePath())
-        log_level: critical
-        providers:
-          aliyun:
-            kind: aliyun-multimediaai
-            endpoint: \(endpoint)
-            region: cn-shanghai
-            access_key_id: \(aliyunKeyID)
-            access_key_secret: \(aliyunSecret)
-        \(settings)
-        """
-    )
-    return try await buildApplication(configuration, logger: quietLogger).test(.router, body)
-}
-
 /// A vendor host that never accepts: a listening socket whose accept queue (length one) is
 /// already full, so the kernel drops every further SYN and a connection attempt hangs until the
 /// connector gives up, as behind a firewall that drops packets.
