@@ -77,7 +77,7 @@ public struct AliyunSimulator: VendorSimulator {
         guard let (_, step, _) = state.poll(id, call: call.action) else {
             return Self.error("ResourceNotFound", "The specified task does not exist.", status: .notFound, requestID: requestID)
         }
-        await step.pause()
+        await step.pause(on: state.clock)
         switch step.answer {
         case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.vendorError(code, requestID: requestID)
@@ -160,7 +160,7 @@ public struct AliyunSimulator: VendorSimulator {
                 message: "Specified signature is not matched with our calculation. server string to sign is:\(signed.stringToSign)"
             )
         }
-        try nonces.use(call.value("SignatureNonce")!, now: state.now())
+        try nonces.use(call.value("SignatureNonce")!, now: state.clock.date)
         return call
     }
 
@@ -204,7 +204,7 @@ public struct AliyunSimulator: VendorSimulator {
                 message: "The request signature does not conform to Aliyun standards. server string to sign is:\(signed.stringToSign)"
             )
         }
-        try nonces.use(nonce, now: state.now())
+        try nonces.use(nonce, now: state.clock.date)
         return Call(parameters: parameters, action: action)
     }
 
@@ -215,7 +215,7 @@ public struct AliyunSimulator: VendorSimulator {
         guard let time = AliyunTimestamp.parse(timestamp) else {
             throw Rejection(code: "InvalidTimeStamp.Format", message: "Specified time stamp or date value is not well formatted.")
         }
-        guard abs(time.timeIntervalSince(state.now())) <= Self.timestampWindow else {
+        guard abs(time.timeIntervalSince(state.clock.date)) <= Self.timestampWindow else {
             throw Rejection(code: "InvalidTimeStamp.Expired", message: "Specified time stamp or date value is expired.")
         }
         if nonces.seen(nonce) {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import TaskGate
 
 /// A faithful CapMonster Cloud (anti-captcha protocol) vendor: `createTask`, `getTaskResult`,
 /// `getBalance`, JSON in and out, HTTP 200 with `errorId` for every vendor-level error.
@@ -65,7 +66,7 @@ public struct CapMonsterSimulator: VendorSimulator {
         if count > Self.resultRequestLimit {
             return Self.error("ERROR_TOO_MUCH_REQUESTS")
         }
-        await step.pause()
+        await step.pause(on: state.clock)
         switch step.answer {
         case .fault(let fault):
             return fault.response
@@ -76,7 +77,7 @@ public struct CapMonsterSimulator: VendorSimulator {
         case .state(.succeeded, let result, _, _):
             let solution = result.map { String(decoding: $0, as: UTF8.self) } ?? #"{"text":"answer"}"#
             let created = Int(task.createdAt.timeIntervalSince1970)
-            let ended = Int(state.now().timeIntervalSince1970)
+            let ended = Int(state.clock.date.timeIntervalSince1970)
             return Self.answer(
                 #"{"errorId":0,"errorCode":null,"errorDescription":null,"status":"ready","solution":"#
                     + solution + #","cost":"0.000700","ip":"127.0.0.1","createTime":\#(created),"endTime":\#(ended),"solveCount":0}"#

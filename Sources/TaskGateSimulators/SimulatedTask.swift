@@ -1,4 +1,5 @@
 import Foundation
+import TaskGate
 
 /// A task as a simulator holds it: a timeline of steps, walked one vendor poll at a time.
 ///
@@ -58,9 +59,9 @@ public struct SimulatedTask: Sendable {
         }
 
         /// Waits `delay_ms` before the step answers (a slow vendor); ends early if the caller goes.
-        func pause() async {
+        func pause(on clock: any GatewayClock) async {
             guard let delayMilliseconds else { return }
-            try? await Task.sleep(for: .milliseconds(delayMilliseconds))
+            try? await clock.sleep(for: .milliseconds(delayMilliseconds))
         }
 
         public static func state(_ state: State, polls: Int? = nil, seconds: Double? = nil, result: String? = nil) -> Step {

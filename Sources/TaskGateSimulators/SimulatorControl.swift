@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import TaskGate
 
 /// The control API every simulator serves on its own port:
 /// - `POST /_sim/tasks` `{"id": "7654321", "timeline": [{"state": "running", "polls": 3},
@@ -27,7 +28,7 @@ public enum SimulatorControl {
                 if let given = object["id"] {
                     id = (given as? String) ?? (given as? Int).map(String.init) ?? ""
                     guard validateID(id) else { throw SimulatorError("id \(given) is not a valid task id for this vendor") }
-                    state.add(SimulatedTask(id: id, steps: steps, createdAt: state.now()))
+                    state.add(SimulatedTask(id: id, steps: steps, createdAt: state.clock.date))
                 } else {
                     id = state.create(steps: steps)
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TaskGate
 
 /// A simulator's tasks and the ledger of what it was asked: requests per task and call, and
 /// requests it rejected (bad signature, wrong key, …), by reason.
@@ -19,10 +20,12 @@ public final class SimulatorState: Sendable {
     }
 
     private let ledger = Mutex(Ledger())
-    let now: @Sendable () -> Date
+    /// The simulator's time: timed steps, rate windows, timestamp checks. In tests, the same
+    /// clock the gateway reads.
+    public let clock: any GatewayClock
 
-    public init(now: @escaping @Sendable () -> Date = Date.init) {
-        self.now = now
+    public init(clock: any GatewayClock = SystemClock()) {
+        self.clock = clock
     }
 
     /// Adds (or replaces) a task.
@@ -32,7 +35,7 @@ public final class SimulatorState: Sendable {
 
     /// Adds a task with a fresh numeric id and returns the id.
     public func create(steps: [SimulatedTask.Step]) -> String {
-        let created = now()
+        let created = clock.date
         return ledger.withLock { ledger in
             ledger.nextID += 1
             let id = String(ledger.nextID)
@@ -44,7 +47,7 @@ public final class SimulatorState: Sendable {
     /// Counts a request for a task and returns the step that answers it (nil: no such task),
     /// with how many times this call was made for the task, this one included.
     public func poll(_ id: String, call: String) -> (task: SimulatedTask, step: SimulatedTask.Step, count: Int)? {
-        let time = now()
+        let time = clock.date
         return ledger.withLock { ledger in
             ledger.calls[id, default: [:]][call, default: 0] += 1
             let count = ledger.calls[id]![call]!
@@ -76,7 +79,7 @@ public final class SimulatorState: Sendable {
     /// The step a task is in now, without counting a request (for list calls): timed steps
     /// advance with the clock, counted ones only with polls.
     public func currentStep(_ id: String) -> SimulatedTask.Step? {
-        let time = now()
+        let time = clock.date
         return ledger.withLock { ledger in
             guard let entry = ledger.tasks[id], !entry.task.steps.isEmpty else { return nil }
             var index = entry.stepIndex

@@ -48,7 +48,7 @@ public struct TencentSimulator: VendorSimulator {
             state.reject(rejection.code)
             return Self.error(rejection.code, rejection.message, requestID: requestID)
         }
-        guard windows.admit(action: action, limit: requestsPerSecond, now: state.now()) else {
+        guard windows.admit(action: action, limit: requestsPerSecond, now: state.clock.date) else {
             state.reject("RequestLimitExceeded")
             return Self.error("RequestLimitExceeded", "Your current request times exceeds the limit.", requestID: requestID)
         }
@@ -71,18 +71,18 @@ public struct TencentSimulator: VendorSimulator {
         guard let id = parameters["TaskId"] as? String, validateID(id) else {
             return Self.error("InvalidParameterValue.TaskId", "The TaskId is invalid.", requestID: requestID)
         }
-        guard let task = state.peek(id), state.now().timeIntervalSince(task.createdAt) <= Self.retention,
+        guard let task = state.peek(id), state.clock.date.timeIntervalSince(task.createdAt) <= Self.retention,
             let (_, step, _) = state.poll(id, call: "DescribeTaskDetail")
         else {
             return Self.error("ResourceNotFound.TaskNotFound", "The task does not exist.", requestID: requestID)
         }
-        await step.pause()
+        await step.pause(on: state.clock)
         switch step.answer {
         case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.error(code, "The request failed: \(code).", requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):
             return Self.json(
-                Self.detail(task, taskState, result: result, errorCode: errorCode, errorMessage: errorMessage, now: state.now()),
+                Self.detail(task, taskState, result: result, errorCode: errorCode, errorMessage: errorMessage, now: state.clock.date),
                 requestID: requestID
             )
         }
@@ -102,7 +102,7 @@ public struct TencentSimulator: VendorSimulator {
         let scroll = (parameters["ScrollToken"] as? String) ?? ""
         let offset = scroll.isEmpty ? 0 : Int(scroll) ?? -1
         guard offset >= 0 else { return Self.error("InvalidParameterValue.ScrollToken", "The ScrollToken is invalid.", requestID: requestID) }
-        let now = state.now()
+        let now = state.clock.date
         let matching = state.allTasks.filter { task in
             guard now.timeIntervalSince(task.createdAt) <= Self.retention, let step = state.currentStep(task.id),
                 case .state(let taskState, _, _, _) = step.answer
@@ -217,7 +217,7 @@ public struct TencentSimulator: VendorSimulator {
         guard let timestamp = request.headers[HTTPField.Name("X-TC-Timestamp")!].flatMap(Int.init) else {
             return Rejection(code: "AuthFailure.InvalidAuthorization", message: "X-TC-Timestamp is missing.")
         }
-        guard abs(TimeInterval(timestamp) - state.now().timeIntervalSince1970) <= Self.timestampWindow else {
+        guard abs(TimeInterval(timestamp) - state.clock.date.timeIntervalSince1970) <= Self.timestampWindow else {
             return Rejection(code: "AuthFailure.SignatureExpire", message: "The signature has expired.")
         }
         guard credential[1] == TC3Signer.utcDate(timestamp) else {

@@ -58,11 +58,13 @@ struct Demo: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: configFile) }
         let configuration = try await GatewayConfiguration.load(filePath: configFile.path)
 
-        let simulator = CapMonsterSimulator(clientKey: clientKey)
+        // One clock for the gateway and the simulators, as in the tests.
+        let clock = SystemClock()
+        let simulator = CapMonsterSimulator(clientKey: clientKey, state: SimulatorState(clock: clock))
         Self.seed(simulator.state)
-        let aliyun = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
+        let aliyun = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
         Self.seedAliyun(aliyun.state)
-        let tencent = TencentSimulator(secretID: tencentID, secretKey: tencentKey)
+        let tencent = TencentSimulator(secretID: tencentID, secretKey: tencentKey, state: SimulatorState(clock: clock))
         Self.seedTencent(tencent.state)
         var logger = Logger(label: "taskgate")
         logger.logLevel = configuration.logLevel
@@ -88,7 +90,7 @@ struct Demo: AsyncParsableCommand {
             logger: logger,
             onListening: { _, _ in await ready.arrive() }
         )
-        let gateway = try buildApplication(configuration, logger: logger, onServerRunning: { _ in await ready.arrive() })
+        let gateway = try buildApplication(configuration, logger: logger, clock: clock, onServerRunning: { _ in await ready.arrive() })
         let banner = Self.banner(port: port, controlPort: simulatorPort + 1000, store: storePath)
         let group = ServiceGroup(
             services: [host, aliyunHost, tencentHost, gateway, ReadyAnnouncer(ready: ready, text: banner)],
@@ -99,7 +101,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     static func seed(_ state: SimulatorState) {
-        let now = Date()
+        let now = state.clock.date
         state.add(SimulatedTask(id: "1001", steps: [.state(.succeeded, result: #"{"text":"demo answer"}"#)], createdAt: now))
         state.add(
             SimulatedTask(
@@ -119,7 +121,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     static func seedAliyun(_ state: SimulatorState) {
-        let now = Date()
+        let now = state.clock.date
         let result =
             #"{"VideoName":"intro.mp4","AnalysisUseTime":30,"ApplicationId":"demo-app","ProcessResultUrl":"http://example.invalid/processResult/400099.txt"}"#
         state.add(SimulatedTask(id: "400099", steps: [.state(.succeeded, result: result)], createdAt: now.addingTimeInterval(-600)))
@@ -140,7 +142,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     static func seedTencent(_ state: SimulatorState) {
-        let now = Date()
+        let now = state.clock.date
         let transcode =
             #"{"MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"SUCCESS","ErrCode":0,"ErrCodeExt":"","Message":"SUCCESS","Input":{"Definition":100030},"Output":{"Path":"/output/demo.mp4","Definition":100030,"Bitrate":1200000,"Height":720,"Width":1280,"Size":1048576,"Duration":12.5,"Container":"mp4"}}}]}"#
         state.add(

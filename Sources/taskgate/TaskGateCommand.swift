@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
         signal(SIGXFSZ, SIG_IGN)
         taskgate_keep_large_allocations_mapped()
         do {
-            let app = try buildApplication(configuration, logger: logger, readiness: readiness)
+            let app = try buildApplication(configuration, logger: logger, readiness: readiness, clock: SystemClock())
             try await serve(app, configuration: configuration, readiness: readiness, logger: logger)
         } catch let error as StoreOpenError {
             FileHandle.standardError.write(Data("taskgate: \(error)\n".utf8))

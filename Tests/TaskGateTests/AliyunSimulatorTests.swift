@@ -28,7 +28,7 @@ import Testing
         let sections = ["aliyun_sdk_core_hmacsha1", "aliyun_tea_multimediaai20190810_hmacsha1", "aliyun_tea_openapi_acs3"]
         let requests = try CapMonsterSimulatorTests.captures(Set(sections))
         #expect(requests.count == 5)
-        let state = SimulatorState(now: { Self.captureTime })
+        let state = SimulatorState(clock: ManualClock(date: Self.captureTime))
         let simulator = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: state)
         try await withSimulator(simulator) { sim in
             addTask(sim.state, id: "4235611", .state(.succeeded, result: #"{"VideoName":"videoName"}"#))
@@ -49,7 +49,7 @@ import Testing
         let simulator = AliyunSimulator(
             accessKeyID: aliyunKeyID,
             accessKeySecret: aliyunSecret,
-            state: SimulatorState(now: { Self.captureTime })
+            state: SimulatorState(clock: ManualClock(date: Self.captureTime))
         )
         try await withSimulator(simulator) { sim in
             addTask(sim.state, id: "4235611", .state(.running))
@@ -65,7 +65,7 @@ import Testing
         let simulator = AliyunSimulator(
             accessKeyID: aliyunKeyID,
             accessKeySecret: aliyunSecret,
-            state: SimulatorState(now: { Self.captureTime.addingTimeInterval(16 * 60) })
+            state: SimulatorState(clock: ManualClock(date: Self.captureTime.addingTimeInterval(16 * 60)))
         )
         try await withSimulator(simulator) { sim in
             let (status, json) = try await Self.replay(request, port: sim.vendorPort)
@@ -81,7 +81,7 @@ import Testing
         let simulator = AliyunSimulator(
             accessKeyID: aliyunKeyID,
             accessKeySecret: aliyunSecret,
-            state: SimulatorState(now: { Self.captureTime })
+            state: SimulatorState(clock: ManualClock(date: Self.captureTime))
         )
         try await withSimulator(simulator) { sim in
             let (status, json) = try await Self.replay(request, port: sim.vendorPort)

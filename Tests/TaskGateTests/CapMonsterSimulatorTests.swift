@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TaskGate
 import TaskGateSimulators
 import Testing
 
@@ -136,14 +137,15 @@ import Testing
     }
 
     @Test func timedStepsFollowTheClock() async throws {
-        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
-            sim.state.add(
-                SimulatedTask(id: "556", steps: [.state(.running, seconds: 1.5), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE")], createdAt: Date())
-            )
+        let clock = ManualClock()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+            addTask(sim.state, id: "556", .state(.running, seconds: 1.5), .failed(code: "ERROR_CAPTCHA_UNSOLVABLE"))
             var poll = try #require(try Self.captures(["capmonstercloudclient"]).first)
             poll.body = #"{"clientKey": "\#(testClientKey)", "taskId": 556}"#
             #expect(try await Self.replay(poll, to: sim.endpoint).json["status"] as? String == "processing")
-            try await Task.sleep(for: .milliseconds(1600))
+            clock.advance(by: .milliseconds(1499))
+            #expect(try await Self.replay(poll, to: sim.endpoint).json["status"] as? String == "processing")
+            clock.advance(by: .milliseconds(1))
             #expect(try await Self.replay(poll, to: sim.endpoint).json["errorCode"] as? String == "ERROR_CAPTCHA_UNSOLVABLE")
         }
     }

@@ -97,8 +97,7 @@ import Testing
             addTask(sim.state, id: "703", .state(.running))
             let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             // A clock that stands still, so both paths count the same seconds to the refresh.
-            let frozen = Date()
-            let parts = try buildGateway(configuration, logger: quietLogger, now: { frozen })
+            let parts = try buildGateway(configuration, logger: quietLogger, clock: ManualClock())
             let hotPath = parts.hotPath
             try await parts.application.test(.router) { client in
                 let path = "/tasks/capmonster/703"
@@ -237,9 +236,10 @@ import Testing
         // A caller can miss the cache, read the store, and only then reach the single flight —
         // after another caller's load has finished. It must take that answer, not load again
         // (for CapMonster a second load would wait out the 2 s per-task spacing).
-        let cache = AnswerCache(budget: 1 << 20, now: Date.init)
+        let clock = ManualClock()
+        let cache = AnswerCache(budget: 1 << 20, clock: clock)
         let key = AnswerCache.Key(provider: "capmonster", id: "1")
-        let record = TaskRecord(provider: "capmonster", kind: "capmonster", id: "1", status: .running, fetchedAt: Date())
+        let record = TaskRecord(provider: "capmonster", kind: "capmonster", id: "1", status: .running, fetchedAt: clock.date)
         let answer = try EncodedAnswer(record: record)
         let first = try await cache.load(key, ttl: .seconds(2)) { () throws(GatewayError) in answer }
         #expect(first.coalesced == false)

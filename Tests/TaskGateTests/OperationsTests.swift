@@ -89,13 +89,12 @@ import Testing
     }
 
     @Test func shutdownTurnsReadinessOffThenFinishesRequestsInFlight() async throws {
-        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
-            sim.state.add(
-                SimulatedTask(
-                    id: "92",
-                    steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 1500)],
-                    createdAt: Date()
-                )
+        let clock = ManualClock()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+            addTask(
+                sim.state,
+                id: "92",
+                SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 1500)
             )
             let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             let readiness = Readiness()
@@ -104,22 +103,35 @@ import Testing
                 configuration,
                 logger: quietLogger,
                 readiness: readiness,
+                clock: clock,
                 onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }
             )
             let (stop, stopContinuation) = AsyncStream.makeStream(of: Void.self)
-            let runner = GatewayRunner(app: app, readiness: readiness, drainDelay: .milliseconds(800), gracePeriod: .seconds(10), logger: quietLogger)
+            let runner = GatewayRunner(
+                app: app,
+                readiness: readiness,
+                drainDelay: .milliseconds(800),
+                gracePeriod: .seconds(10),
+                logger: quietLogger,
+                clock: clock
+            )
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await runner.run { for await _ in stop { return } } }
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())
                 let base = "http://127.0.0.1:\(port)"
                 #expect(try await HTTPClient.shared.get(url: base + "/readyz").get().status == .ok)
-                async let slow = HTTPClient.shared.execute(HTTPClientRequest(url: base + "/tasks/capmonster/92"), timeout: .seconds(10))
-                try await Task.sleep(for: .milliseconds(300))
+                async let slow = HTTPClient.shared.execute(HTTPClientRequest(url: base + "/tasks/capmonster/92"), timeout: .seconds(60))
+                #expect(await clock.sleepers(1))  // the request is at the vendor
                 stopContinuation.yield()
-                try await Task.sleep(for: .milliseconds(200))
+                #expect(await clock.sleepers(2))  // and the drain delay has begun
                 // Draining: still listening, but not ready.
                 #expect(try await HTTPClient.shared.get(url: base + "/readyz").get().status == .serviceUnavailable)
+                // The drain delay ends, the listener closes; the grace period begins.
+                clock.advance(by: .milliseconds(800))
+                #expect(await eventually { clock.sleepers == 2 && clock.nextDeadline == clock.now + .milliseconds(700) })
+                // The vendor answers within the grace period: the request in flight still succeeds.
+                clock.advance(by: .milliseconds(700))
                 let slowResponse = try await slow
                 #expect(slowResponse.status == .ok)
                 try await tasks.next()

@@ -12,10 +12,10 @@ import Testing
     /// Polls move the test clock past CapMonster's 2 s spacing instead of waiting for it.
     func gateway(
         staleMax: String,
-        clock: TestClock = TestClock(),
+        clock: ManualClock = ManualClock(skipsWaits: true),
         _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> Void
     ) async throws {
-        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
             let configuration = try await loadConfiguration(
                 """
                 store: \(temporaryStorePath())
@@ -24,18 +24,18 @@ import Testing
                   capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), retries: 0, stale_max: \(staleMax)}
                 """
             )
-            try await buildApplication(configuration, logger: quietLogger, now: clock.now).test(.router) { client in try await body(client, sim) }
+            try await buildApplication(configuration, logger: quietLogger, clock: clock).test(.router) { client in try await body(client, sim) }
         }
     }
 
     @Test(arguments: [SimulatedTask.Step.Fault.http503, .garbage, .http429])
     func aFailingVendorIsAnsweredWithTheLastKnownStatus(fault: SimulatedTask.Step.Fault) async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         try await gateway(staleMax: "60s", clock: clock) { client, sim in
             addTask(sim.state, id: "95", .state(.running, polls: 1), SimulatedTask.Step(answer: .fault(fault)))
             let fresh = try await client.get("/tasks/capmonster/95")
             #expect(fresh.headers[Self.xCache] == "MISS")
-            clock.advance(seconds: 2)
+            clock.advance(by: .seconds(2))
             let stale = try await client.get("/tasks/capmonster/95")
             #expect(stale.status == .ok)
             #expect(stale.headers[Self.xCache] == "STALE")
@@ -47,21 +47,21 @@ import Testing
     }
 
     @Test func staleAnswersCanBeTurnedOff() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         try await gateway(staleMax: "0s", clock: clock) { client, sim in
             addTask(sim.state, id: "96", .state(.running, polls: 1), SimulatedTask.Step(answer: .fault(.http503)))
             _ = try await client.get("/tasks/capmonster/96")
-            clock.advance(seconds: 2)
+            clock.advance(by: .seconds(2))
             #expect(try await client.get("/tasks/capmonster/96").status == .badGateway)
         }
     }
 
     @Test func aVendorAnswerIsNeverReplacedByAStaleOne() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         try await gateway(staleMax: "60s", clock: clock) { client, sim in
             addTask(sim.state, id: "97", .state(.running, polls: 1), SimulatedTask.Step(answer: .vendorError(code: "ERROR_KEY_DOES_NOT_EXIST")))
             _ = try await client.get("/tasks/capmonster/97")
-            clock.advance(seconds: 2)
+            clock.advance(by: .seconds(2))
             // Credentials refused is an answer, not an outage: the caller must see it.
             #expect(try await client.get("/tasks/capmonster/97").status == .badGateway)
         }

@@ -6,6 +6,8 @@ import TaskGate
 import TaskGateSimulators
 import Testing
 
+@testable import TaskGate
+
 /// The SQLite store and the in-memory layer: durability across restarts, TTLs, single flight.
 @Suite struct StoreAndCacheTests {
     static let xCache = HTTPField.Name("X-Cache")!
@@ -61,14 +63,25 @@ import Testing
         }
     }
 
+    /// A gateway whose single-flight table the test can watch, in front of a simulator on the
+    /// same clock: the vendor holds a delayed answer until the test moves the clock.
+    func withWatchedGateway(
+        _ body: @Sendable (any TestClientProtocol, RunningSimulator, AnswerCache, ManualClock) async throws -> Void
+    ) async throws {
+        let clock = ManualClock()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            let parts = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            try await parts.application.test(.router) { client in try await body(client, sim, parts.service.cache, clock) }
+        }
+    }
+
     @Test func concurrentRequestsForARunningTaskShareOneVendorCall() async throws {
-        try await withCapMonsterGateway { client, sim in
-            sim.state.add(
-                SimulatedTask(
-                    id: "72",
-                    steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 300)],
-                    createdAt: Date()
-                )
+        try await withWatchedGateway { client, sim, cache, clock in
+            addTask(
+                sim.state,
+                id: "72",
+                SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 300)
             )
             let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                 for _ in 0..<64 {
@@ -77,6 +90,9 @@ import Testing
                         return (response.status, response.headers[Self.xCache])
                     }
                 }
+                // One caller asks the vendor, which holds its answer; the 63 others wait for it.
+                #expect(await eventually { clock.sleepers == 1 && cache.waiters(for: .init(provider: "capmonster", id: "72")) == 63 })
+                clock.advance(by: .milliseconds(300))
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(outcomes.count == 64)
@@ -88,10 +104,12 @@ import Testing
     }
 
     @Test func concurrentRequestsShareAFailureToo() async throws {
-        try await withCapMonsterGateway { client, sim in
-            sim.state.add(SimulatedTask(id: "73", steps: [SimulatedTask.Step(answer: .fault(.http503), delayMilliseconds: 300)], createdAt: Date()))
+        try await withWatchedGateway { client, sim, cache, clock in
+            addTask(sim.state, id: "73", SimulatedTask.Step(answer: .fault(.http503), delayMilliseconds: 300))
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<16 { group.addTask { try await client.get("/tasks/capmonster/73").status } }
+                #expect(await eventually { clock.sleepers == 1 && cache.waiters(for: .init(provider: "capmonster", id: "73")) == 15 })
+                clock.advance(by: .milliseconds(300))
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses.allSatisfy { $0 == .badGateway })
@@ -100,15 +118,15 @@ import Testing
     }
 
     @Test func aNotFinalAnswerIsReusedForItsTTLThenAskedAgain() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         try await withCapMonsterGateway(statusTTL: "3s", clock: clock) { client, sim in
             addTask(sim.state, id: "74", .state(.running, polls: 1), .state(.succeeded))
             #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "MISS")
             #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "HIT")
-            clock.advance(seconds: 2.5)
+            clock.advance(by: .milliseconds(2500))
             #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "HIT")
             #expect(sim.state.calls(for: "74")["getTaskResult"] == 1)
-            clock.advance(seconds: 0.6)
+            clock.advance(by: .milliseconds(600))
             let after = try await client.get("/tasks/capmonster/74")
             #expect(after.headers[Self.xCache] == "MISS")
             #expect(try after.json()["status"] as? String == "succeeded")

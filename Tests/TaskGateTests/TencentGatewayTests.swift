@@ -14,14 +14,15 @@ let tencentSecretKey = "EXAMPLEsecretKeyEXAMPLEsecretKey"
 
 /// Runs a gateway with one Tencent provider named `tencent` in front of a running simulator.
 func withTencentGateway<T: Sendable>(
-    simulator: TencentSimulator = TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey),
+    simulator: TencentSimulator? = nil,
     settings: String = "",
     secretKey: String = tencentSecretKey,
     logs: LogRecorder? = nil,
-    now: @escaping @Sendable () -> Date = Date.init,
+    clock: ManualClock = ManualClock(skipsWaits: true),
     _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> T
 ) async throws -> T {
-    try await withSimulator(simulator) { sim in
+    let simulator = simulator ?? TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey, state: SimulatorState(clock: clock))
+    return try await withSimulator(simulator) { sim in
         let configuration = try await loadConfiguration(
             """
             store: \(temporaryStorePath())
@@ -37,12 +38,12 @@ func withTencentGateway<T: Sendable>(
             \(settings)
             """
         )
-        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, now: now)
+        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, clock: clock)
         return try await app.test(.router) { client in try await body(client, sim) }
     }
 }
 
-@Suite struct TencentGatewayTests {
+@Suite(.timeLimit(.minutes(2))) struct TencentGatewayTests {
     static let workflow = "2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a"
     static let transcode =
         #"{"MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"SUCCESS","ErrCode":0,"Message":"SUCCESS","Output":{"Path":"/out.mp4"}}}]}"#
@@ -135,8 +136,10 @@ func withTencentGateway<T: Sendable>(
 
     @Test func aSkewedClockIsReportedAsClockSkew() async throws {
         let logs = LogRecorder()
-        let sixMinutesBehind: @Sendable () -> Date = { Date().addingTimeInterval(-6 * 60) }
-        try await withTencentGateway(logs: logs, now: sixMinutesBehind) { client, sim in
+        // The vendor's clock is right; taskgate's runs six minutes behind.
+        let vendor = TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey, state: SimulatorState(clock: ManualClock()))
+        let sixMinutesBehind = ManualClock(date: Date().addingTimeInterval(-6 * 60))
+        try await withTencentGateway(simulator: vendor, logs: logs, clock: sixMinutesBehind) { client, sim in
             addTask(sim.state, id: Self.workflow, .state(.running))
             let response = try await client.get("/tasks/tencent/\(Self.workflow)")
             #expect(response.status == .badGateway)
@@ -146,11 +149,11 @@ func withTencentGateway<T: Sendable>(
     }
 
     @Test func taskDetailsAreForgottenAfterThreeDays() async throws {
-        let fourDaysLater: @Sendable () -> Date = { Date().addingTimeInterval(4 * 24 * 3600) }
-        let simulator = TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey, state: SimulatorState(now: fourDaysLater))
-        try await withTencentGateway(simulator: simulator, now: fourDaysLater) { client, sim in
+        let clock = ManualClock(skipsWaits: true)
+        try await withTencentGateway(clock: clock) { client, sim in
             addTask(sim.state, id: Self.workflow, .state(.succeeded))
-            sim.state.add(SimulatedTask(id: "2600010949-WorkflowTask-fresh", steps: [.state(.succeeded)], createdAt: fourDaysLater()))
+            clock.advance(by: .seconds(4 * 24 * 3600))
+            addTask(sim.state, id: "2600010949-WorkflowTask-fresh", .state(.succeeded))
             let old = try await client.get("/tasks/tencent/\(Self.workflow)")
             #expect(old.status == .notFound)
             #expect(try old.json()["vendorCode"] as? String == "ResourceNotFound.TaskNotFound")
@@ -205,18 +208,32 @@ func withTencentGateway<T: Sendable>(
     }
 
     @Test func theVendorNeverSeesMoreThanTheConfiguredRate() async throws {
-        let simulator = TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey, requestsPerSecond: 20)
-        try await withTencentGateway(simulator: simulator, settings: "    rate_limit: 20\n    rate_limit_wait: 5s") { client, sim in
+        let clock = ManualClock()
+        let simulator = TencentSimulator(
+            secretID: tencentSecretID,
+            secretKey: tencentSecretKey,
+            requestsPerSecond: 20,
+            state: SimulatorState(clock: clock)
+        )
+        try await withTencentGateway(simulator: simulator, settings: "    rate_limit: 20\n    rate_limit_wait: 5s", clock: clock) { client, sim in
             let ids = (0..<50).map { "2600010949-WorkflowTask-rate\($0)" }
             for id in ids { addTask(sim.state, id: id, .state(.running)) }
-            let started = ContinuousClock.now
+            let started = clock.now
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for id in ids { group.addTask { try await client.get("/tasks/tencent/\(id)").status } }
+                // One goes at once, 49 wait for their slots; each slot's request reaches the
+                // vendor before the clock moves on, as on a real clock.
+                #expect(await eventually { sim.state.totalCalls == 1 && clock.sleepers == 49 })
+                for sent in 2...50 {
+                    clock.advanceToNextDeadline()
+                    #expect(await eventually { sim.state.totalCalls == sent })
+                }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses.allSatisfy { $0 == .ok })
             #expect(sim.state.rejections.isEmpty)  // never RequestLimitExceeded
-            #expect(ContinuousClock.now - started >= .seconds(2))  // 50 calls at 20/s
+            // 50 calls at 20 a second (55 ms apart with the margin) span 49 intervals.
+            #expect(clock.now - started == .nanoseconds(49 * 55_000_000))
         }
     }
 
@@ -233,11 +250,11 @@ func withTencentGateway<T: Sendable>(
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            // No waiting allowed: only the first caller finds its slot free; the others get 503 at once.
-            let served = responses.filter { $0.0 == .ok }.count
-            #expect(served >= 1 && served <= 2)
-            #expect(responses.filter { $0.0 == .serviceUnavailable && $0.1 == "1" }.count == 20 - served)
-            #expect(sim.state.totalCalls == served)
+            // No waiting allowed and no time passes: the first caller takes the one token, the
+            // others get 503 at once.
+            #expect(responses.filter { $0.0 == .ok }.count == 1)
+            #expect(responses.filter { $0.0 == .serviceUnavailable && $0.1 == "1" }.count == 19)
+            #expect(sim.state.totalCalls == 1)
         }
     }
 }
@@ -251,7 +268,7 @@ func withTencentGateway<T: Sendable>(
         let simulator = TencentSimulator(
             secretID: tencentSecretID,
             secretKey: tencentSecretKey,
-            state: SimulatorState(now: { captureTime })
+            state: SimulatorState(clock: ManualClock(date: captureTime))
         )
         try await withSimulator(simulator) { sim in
             sim.state.add(SimulatedTask(id: TencentGatewayTests.workflow, steps: [.state(.succeeded)], createdAt: captureTime))

@@ -7,11 +7,12 @@ import Testing
 
 /// Retries, deadlines, the circuit breaker, the rate limit and the CapMonster budget, each
 /// against a simulator, counting the vendor calls it really received.
-@Suite struct VendorChannelTests {
+@Suite(.timeLimit(.minutes(2))) struct VendorChannelTests {
     static let succeeded = #"{"VideoName":"v.mp4"}"#
 
     @Test func transientFailuresAreRetriedEachAttemptSignedAfresh() async throws {
-        try await withAliyunGateway(settings: "    retry_backoff: 10ms") { client, sim in
+        let clock = ManualClock()
+        try await withAliyunGateway(settings: "    retry_backoff: 10ms", clock: clock) { client, sim in
             addTask(
                 sim.state,
                 id: "501",
@@ -19,7 +20,7 @@ import Testing
                 SimulatedTask.Step(answer: .fault(.reset), polls: 1),
                 .state(.succeeded, result: Self.succeeded)
             )
-            let response = try await client.get("/tasks/aliyun/501")
+            let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/501") }
             #expect(response.status == .ok)
             #expect(try response.json()["status"] as? String == "succeeded")
             #expect(sim.state.calls(for: "501")["GetTaskResult"] == 3)
@@ -38,9 +39,10 @@ import Testing
     }
 
     @Test func retriesStopAtTheRetryCount() async throws {
-        try await withAliyunGateway(settings: "    retry_backoff: 10ms\n    retries: 3") { client, sim in
+        let clock = ManualClock()
+        try await withAliyunGateway(settings: "    retry_backoff: 10ms\n    retries: 3", clock: clock) { client, sim in
             addTask(sim.state, id: "503", SimulatedTask.Step(answer: .fault(.http500)))
-            let response = try await client.get("/tasks/aliyun/503")
+            let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/503") }
             #expect(response.status == .badGateway)
             #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-unavailable")
             #expect(sim.state.calls(for: "503")["GetTaskResult"] == 4)
@@ -49,11 +51,10 @@ import Testing
 
     @Test func aRetryAfterLongerThanTheDeadlineIsNotWaitedFor() async throws {
         // The simulator's 429 says Retry-After: 3; the whole call may take 1 s.
+        // The clock never moves here: had taskgate waited, the request would never end.
         try await withAliyunGateway(settings: "    timeout: 1s") { client, sim in
             addTask(sim.state, id: "504", SimulatedTask.Step(answer: .fault(.http429)))
-            let started = ContinuousClock.now
             let response = try await client.get("/tasks/aliyun/504")
-            #expect(ContinuousClock.now - started < .seconds(1))
             #expect(response.status == .serviceUnavailable)
             #expect(response.headers[.retryAfter] == "3")
             #expect(sim.state.calls(for: "504")["GetTaskResult"] == 1)
@@ -62,36 +63,39 @@ import Testing
 
     @Test func aRetryWaitsForTheVendorsRetryAfter() async throws {
         // Alibaba's throttling answer says x-acs-retry-after: 1; the backoff alone would be ~10 ms.
-        try await withAliyunGateway(settings: "    retries: 1\n    retry_backoff: 10ms\n    timeout: 3s") { client, sim in
+        let clock = ManualClock()
+        try await withAliyunGateway(settings: "    retries: 1\n    retry_backoff: 10ms\n    timeout: 3s", clock: clock) { client, sim in
             addTask(sim.state, id: "506", SimulatedTask.Step(answer: .vendorError(code: "Throttling.User")))
-            let started = ContinuousClock.now
-            let response = try await client.get("/tasks/aliyun/506")
-            #expect(ContinuousClock.now - started >= .seconds(1))
+            let started = clock.now
+            let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/506") }
+            #expect(clock.now - started == .seconds(1))
             #expect(response.status == .serviceUnavailable)
             #expect(sim.state.calls(for: "506")["GetTaskResult"] == 2)
         }
     }
 
     @Test func aSlowVendorIsA504WithinTheTimeout() async throws {
-        try await withAliyunGateway(settings: "    timeout: 400ms") { client, sim in
+        // The vendor holds its answer until the clock moves; the 400 ms on the wire run out first.
+        let clock = ManualClock()
+        try await withAliyunGateway(settings: "    timeout: 400ms", clock: clock) { client, sim in
             addTask(
                 sim.state,
                 id: "505",
                 SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 3000)
             )
-            let started = ContinuousClock.now
             let response = try await client.get("/tasks/aliyun/505")
-            let elapsed = ContinuousClock.now - started
             #expect(response.status == .gatewayTimeout)
             #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-timeout")
-            #expect(elapsed >= .milliseconds(350) && elapsed < .milliseconds(1500))
             #expect(sim.state.calls(for: "505")["GetTaskResult"] == 1)
+            clock.advance(by: .seconds(3))
         }
     }
 
     @Test func theCircuitOpensRefusesAtOnceThenProbesAndCloses() async throws {
-        let settings = "    retries: 0\n    circuit_failures: 3\n    circuit_open: 1s\n    stale_max: 0s"
-        try await withAliyunGateway(settings: settings) { client, sim in
+        // A bucket deep enough that no call waits for the rate limit: only the breaker keeps time.
+        let settings = "    retries: 0\n    circuit_failures: 3\n    circuit_open: 1s\n    stale_max: 0s\n    rate_limit: 100\n    rate_burst: 100"
+        let clock = ManualClock()
+        try await withAliyunGateway(settings: settings, clock: clock) { client, sim in
             for id in ["511", "512", "513"] {
                 addTask(sim.state, id: id, SimulatedTask.Step(answer: .fault(.http502)))
                 #expect(try await client.get("/tasks/aliyun/\(id)").status == .badGateway)
@@ -103,7 +107,9 @@ import Testing
             #expect(Int(refused.headers[.retryAfter] ?? "") == 1)
             #expect(sim.state.calls(for: "514")["GetTaskResult"] == nil)
 
-            try await Task.sleep(for: .milliseconds(1100))
+            clock.advance(by: .milliseconds(999))
+            #expect(try await client.get("/tasks/aliyun/514").status == .serviceUnavailable)
+            clock.advance(by: .milliseconds(1))
             // Half-open: one probe goes out; while it is out, everyone else is refused.
             addTask(
                 sim.state,
@@ -114,15 +120,16 @@ import Testing
                 )
             )
             async let probe = client.get("/tasks/aliyun/515")
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await clock.sleepers(1))  // the probe is at the vendor
             #expect(try await client.get("/tasks/aliyun/514").status == .serviceUnavailable)
+            clock.advance(by: .milliseconds(300))
             let probeStatus = try await probe.status
             #expect(probeStatus == .ok)
             // The probe succeeded: the circuit is closed again.
             #expect(try await client.get("/tasks/aliyun/514").status == .ok)
             let metrics = try await client.get("/metrics").text
             #expect(metrics.contains(#"taskgate_vendor_circuit_state{provider="aliyun"} 0"#))
-            #expect(metrics.contains(#"taskgate_vendor_calls_refused_total{provider="aliyun",reason="circuit_open"} 2"#))
+            #expect(metrics.contains(#"taskgate_vendor_calls_refused_total{provider="aliyun",reason="circuit_open"} 3"#))
         }
     }
 
@@ -146,8 +153,8 @@ import Testing
 
     @Test func theCapMonsterBudgetSurvivesARestartAndEndsIn429WithTheLastStatus() async throws {
         let store = temporaryStorePath()
-        let clock = TestClock()
-        let simulator = CapMonsterSimulator(clientKey: testClientKey)
+        let clock = ManualClock()
+        let simulator = CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))
         addTask(simulator.state, id: "531", .state(.running))
         try await withSimulator(simulator) { sim in
             let configuration = try await loadConfiguration(
@@ -158,16 +165,16 @@ import Testing
                   capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), result_budget: 3, retries: 0}
                 """
             )
-            try await buildApplication(configuration, logger: quietLogger, now: clock.now).test(.router) { client async throws in
+            try await buildApplication(configuration, logger: quietLogger, clock: clock).test(.router) { client async throws in
                 for _ in 0..<2 {
                     #expect(try await client.get("/tasks/capmonster/531").status == .ok)
-                    clock.advance(seconds: 2)
+                    clock.advance(by: .seconds(2))
                 }
             }
             // A restart: the count is in the store.
-            try await buildApplication(configuration, logger: quietLogger, now: clock.now).test(.router) { client async throws in
+            try await buildApplication(configuration, logger: quietLogger, clock: clock).test(.router) { client async throws in
                 #expect(try await client.get("/tasks/capmonster/531").status == .ok)
-                clock.advance(seconds: 2)
+                clock.advance(by: .seconds(2))
                 let refused = try await client.get("/tasks/capmonster/531")
                 #expect(refused.status == .tooManyRequests)
                 let problem = try refused.json()
@@ -182,16 +189,16 @@ import Testing
 
     @Test func capMonsterIsNeverAskedTwiceWithinTwoSecondsForOneTask() async throws {
         // A failure is not cached, so the caller may ask again at once; the vendor is not.
-        let clock = TestClock()
+        let clock = ManualClock()
         try await withCapMonsterGateway(clock: clock) { client, sim async throws in
             addTask(sim.state, id: "532", SimulatedTask.Step(answer: .fault(.http503), polls: 1), .state(.running))
-            let before = clock.now()
+            let before = clock.date
             #expect(try await client.get("/tasks/capmonster/532").status == .badGateway)
-            clock.advance(seconds: 1)
-            #expect(try await client.get("/tasks/capmonster/532").status == .ok)
+            clock.advance(by: .seconds(1))
+            #expect(try await advancingThroughWaits(clock) { try await client.get("/tasks/capmonster/532").status } == .ok)
             // The second vendor request waited out the rest of the spacing: on taskgate's clock it
-            // came at least 2 s after the first.
-            #expect(clock.now().timeIntervalSince(before) >= 2)
+            // came 2 s after the first.
+            #expect(clock.date.timeIntervalSince(before) == 2)
             #expect(sim.state.calls(for: "532")["getTaskResult"] == 2)
         }
     }
@@ -200,10 +207,9 @@ import Testing
         // Nothing listens on port 1: each attempt is refused, retried by taskgate's own policy,
         // and the caller hears long before the 5 s deadline.
         let settings = "    retries: 2\n    retry_backoff: 10ms\n    timeout: 5s\n    stale_max: 0s"
-        try await withAliyunGateway(endpoint: "http://127.0.0.1:1", settings: settings) { client in
-            let started = ContinuousClock.now
-            let response = try await client.get("/tasks/aliyun/541")
-            #expect(ContinuousClock.now - started < .seconds(3))
+        let clock = ManualClock()
+        try await withAliyunGateway(endpoint: "http://127.0.0.1:1", settings: settings, clock: clock) { client in
+            let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/541") }
             #expect(response.status == .badGateway)
             #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-unreachable")
             let metrics = try await client.get("/metrics").text
@@ -215,12 +221,10 @@ import Testing
     @Test func aConnectionNeverAcceptedEndsAtTheConnectTimeoutAndIsRetried() async throws {
         let vendor = try UnacceptingListener()
         let settings = "    connect_timeout: 300ms\n    retries: 1\n    retry_backoff: 10ms\n    timeout: 5s\n    stale_max: 0s"
-        try await withAliyunGateway(endpoint: "http://127.0.0.1:\(vendor.port)", settings: settings) { client in
-            let started = ContinuousClock.now
-            let response = try await client.get("/tasks/aliyun/542")
-            let elapsed = ContinuousClock.now - started
-            // Two attempts of 300 ms each, not the 5 s deadline.
-            #expect(elapsed >= .milliseconds(550) && elapsed < .seconds(3))
+        let clock = ManualClock()
+        try await withAliyunGateway(endpoint: "http://127.0.0.1:\(vendor.port)", settings: settings, clock: clock) { client in
+            // Each attempt ends at its connect timeout (real time on the wire), not at the deadline.
+            let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/542") }
             #expect(response.status == .badGateway)
             let problem = try response.json()
             #expect(problem["type"] as? String == "urn:taskgate:problem:vendor-unreachable")

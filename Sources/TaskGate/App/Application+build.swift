@@ -10,17 +10,17 @@ import ServiceLifecycle
 /// call this same function.
 /// - Parameters:
 ///   - readiness: flipped when shutdown begins, so `/readyz` answers 503 (see `DrainingService`).
-///   - now: the wall clock (tests pass their own).
+///   - clock: time for every decision made by it (tests pass a `ManualClock`).
 ///   - onServerRunning: called once the server listens (tests and the demo learn the port).
 /// - Throws: `StoreOpenError` when the store cannot be opened or migrated.
 public func buildApplication(
     _ configuration: GatewayConfiguration,
     logger: Logger? = nil,
     readiness: Readiness = Readiness(),
-    now: @escaping @Sendable () -> Date = Date.init,
+    clock: any GatewayClock = SystemClock(),
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    try buildGateway(configuration, logger: logger, readiness: readiness, now: now, onServerRunning: onServerRunning).application
+    try buildGateway(configuration, logger: logger, readiness: readiness, clock: clock, onServerRunning: onServerRunning).application
 }
 
 /// The built gateway and the parts tests look into.
@@ -36,16 +36,16 @@ func buildGateway(
     _ configuration: GatewayConfiguration,
     logger: Logger? = nil,
     readiness: Readiness = Readiness(),
-    now: @escaping @Sendable () -> Date = Date.init,
+    clock: any GatewayClock = SystemClock(),
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) throws -> Gateway {
     var logger = logger ?? Logger(label: "taskgate")
     logger.logLevel = configuration.logLevel
     let metrics = GatewayMetrics()
     let store = try SQLiteTaskStore(path: configuration.storePath, logger: logger, metrics: metrics)
-    let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, now: now) }
+    let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
     let providers = built.map(\.provider)
-    let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, now: now)
+    let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, clock: clock)
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ObservabilityMiddleware(metrics: metrics))

@@ -12,9 +12,18 @@ public struct GatewayRunner<App: ApplicationProtocol>: Sendable {
     let drainDelay: Duration
     let gracePeriod: Duration
     let logger: Logger
+    let clock: any GatewayClock
 
-    public init(app: App, readiness: Readiness, drainDelay: Duration, gracePeriod: Duration, logger: Logger) {
+    public init(
+        app: App,
+        readiness: Readiness,
+        drainDelay: Duration,
+        gracePeriod: Duration,
+        logger: Logger,
+        clock: any GatewayClock = SystemClock()
+    ) {
         self.app = app
+        self.clock = clock
         self.readiness = readiness
         self.drainDelay = drainDelay
         self.gracePeriod = gracePeriod
@@ -32,10 +41,10 @@ public struct GatewayRunner<App: ApplicationProtocol>: Sendable {
                 guard !Task.isCancelled else { return }
                 readiness.beginShutdown()
                 logger.notice("shutdown begun: /readyz answers 503", metadata: ["drain_delay": "\(drainDelay)"])
-                try await Task.sleep(for: drainDelay)
+                try await clock.sleep(for: drainDelay)
                 logger.notice("shutdown: no new connections; finishing requests in flight", metadata: ["grace_period": "\(gracePeriod)"])
                 await group.triggerGracefulShutdown()
-                try await Task.sleep(for: gracePeriod)
+                try await clock.sleep(for: gracePeriod)
                 logger.error("shutdown: requests in flight outlasted the grace period; cutting them")
                 throw GracePeriodExceeded()
             }

@@ -23,15 +23,17 @@ final class CircuitBreaker: Sendable {
     let provider: String
     let threshold: Int
     let openFor: Duration
+    let clock: any GatewayClock
     private let state = Mutex(State.closed(failures: 0))
     /// Told of every state change (metrics, logs).
     private let onChange: @Sendable (State) -> Void
 
     /// - Parameter threshold: failures in a row that open the circuit; 0 turns the breaker off.
-    init(provider: String, threshold: Int, openFor: Duration, onChange: @escaping @Sendable (State) -> Void = { _ in }) {
+    init(provider: String, threshold: Int, openFor: Duration, clock: any GatewayClock, onChange: @escaping @Sendable (State) -> Void = { _ in }) {
         self.provider = provider
         self.threshold = threshold
         self.openFor = openFor
+        self.clock = clock
         self.onChange = onChange
     }
 
@@ -41,7 +43,7 @@ final class CircuitBreaker: Sendable {
     /// - Throws: `vendor-circuit-open` (503) with Retry-After while the circuit is open or a probe is out.
     func admit() throws(GatewayError) -> Admission {
         guard threshold > 0 else { return .admitted }
-        let now = ContinuousClock.now
+        let now = clock.now
         let (admission, changed, wait): (Admission?, Bool, Duration) = state.withLock { state in
             switch state {
             case .closed:
@@ -81,7 +83,7 @@ final class CircuitBreaker: Sendable {
     /// The vendor failed (timeout, unreachable, 5xx, throttled, garbage).
     func recordFailure() {
         guard threshold > 0 else { return }
-        let now = ContinuousClock.now
+        let now = clock.now
         let opened: State? = state.withLock { state in
             switch state {
             case .closed(let failures) where failures + 1 < threshold:

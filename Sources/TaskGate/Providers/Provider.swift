@@ -46,5 +46,5 @@ public struct ProviderEnvironment: Sendable {
     public var vendor: VendorChannel
     public var store: any TaskStore
     public var metrics: GatewayMetrics?
-    public var now: @Sendable () -> Date
+    public var clock: any GatewayClock
 }

@@ -13,7 +13,7 @@ extension ProviderConfiguration {
         store: any TaskStore,
         metrics: GatewayMetrics?,
         logger: Logger,
-        now: @escaping @Sendable () -> Date
+        clock: any GatewayClock
     ) -> (provider: any Provider, client: HTTPClient) {
         var clientConfiguration = HTTPClient.Configuration()
         // Vendors that gzip are inflated with the same bound as plain answers.
@@ -25,7 +25,7 @@ extension ProviderConfiguration {
         // the client would otherwise keep reconnecting until the call's whole deadline had passed.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        let breaker = CircuitBreaker(provider: name, threshold: circuitFailures, openFor: circuitOpen) { [name, circuitOpen] state in
+        let breaker = CircuitBreaker(provider: name, threshold: circuitFailures, openFor: circuitOpen, clock: clock) { [name, circuitOpen] state in
             metrics?.circuit(provider: name, state: state)
             switch state {
             case .open:
@@ -38,16 +38,17 @@ extension ProviderConfiguration {
         }
         metrics?.circuit(provider: name, state: breaker.current)
         let channel = VendorChannel(
-            http: VendorHTTPClient(client: client, maxBodyBytes: maxBodyBytes, metrics: metrics),
+            http: VendorHTTPClient(client: client, maxBodyBytes: maxBodyBytes, metrics: metrics, clock: clock),
             provider: name,
             timeout: timeout,
             retry: RetryPolicy(retries: retries, base: retryBackoff, maxDelay: retryBackoffMax),
-            limiter: RateLimiter(perSecond: rateLimit, burst: rateBurst, maxWait: rateLimitWait),
+            limiter: RateLimiter(perSecond: rateLimit, burst: rateBurst, maxWait: rateLimitWait, clock: clock),
             breaker: breaker,
             budget: nil,
-            metrics: metrics
+            metrics: metrics,
+            clock: clock
         )
-        let environment = ProviderEnvironment(vendor: channel, store: store, metrics: metrics, now: now)
+        let environment = ProviderEnvironment(vendor: channel, store: store, metrics: metrics, clock: clock)
         return (build(self, environment), client)
     }
 }

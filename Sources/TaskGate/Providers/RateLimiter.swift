@@ -13,20 +13,22 @@ final class RateLimiter: Sendable {
     /// How far ahead of now the bucket may be drawn: (burst − 1) tokens.
     let tolerance: Duration
     let maxWait: Duration
+    let clock: any GatewayClock
     /// GCRA's theoretical arrival time: when the bucket is full again.
     private let fullAt = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(perSecond: Int, burst: Int = 1, maxWait: Duration) {
+    init(perSecond: Int, burst: Int = 1, maxWait: Duration, clock: any GatewayClock) {
         // A 10% margin absorbs jitter between here and the vendor's clock (and a busy host).
         interval = .nanoseconds(1_100_000_000 / Int64(max(perSecond, 1)))
         tolerance = interval * (max(burst, 1) - 1)
         self.maxWait = maxWait
+        self.clock = clock
     }
 
     /// Takes a token, waiting for it when it is at most `maxWait` away and before `deadline`.
     /// - Throws: `vendor-throttled` (503) when the next token is further away than that.
     func acquire(provider: String, deadline: ContinuousClock.Instant) async throws(GatewayError) {
-        let now = ContinuousClock.now
+        let now = clock.now
         let start: ContinuousClock.Instant? = fullAt.withLock { fullAt in
             let current = max(now, fullAt ?? now)
             let start = max(now, current - tolerance)
@@ -45,7 +47,7 @@ final class RateLimiter: Sendable {
         }
         if start > now {
             do {
-                try await Task.sleep(until: start, clock: .continuous)
+                try await clock.sleep(until: start)
             } catch {
                 throw GatewayError(.vendorTimeout, "The request was cancelled while waiting for the vendor's rate limit.", provider: provider)
             }

@@ -11,7 +11,7 @@ struct TaskCallBudget: Sendable {
     /// Shortest time between two requests about one task.
     let spacing: Duration
     let store: any TaskStore
-    let now: @Sendable () -> Date
+    let clock: any GatewayClock
     let metrics: GatewayMetrics?
 
     /// Counts one request about `task`, waiting for the spacing when it ends before `deadline`.
@@ -19,7 +19,7 @@ struct TaskCallBudget: Sendable {
     ///   when the spacing ends after the deadline; `store-unavailable` when the count cannot be written.
     func spend(task: String, deadline: ContinuousClock.Instant, logger: Logger) async throws(GatewayError) {
         while true {
-            switch try await store.reserveVendorCall(provider: provider, id: task, limit: limit, spacing: spacing.seconds, now: now()) {
+            switch try await store.reserveVendorCall(provider: provider, id: task, limit: limit, spacing: spacing.seconds, now: clock.date) {
             case .granted:
                 return
             case .exhausted(let calls):
@@ -31,8 +31,8 @@ struct TaskCallBudget: Sendable {
                     provider: provider
                 )
             case .notBefore(let date):
-                let wait = Duration.milliseconds(Int64((date.timeIntervalSince(now()) * 1000).rounded(.up)))
-                guard ContinuousClock.now + wait < deadline else {
+                let wait = Duration.milliseconds(Int64((date.timeIntervalSince(clock.date) * 1000).rounded(.up)))
+                guard clock.now + wait < deadline else {
                     metrics?.vendorCallRefused(provider: provider, reason: "task_spacing")
                     throw GatewayError(
                         .vendorThrottled,
@@ -43,7 +43,7 @@ struct TaskCallBudget: Sendable {
                     )
                 }
                 do {
-                    try await Task.sleep(for: max(wait, .milliseconds(1)))
+                    try await clock.sleep(for: max(wait, .milliseconds(1)))
                 } catch {
                     throw GatewayError(.vendorTimeout, "The vendor call was cancelled.", provider: provider)
                 }

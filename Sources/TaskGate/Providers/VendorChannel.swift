@@ -20,6 +20,7 @@ public struct VendorChannel: Sendable {
     /// Vendor requests allowed per task, counted in the store (CapMonster); nil: no budget.
     var budget: TaskCallBudget?
     let metrics: GatewayMetrics?
+    let clock: any GatewayClock
 
     /// Makes vendor requests until one is answered, a permanent error comes back, the retries
     /// are spent or the deadline would pass.
@@ -35,7 +36,7 @@ public struct VendorChannel: Sendable {
         request: () -> HTTPClientRequest,
         interpret: (VendorHTTPClient.Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
     ) async throws(GatewayError) -> Value {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = clock.now + timeout
         var attempt = 0
         while true {
             attempt += 1
@@ -71,7 +72,7 @@ public struct VendorChannel: Sendable {
                 if error.kind.countsAgainstVendor { breaker.recordFailure() } else { breaker.recordSuccess() }
                 guard admission == .admitted, attempt <= retry.retries, error.kind.isTransient else { throw error }
                 let delay = retry.delay(beforeRetry: attempt, vendorAsked: error.retryAfter)
-                guard ContinuousClock.now + delay < deadline else { throw error }
+                guard clock.now + delay < deadline else { throw error }
                 metrics?.vendorRetry(provider: provider, call: call)
                 logger.debug(
                     "retrying vendor call",
@@ -81,7 +82,7 @@ public struct VendorChannel: Sendable {
                     ]
                 )
                 do {
-                    try await Task.sleep(for: delay)
+                    try await clock.sleep(for: delay)
                 } catch {
                     throw GatewayError(.vendorTimeout, "The vendor call was cancelled.", provider: provider)
                 }

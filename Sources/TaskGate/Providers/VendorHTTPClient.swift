@@ -17,11 +17,14 @@ public struct VendorHTTPClient: Sendable {
     /// Largest vendor body read; beyond it the answer is a 502.
     public var maxBodyBytes: Int
     let metrics: GatewayMetrics?
+    /// Reads how much of a call's deadline is left before each attempt.
+    let clock: any GatewayClock
 
-    public init(client: HTTPClient, maxBodyBytes: Int = 8 << 20, metrics: GatewayMetrics? = nil) {
+    public init(client: HTTPClient, maxBodyBytes: Int = 8 << 20, metrics: GatewayMetrics? = nil, clock: any GatewayClock = SystemClock()) {
         self.client = client
         self.maxBodyBytes = maxBodyBytes
         self.metrics = metrics
+        self.clock = clock
     }
 
     /// A vendor's answer: status, headers and the whole body, read up to `maxBodyBytes`.
@@ -117,8 +120,9 @@ public struct VendorHTTPClient: Sendable {
         logger: Logger
     ) async throws(GatewayError) -> Response {
         do {
-            let left = deadline - ContinuousClock.now
+            let left = deadline - clock.now
             guard left > .zero else { throw HTTPClientError.deadlineExceeded }
+            // What is left of the deadline on the gateway's clock bounds the exchange on the wire.
             let response = try await client.execute(request, deadline: .now() + .nanoseconds(left.nanoseconds), logger: logger)
             let body = try await response.body.collect(upTo: maxBodyBytes)
             return Response(status: Int(response.status.code), headers: response.headers, body: body)

@@ -45,7 +45,7 @@ final class AnswerCache: Sendable {
         /// Vendor calls under way and not-final answers.
         var slots: [Key: Slot] = [:]
         /// Keys holding not-final answers, in CLOCK order.
-        var clock: Deque<Key> = []
+        var evictionOrder: Deque<Key> = []
         var bytes = 0
     }
 
@@ -53,22 +53,29 @@ final class AnswerCache: Sendable {
     /// Bytes of not-final answers kept at most (bodies plus a fixed overhead per entry). They
     /// live a TTL at most, so they get a small share of the memory budget.
     let transientBudget: Int
-    let now: @Sendable () -> Date
+    let clock: any GatewayClock
 
     /// Measured (bench/run.sh, RSS against entries held): dictionary bucket, entry object, clock
     /// slot, buffer headers and allocator slack per answer.
     static let entryOverhead = 480
 
     /// - Parameter budget: bytes for final answers; not-final ones get an eighth of it on top.
-    init(budget: Int = 64 << 20, now: @escaping @Sendable () -> Date) {
+    init(budget: Int = 64 << 20, clock: any GatewayClock) {
         self.state = Mutex(State(finals: PackedAnswers(budget: budget)))
         self.transientBudget = budget / 8
-        self.now = now
+        self.clock = clock
+    }
+
+    /// Callers waiting for the vendor call in flight for `key` (tests watch a storm gather).
+    func waiters(for key: Key) -> Int {
+        state.withLock { state in
+            if case .loading(let waiters)? = state.slots[key] { waiters.count } else { 0 }
+        }
     }
 
     /// A cached answer still fresh, and when it stops being fresh (nil: final).
     func fresh(_ key: Key) -> (answer: AnswerBytes, expires: Date?)? {
-        let now = now()
+        let now = clock.date
         return state.withLock { state in
             if let final = Self.final(key, in: &state) { return (final, nil) }
             return Self.freshNotFinal(key, now: now, in: state).map { ($0.answer.bytes, $0.expires) }
@@ -85,7 +92,7 @@ final class AnswerCache: Sendable {
         coding: ContentCoding,
         _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ maxAge: Int?) -> Result
     ) -> Result? {
-        let now = now()
+        let now = clock.date
         let found: FreshAnswer<Result>? = state.withLock { state in
             if let held = state.finals.lookup(key) {
                 guard let bytes = coding == .gzip ? held.gzip : held.identity else { return nil }
@@ -165,7 +172,7 @@ final class AnswerCache: Sendable {
         _ load: () async throws(GatewayError) -> EncodedAnswer
     ) async throws(GatewayError) -> (answer: AnswerBytes, expires: Date?, coalesced: Bool) {
         while true {
-            let now = now()
+            let now = clock.date
             let (leads, fresh): (Bool, (AnswerBytes, Date?)?) = state.withLock { state in
                 // Another call's vendor answer may have arrived while this caller was looking
                 // elsewhere (the store): share it rather than ask the vendor again.
@@ -238,13 +245,13 @@ final class AnswerCache: Sendable {
     /// When a not-final answer stops being reused: `ttl` after it was fetched, but not in the
     /// past (a slow vendor call must not cache an expired answer).
     private func expiry(of answer: EncodedAnswer, ttl: Duration) -> Date {
-        max(answer.fetchedAt.addingTimeInterval(ttl.seconds), now())
+        max(answer.fetchedAt.addingTimeInterval(ttl.seconds), clock.date)
     }
 
     private func insert(_ answer: EncodedAnswer, expires: Date, for key: Key, into state: inout State) {
         remove(key, from: &state)
         state.slots[key] = .answer(Entry(answer: answer, expires: expires))
-        state.clock.append(key)
+        state.evictionOrder.append(key)
         state.bytes += Self.size(of: answer)
         evictOverBudget(&state)
     }
@@ -258,19 +265,19 @@ final class AnswerCache: Sendable {
 
     /// CLOCK: a referenced entry gets a second chance, an unreferenced one goes.
     private func evictOverBudget(_ state: inout State) {
-        while state.bytes > transientBudget, let key = state.clock.popFirst() {
+        while state.bytes > transientBudget, let key = state.evictionOrder.popFirst() {
             guard case .answer(let entry)? = state.slots[key] else { continue }
             if entry.referenced {
                 entry.referenced = false
-                state.clock.append(key)
+                state.evictionOrder.append(key)
             } else {
                 state.slots[key] = nil
                 state.bytes -= Self.size(of: entry.answer)
             }
         }
         // Keys of removed entries pile up only until the clock passes them.
-        if state.clock.count > 2 * max(state.slots.count, 1024) {
-            state.clock = Deque(state.clock.filter { if case .answer? = state.slots[$0] { true } else { false } })
+        if state.evictionOrder.count > 2 * max(state.slots.count, 1024) {
+            state.evictionOrder = Deque(state.evictionOrder.filter { if case .answer? = state.slots[$0] { true } else { false } })
         }
     }
 

@@ -27,13 +27,13 @@ public final class TaskService: Sendable {
     let providers: [String: any Provider]
     let store: any TaskStore
     let cache: AnswerCache
-    let now: @Sendable () -> Date
+    let clock: any GatewayClock
 
-    init(providers: [any Provider], store: any TaskStore, cacheBytes: Int = 64 << 20, now: @escaping @Sendable () -> Date) {
+    init(providers: [any Provider], store: any TaskStore, cacheBytes: Int = 64 << 20, clock: any GatewayClock) {
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
         self.store = store
-        self.cache = AnswerCache(budget: cacheBytes, now: now)
-        self.now = now
+        self.cache = AnswerCache(budget: cacheBytes, clock: clock)
+        self.clock = clock
     }
 
     public func provider(named name: String) throws(GatewayError) -> any Provider {
@@ -81,9 +81,9 @@ public final class TaskService: Sendable {
         } catch  where error.kind.vendorMayRecover {
             // The vendor failed; an earlier answer that is recent enough beats an error.
             guard provider.staleMax > .zero, let stored, !stored.isFinal,
-                now().timeIntervalSince(stored.fetchedAt) <= provider.staleMax.seconds
+                clock.date.timeIntervalSince(stored.fetchedAt) <= provider.staleMax.seconds
             else { throw error }
-            let age = max(0, Int(now().timeIntervalSince(stored.fetchedAt)))
+            let age = max(0, Int(clock.date.timeIntervalSince(stored.fetchedAt)))
             logger.notice(
                 "vendor failed; serving the last known answer",
                 metadata: ["provider": "\(name)", "problem": "\(error.kind.rawValue)", "age_s": "\(age)"]
@@ -103,7 +103,7 @@ public final class TaskService: Sendable {
     }
 
     private func secondsUntil(_ date: Date) -> Int {
-        AnswerCache.secondsUntil(date, from: now())
+        AnswerCache.secondsUntil(date, from: clock.date)
     }
 }
 

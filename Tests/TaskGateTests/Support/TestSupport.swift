@@ -71,14 +71,43 @@ func loadConfiguration(_ yaml: String, environment: [String: String] = [:]) asyn
     return try await GatewayConfiguration.load(filePath: file.path, environment: environment)
 }
 
-/// The wall clock a test gateway reads: real time plus an offset the test moves forward, so
-/// TTLs and per-task spacing pass without waiting.
-final class TestClock: Sendable {
-    private let offset = Mutex<TimeInterval>(0)
+/// Waits until `condition` holds — something another task does, such as a request reaching the
+/// simulator or going to sleep on the test clock — polling, for at most 60 s of real time.
+/// Never a way to let time pass: tests move a `ManualClock` for that.
+/// - Returns: whether the condition came true.
+func eventually(_ condition: () -> Bool) async -> Bool {
+    let giveUp = ContinuousClock.now + .seconds(60)
+    while !condition() {
+        guard ContinuousClock.now < giveUp else { return false }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return true
+}
 
-    func advance(seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+/// Runs `operation` while moving `clock` to each sleeper's deadline as soon as one sleeps, so
+/// backoffs, spacing and rate waits pass at once and in deadline order.
+func advancingThroughWaits<T: Sendable>(_ clock: ManualClock, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            while !Task.isCancelled {
+                if !clock.advanceToNextDeadline() { try? await Task.sleep(for: .milliseconds(1)) }
+            }
+            return nil
+        }
+        defer { group.cancelAll() }
+        while let next = try await group.next() {
+            if let value = next { return value }
+        }
+        preconditionFailure("the operation's task always returns a value")
+    }
+}
 
-    var now: @Sendable () -> Date { { [self] in Date().addingTimeInterval(offset.withLock { $0 }) } }
+extension ManualClock {
+    /// Waits until `count` tasks sleep on this clock (see `eventually`).
+    func sleepers(_ count: Int) async -> Bool {
+        await eventually { sleepers >= count }
+    }
 }
 
 /// The configuration of a gateway with one CapMonster provider in front of `endpoint`.
@@ -110,16 +139,17 @@ func capMonsterConfiguration(
 
 /// Runs a gateway (router test client: no socket) in front of a running CapMonster simulator.
 func withCapMonsterGateway<T: Sendable>(
-    simulator: CapMonsterSimulator = CapMonsterSimulator(clientKey: testClientKey),
+    simulator: CapMonsterSimulator? = nil,
     store: String = temporaryStorePath(),
     clientKey: String = testClientKey,
     statusTTL: String = "2s",
     retries: Int = 0,
-    clock: TestClock = TestClock(),
+    clock: ManualClock = ManualClock(skipsWaits: true),
     logs: LogRecorder? = nil,
     _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> T
 ) async throws -> T {
-    try await withSimulator(simulator) { running in
+    let simulator = simulator ?? CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))
+    return try await withSimulator(simulator) { running in
         let configuration = try await capMonsterConfiguration(
             endpoint: running.endpoint,
             store: store,
@@ -128,7 +158,7 @@ func withCapMonsterGateway<T: Sendable>(
             retries: retries,
             logLevel: logs == nil ? "critical" : "trace"
         )
-        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, now: clock.now)
+        let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, clock: clock)
         return try await app.test(.router) { client in try await body(client, running) }
     }
 }
@@ -155,7 +185,7 @@ extension TestResponse {
 
 /// Adds a task to a simulator: `timeline` in the control API's JSON form.
 func addTask(_ state: SimulatorState, id: String, _ steps: SimulatedTask.Step...) {
-    state.add(SimulatedTask(id: id, steps: steps, createdAt: Date()))
+    state.add(SimulatedTask(id: id, steps: steps, createdAt: state.clock.date))
 }
 
 /// Collects every log line (message and metadata) so tests can read what taskgate logged.

@@ -48,11 +48,11 @@ struct AliyunMultimediaAIProvider: Provider {
             let status = try await call("GetTaskStatus", [("TaskId", id)], logger: logger)
             let code = try AliyunAnswer.statusCode(status.body, provider: name)
             guard code == 2 || code == 3 else {
-                return try AliyunAnswer.record(status.body, provider: name, kind: kind, id: id, fetchedAt: environment.now())
+                return try AliyunAnswer.record(status.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
             }
         }
         let result = try await call("GetTaskResult", [("TaskId", id)], logger: logger)
-        return try AliyunAnswer.record(result.body, provider: name, kind: kind, id: id, fetchedAt: environment.now())
+        return try AliyunAnswer.record(result.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
     }
 
     func listSource(tasks: TaskService) -> any TaskListSource {
@@ -79,7 +79,7 @@ struct AliyunMultimediaAIProvider: Provider {
 
     /// Builds the request with a fresh `SignatureNonce` and `Timestamp` (called for every attempt).
     func signedRequest(_ action: String, _ parameters: [(String, String)]) -> HTTPClientRequest {
-        let now = environment.now()
+        let now = environment.clock.date
         let nonce = UUID().uuidString.lowercased()
         let timestamp = AliyunTimestamp.format(now)
         var request: HTTPClientRequest

@@ -42,7 +42,7 @@ struct AliyunTaskListSource: TaskListSource {
         guard let items = answer.body["Tasks"] as? [[String: Any]], let total = answer.body["TotalCount"] as? Int else {
             throw GatewayError(.vendorBadAnswer, "The vendor's ListTasks answer has no Tasks or TotalCount.", provider: provider.name)
         }
-        let now = provider.environment.now()
+        let now = provider.environment.clock.date
         let taken = items.dropFirst(position.skip).prefix(limit)
         var tasks: [ByteBuffer] = []
         for item in taken {

@@ -55,7 +55,7 @@ struct CapMonsterProvider: Provider {
             // When the vendor answered (not when taskgate began: a wait for the per-task spacing
             // would otherwise age the answer and bring the next poll due at once).
             // The anti-captcha protocol has no request ids.
-            (try CapMonsterAnswer.record(from: response, provider: name, kind: kind, id: id, fetchedAt: environment.now()), nil)
+            (try CapMonsterAnswer.record(from: response, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date), nil)
         }
     }
 }
@@ -78,7 +78,7 @@ extension ProviderKind {
                 limit: budget,
                 spacing: spacing,
                 store: environment.store,
-                now: environment.now,
+                clock: environment.clock,
                 metrics: environment.metrics
             )
             return CapMonsterProvider(

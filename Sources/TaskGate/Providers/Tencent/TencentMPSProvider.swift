@@ -45,7 +45,7 @@ struct TencentMPSProvider: Provider {
         body.string(id)
         body.endObject()
         let answer = try await call("DescribeTaskDetail", body: body.bytes, logger: logger)
-        return try TencentAnswer.record(detail: answer.body, provider: name, kind: kind, id: id, fetchedAt: environment.now())
+        return try TencentAnswer.record(detail: answer.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
     }
 
     func listSource(tasks: TaskService) -> any TaskListSource {
@@ -63,7 +63,7 @@ struct TencentMPSProvider: Provider {
     }
 
     func signedRequest(_ action: String, body: [UInt8]) -> HTTPClientRequest {
-        let timestamp = Int(environment.now().timeIntervalSince1970)
+        let timestamp = Int(environment.clock.date.timeIntervalSince1970)
         let signed = TC3Signer.sign(
             service: Self.service,
             host: hostHeader,

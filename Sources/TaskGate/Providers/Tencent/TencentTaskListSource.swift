@@ -50,7 +50,7 @@ struct TencentTaskListSource: TaskListSource {
                     id: id,
                     status: vendorStatus == "WAITING" ? .queued : .running,
                     vendorStatus: vendorStatus,
-                    fetchedAt: provider.environment.now()
+                    fetchedAt: provider.environment.clock.date
                 )
                 record.createdAt = TencentAnswer.date(item["CreateTime"])
                 page.append(ByteBuffer(bytes: record.jsonBytes()))
