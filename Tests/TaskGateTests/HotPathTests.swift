@@ -19,12 +19,14 @@ import Testing
     /// and in memory.
     func withHotPath(
         auth: AuthConfiguration = AuthConfiguration(),
+        maxURILength: Int? = nil,
         _ body: @Sendable (any TestClientProtocol, HotPath, RunningSimulator) async throws -> Void
     ) async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: Self.finalTask, .state(.succeeded, result: #"{"text":"hot"}"#))
             var configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             configuration.auth = auth
+            if let maxURILength { configuration.limits.maxURILength = maxURILength }
             let parts = try buildGateway(configuration, logger: quietLogger)
             let hotPath = parts.hotPath
             try await parts.application.test(.router) { client in
@@ -121,8 +123,6 @@ import Testing
 
     @Test(arguments: [
         "/tasks/capmonster/999",  // not in memory
-        "/tasks/capmonster/0701",  // malformed: the router's 400
-        "/tasks/nope/701",  // unknown provider
         "/tasks/capmonster/701?x=1",  // a query
         "/tasks/capmonster/7%301",  // percent-encoded
         "/tasks",  // the listing
@@ -173,17 +173,50 @@ import Testing
         }
     }
 
-    @Test func withCallerKeysOnlyACoveringKeyIsAnsweredHere() async throws {
+    static let scopedKeys: AuthConfiguration = {
         var auth = AuthConfiguration()
         auth.keys = [
             .init(name: "billing", digest: Array(Hex.decode(CallerTests.billingDigest)!), providers: ["capmonster"], metrics: false),
             .init(name: "ops", digest: Array(Hex.decode(CallerTests.opsDigest)!), providers: ["other"], metrics: true),
         ]
-        try await withHotPath(auth: auth) { _, hotPath, _ in
-            let path = "/tasks/capmonster/\(Self.finalTask)"
-            #expect(Self.hot(hotPath, path, [.authorization: "Bearer token-billing"]) != nil)
-            #expect(Self.hot(hotPath, path, [.authorization: "Bearer token-ops"]) == nil)
-            #expect(Self.hot(hotPath, path) == nil)
+        return auth
+    }()
+
+    /// Refusals come from the same policy functions and problem renderer on both doors: the
+    /// same status, headers in the same order, and body, byte for byte.
+    @Test(
+        arguments: [
+            ("/tasks/capmonster/701", nil, 401),  // no key
+            ("/tasks/capmonster/701", "Bearer not-a-known-key", 401),
+            ("/tasks/capmonster/701", "Bearer token-ops", 403),  // a key for other providers
+            ("/tasks/nope/701", "Bearer token-billing", 404),  // no such provider
+            ("/tasks/capmonster/0701", "Bearer token-billing", 400),  // malformed id
+            ("/tasks/capmonster/" + String(repeating: "7", count: 80), "Bearer token-billing", 414),
+        ] as [(String, String?, Int)]
+    )
+    func answersErrorsAsTheRouterDoes(path: String, authorization: String?, status: Int) async throws {
+        var fields: HTTPFields = [.xRequestID: "hot-refused", .acceptEncoding: "gzip"]
+        if let authorization { fields[.authorization] = authorization }
+        let request = fields
+        try await withHotPath(auth: Self.scopedKeys, maxURILength: 64) { client, hotPath, sim in
+            let routed = try await client.get(path, request)
+            let hot = try #require(Self.hot(hotPath, path, request))
+            #expect(Int(routed.status.code) == status)
+            #expect(hot.status == status)
+            let routedFields = routed.headers.filter { $0.name != .date && $0.name != .server }.map { "\($0.name.rawName): \($0.value)" }
+            let hotFields = hot.fields.filter { !["Date", "Server"].contains($0.name) }.map { "\($0.name): \($0.value)" }
+            #expect(hotFields == routedFields)
+            #expect(hot.body == routed.body)
+            #expect(hot["Content-Type"] == "application/problem+json")
+            #expect(sim.state.calls(for: "0701").isEmpty)
+        }
+    }
+
+    @Test func aCoveringKeyIsAnsweredFromMemory() async throws {
+        try await withHotPath(auth: Self.scopedKeys) { _, hotPath, _ in
+            let answer = try #require(Self.hot(hotPath, "/tasks/capmonster/\(Self.finalTask)", [.authorization: "Bearer token-billing"]))
+            #expect(answer.status == 200)
+            #expect(answer["X-Cache"] == "HIT")
         }
     }
 }

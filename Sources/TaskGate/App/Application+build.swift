@@ -51,16 +51,18 @@ func buildGateway(
     router.add(middleware: ObservabilityMiddleware(metrics: metrics))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: MethodMiddleware())
-    router.add(middleware: RequestTargetLimitMiddleware(maxLength: configuration.limits.maxURILength))
+    // The router's middleware and the hot path check requests with this one policy.
+    let policy = RequestPolicy(auth: configuration.auth, maxURILength: configuration.limits.maxURILength, metrics: metrics)
+    router.add(middleware: RequestTargetLimitMiddleware(policy: policy))
     if configuration.auth.isEnabled {
-        router.add(middleware: AuthMiddleware(auth: configuration.auth, metrics: metrics))
+        router.add(middleware: AuthMiddleware(policy: policy))
     }
     TaskController(service: service, lister: TaskLister(tasks: service), providerNames: configuration.providers.map(\.name), metrics: metrics)
         .addRoutes(to: router)
     OperationsController(store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.
-    let hotPath = HotPath(service: service, metrics: metrics, auth: configuration.auth, limits: limits, logger: logger, serverName: "taskgate")
+    let hotPath = HotPath(service: service, metrics: metrics, policy: policy, limits: limits, logger: logger, serverName: "taskgate")
     let server = HTTPServerBuilder { responder in
         GatewayHTTP1Channel(responder: responder, hotPath: hotPath, maxHeaderSize: limits.maxHeaderSize)
     }

@@ -146,8 +146,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 /// What the hot path needs, shared by every connection.
 final class HotPath: Sendable {
     let service: TaskService
-    let auth: AuthConfiguration
-    let maxURILength: Int
+    let policy: RequestPolicy
     let idleTimeout: TimeAmount
     let logger: Logger
     let serverName: String
@@ -184,10 +183,9 @@ final class HotPath: Sendable {
 
     static let route = "/tasks/{provider}/{id}"
 
-    init(service: TaskService, metrics: GatewayMetrics, auth: AuthConfiguration, limits: LimitsConfiguration, logger: Logger, serverName: String) {
+    init(service: TaskService, metrics: GatewayMetrics, policy: RequestPolicy, limits: LimitsConfiguration, logger: Logger, serverName: String) {
         self.service = service
-        self.auth = auth
-        self.maxURILength = limits.maxURILength
+        self.policy = policy
         self.idleTimeout = .nanoseconds(limits.idleTimeout.nanoseconds)
         self.logger = logger
         self.serverName = serverName
@@ -206,27 +204,59 @@ final class HotPath: Sendable {
         unmatchedMetrics = metrics.route("unmatched")
     }
 
-    /// Writes the whole answer into `buffer` when `head` asks for a task whose answer is fresh in
-    /// memory (final, or not final within its TTL) or final in the store; false (and nothing
-    /// written) to let Hummingbird answer.
+    /// Writes the whole answer into `buffer` when `head` asks for a task whose answer is at hand
+    /// (`TaskService.withAnswerAtHand`), or when the request policy or the task's name refuses it
+    /// (401, 403, 404, 400, 414: the router's problem answers, from the same functions); false
+    /// (and nothing written) to let Hummingbird answer.
     func answer(_ head: HTTPRequestHead, remote: SocketAddress?, requestIDs: inout RequestIDGenerator, into buffer: inout ByteBuffer) -> Bool {
         let started = ContinuousClock.now
         let headers = head.headers
-        guard head.method == .GET || head.method == .HEAD, head.version == .http1_1, head.uri.utf8.count <= maxURILength,
-            let (provider, rawID) = Self.taskPath(head.uri), Self.keepsAlive(headers.first(name: "connection")),
-            let coding = AcceptEncoding.choose(headers.first(name: "accept-encoding")),
-            let hot = providers[provider],
-            let id = try? hot.provider.validateID(rawID)
+        guard head.method == .GET || head.method == .HEAD, head.version == .http1_1,
+            let (providerName, rawID) = Self.taskPath(head.uri), Self.keepsAlive(headers.first(name: "connection")),
+            let coding = AcceptEncoding.choose(headers.first(name: "accept-encoding"))
         else { return false }
-        if auth.isEnabled {
-            guard let key = auth.key(forAuthorization: headers.first(name: "authorization")), key.covers(provider) else { return false }
-        }
-        let key = AnswerCache.Key(provider: hot.provider.name, id: id)
-        let callerID = headers.first(name: "x-request-id").flatMap(RequestIDMiddleware.acceptable)
+        let callerID = headers.first(name: "x-request-id").flatMap(RequestPolicy.acceptableRequestID)
         let requestID = callerID == nil ? requestIDs.next() : nil
+        let method: HTTPRequest.Method = head.method == .GET ? .get : .head
+        // The router's order: target length and caller key before routing, then the key's
+        // providers, the provider, the id.
+        let hot: HotProvider
+        let id: String
+        do throws(GatewayError) {
+            try policy.checkTarget(head.uri)
+            let key = try policy.authenticate(path: head.uri, authorization: headers.first(name: "authorization"))
+            if let key, providers[providerName] != nil {
+                try RequestPolicy.requireAccess(keyName: key.name, allowedProviders: key.providers, to: providerName)
+            }
+            let resolved = try service.resolve(provider: providerName, id: rawID)
+            hot = providers[providerName]!
+            id = resolved.id
+        } catch {
+            let requestID = callerID ?? requestID!.text
+            var logger = logger
+            logger[metadataKey: "request_id"] = .string(requestID)
+            error.log(to: logger)
+            let bytes = writeProblem(error, instance: head.uri, requestID: requestID, body: method == .get, into: &buffer)
+            AccessLog.record(
+                logger: logger,
+                route: routeMetrics,
+                method: method,
+                path: head.uri,
+                status: HTTPResponse.Status(code: error.kind.httpStatus),
+                bytes: bytes,
+                elapsed: ContinuousClock.now - started,
+                cache: nil,
+                client: remote,
+                forwardedFor: headers.first(name: "x-forwarded-for")
+            )
+            return true
+        }
         let ifNoneMatch = headers.first(name: "if-none-match")
         let date = date.now
-        func sent(_ body: UnsafeRawBufferPointer, _ validator: Validator, _ maxAge: Int?) -> (HTTPResponse.Status, Int) {
+        let written = service.withAnswerAtHand(AnswerCache.Key(provider: hot.provider.name, id: id), coding: coding) {
+            body,
+            validator,
+            maxAge -> (HTTPResponse.Status, Int) in
             let notModified = ifNoneMatch.map { validator.isMatched(by: $0, coding: coding) } ?? false
             let templates = templates[Templates.Key(coding: coding, final: maxAge == nil)]!
             let template = notModified ? templates.notModified : templates.ok
@@ -244,23 +274,13 @@ final class HotPath: Sendable {
             buffer.writeBytes(body)
             return (template.status, body.count)
         }
-        let status: HTTPResponse.Status
-        let bytes: Int
-        if let written = service.cache.withFresh(key, coding: coding, sent) {
-            (status, bytes) = written
-        } else if coding == .gzip, !service.cache.holdsNotFinal(key), let stored = service.store.finalAnswerNow(provider: provider, id: id) {
-            // A final answer in the store is as good as one in memory, and goes there now.
-            service.cache.keep(stored.bytes, for: key)
-            (status, bytes) = stored.bytes.gzip.withUnsafeReadableBytes { sent($0, stored.bytes.validator, nil) }
-        } else {
-            return false
-        }
+        guard let (status, bytes) = written else { return false }
         hot.answers.record(.hit)
         AccessLog.record(
             logger: logger,
             requestID: callerID ?? requestID!.text,
             route: routeMetrics,
-            method: head.method == .GET ? .get : .head,
+            method: method,
             path: head.uri,
             status: status,
             bytes: bytes,
@@ -272,6 +292,30 @@ final class HotPath: Sendable {
         return true
     }
 
+    /// Writes a problem answer as the router sends it (`GatewayError.problemHead` and
+    /// `problemBody`), with the body only when `body` is true (not for HEAD).
+    /// - Returns: the body's length.
+    @discardableResult
+    private func writeProblem(
+        _ error: GatewayError,
+        status: HTTPResponse.Status? = nil,
+        instance: String?,
+        requestID: String,
+        body: Bool,
+        closing: Bool = false,
+        into buffer: inout ByteBuffer
+    ) -> Int {
+        let (status, fields) = error.problemHead(status: status)
+        let document = error.problemBody(instance: instance, requestID: requestID, status: status)
+        buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for field in fields { buffer.writeString("\(field.name.rawName): \(field.value)\r\n") }
+        buffer.writeString("Content-Length: \(document.count)\r\n")
+        if closing { buffer.writeStaticString("Connection: close\r\n") }
+        buffer.writeString("X-Request-Id: \(requestID)\r\nDate: \(date.now)\r\nServer: \(serverName)\r\n\r\n")
+        if body { buffer.writeBytes(document) }
+        return document.count
+    }
+
     /// The answer to a request that could not be read: its problem document, then the connection
     /// closes.
     func unreadableRequest(_ error: HTTPParserError, remote: SocketAddress?, requestID: RequestID) -> ByteBuffer {
@@ -280,14 +324,8 @@ final class HotPath: Sendable {
             ? (GatewayError(.headersTooLarge, "The request's header fields are larger than this server reads."), .requestHeaderFieldsTooLarge)
             : (GatewayError(.malformedRequest, "The request could not be read as HTTP/1.1."), .badRequest)
         let id = requestID.text
-        let body = problem.problemBody(instance: nil, requestID: id, status: status)
         var answer = ByteBuffer()
-        answer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
-        answer.writeString("Content-Type: \(GatewayError.problemContentType)\r\nCache-Control: no-store\r\n")
-        answer.writeString("Content-Length: \(body.count)\r\nConnection: close\r\nX-Request-Id: \(id)\r\n")
-        answer.writeString("Date: \(date.now)\r\n")
-        answer.writeString("Server: \(serverName)\r\n\r\n")
-        answer.writeBytes(body)
+        let bytes = writeProblem(problem, status: status, instance: nil, requestID: id, body: true, closing: true, into: &answer)
         AccessLog.record(
             logger: logger,
             requestID: id,
@@ -295,7 +333,7 @@ final class HotPath: Sendable {
             method: Self.unreadMethod,
             path: "-",
             status: status,
-            bytes: body.count,
+            bytes: bytes,
             elapsed: .zero,
             cache: nil,
             client: remote,

@@ -30,12 +30,10 @@ struct MethodNotAllowed: Error {}
 /// Refuses request targets longer than `limits.max_uri_length` with 414 before any work.
 struct RequestTargetLimitMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
-    let maxLength: Int
+    let policy: RequestPolicy
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.string.utf8.count <= maxLength else {
-            throw GatewayError(.uriTooLong, "The request target is longer than \(maxLength) bytes.")
-        }
+        try policy.checkTarget(request.uri.string)
         return try await next(request, context)
     }
 }

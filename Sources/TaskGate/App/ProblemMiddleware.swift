@@ -12,7 +12,7 @@ struct ProblemMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as GatewayError {
-            log(error, context: context)
+            error.log(to: context.logger)
             return error.problemResponse(instance: request.uri.path, requestID: context.requestID)
         } catch is MethodNotAllowed {
             var response = GatewayError(.methodNotAllowed, "\(request.method) is not allowed here; this API answers \(MethodMiddleware.allow).")
@@ -38,36 +38,45 @@ struct ProblemMiddleware: RouterMiddleware {
         }
     }
 
-    private func log(_ error: GatewayError, context: Context) {
-        var metadata: Logger.Metadata = ["problem": .string(error.kind.rawValue)]
-        if let provider = error.provider { metadata["provider"] = .string(provider) }
-        if let code = error.vendorCode { metadata["vendor_code"] = .string(code) }
-        if let id = error.vendorRequestID { metadata["vendor_request_id"] = .string(id) }
-        switch error.kind {
-        case .internal, .storeUnavailable, .vendorRejectedCredentials, .vendorBadAnswer, .vendorError, .vendorUnreachable:
-            context.logger.warning("request failed", metadata: metadata)
-        case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .circuitOpen, .taskBudgetExhausted:
-            context.logger.notice("request failed", metadata: metadata)
-        default:
-            context.logger.debug("request refused", metadata: metadata)
-        }
-    }
 }
 
 extension GatewayError {
     static let problemContentType = "application/problem+json"
 
-    /// `{"type","title","status","detail","instance","provider","vendorCode","lastKnown","requestId"}`.
-    func problemResponse(instance: String, requestID: String, status: HTTPResponse.Status? = nil) -> Response {
-        let status = status ?? HTTPResponse.Status(code: kind.httpStatus)
-        var headers: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
-        if let retryAfter = retryAfter ?? kind.defaultRetryAfter { headers[.retryAfter] = String(retryAfter) }
-        if kind == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
-        let body = problemBody(instance: instance, requestID: requestID, status: status)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    /// The one log line of a failed request (the router's and the hot path's), as loud as its kind.
+    func log(to logger: Logger) {
+        var metadata: Logger.Metadata = ["problem": .string(kind.rawValue)]
+        if let provider { metadata["provider"] = .string(provider) }
+        if let vendorCode { metadata["vendor_code"] = .string(vendorCode) }
+        if let vendorRequestID { metadata["vendor_request_id"] = .string(vendorRequestID) }
+        switch kind {
+        case .internal, .storeUnavailable, .vendorRejectedCredentials, .vendorBadAnswer, .vendorError, .vendorUnreachable:
+            logger.warning("request failed", metadata: metadata)
+        case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .circuitOpen, .taskBudgetExhausted:
+            logger.notice("request failed", metadata: metadata)
+        default:
+            logger.debug("request refused", metadata: metadata)
+        }
     }
 
-    /// The problem document. `instance` is left out for a request whose target was never read.
+    /// A problem answer's status and headers; the body is `problemBody`. The router sends them as
+    /// a `Response`, the hot path as bytes.
+    func problemHead(status: HTTPResponse.Status? = nil) -> (status: HTTPResponse.Status, fields: HTTPFields) {
+        let status = status ?? HTTPResponse.Status(code: kind.httpStatus)
+        var fields: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
+        if let retryAfter = retryAfter ?? kind.defaultRetryAfter { fields[.retryAfter] = String(retryAfter) }
+        if kind == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
+        return (status, fields)
+    }
+
+    func problemResponse(instance: String, requestID: String, status: HTTPResponse.Status? = nil) -> Response {
+        let (status, fields) = problemHead(status: status)
+        let body = problemBody(instance: instance, requestID: requestID, status: status)
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// `{"type","title","status","detail","instance","provider","vendorCode","lastKnown","requestId"}`;
+    /// `instance` is left out for a request whose target was never read.
     func problemBody(instance: String?, requestID: String, status: HTTPResponse.Status) -> [UInt8] {
         var writer = JSONWriter()
         writer.beginObject()

@@ -10,7 +10,7 @@ struct RequestIDMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let id = request.headers[.xRequestID].flatMap(Self.acceptable) ?? Self.make()
+        let id = request.headers[.xRequestID].flatMap(RequestPolicy.acceptableRequestID) ?? Self.make()
         context.requestID = id
         context.logger[metadataKey: "request_id"] = .string(id)
         // One id per log line: Hummingbird's own connection-scoped id would only confuse.
@@ -18,13 +18,6 @@ struct RequestIDMiddleware: RouterMiddleware {
         var response = try await next(request, context)
         response.headers[.xRequestID] = id
         return response
-    }
-
-    /// A caller's id is kept when it is 1–200 visible ASCII characters; anything else could
-    /// forge log lines, so it is replaced.
-    static func acceptable(_ id: String) -> String? {
-        guard (1...200).contains(id.utf8.count), id.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
-        return id
     }
 
     /// 128 random bits, hex.

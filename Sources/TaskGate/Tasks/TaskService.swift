@@ -43,9 +43,31 @@ public final class TaskService: Sendable {
         return provider
     }
 
-    public func task(provider name: String, id rawID: String, logger: Logger) async throws(GatewayError) -> Result {
+    /// The provider and the canonical id a request names: 404 for a provider not configured,
+    /// then 400 for an id it cannot have. Both doors (router, hot path) check in this order.
+    func resolve(provider name: String, id rawID: String) throws(GatewayError) -> (provider: any Provider, id: String) {
         let provider = try provider(named: name)
-        let id = try provider.validateID(rawID)
+        return (provider, try provider.validateID(rawID))
+    }
+
+    /// A task's answer when it is at hand without waiting: fresh in memory, or final in the store
+    /// (which then goes into memory). The hot path answers with this on the event loop; nil sends
+    /// the request the long way (`task`). The store keeps gzip, so identity comes from memory only.
+    func withAnswerAtHand<T: Sendable>(
+        _ key: AnswerCache.Key,
+        coding: ContentCoding,
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ maxAge: Int?) -> T
+    ) -> T? {
+        if let written = cache.withFresh(key, coding: coding, body) { return written }
+        guard coding == .gzip, !cache.holdsNotFinal(key), let stored = store.finalAnswerNow(provider: key.provider, id: key.id) else {
+            return nil
+        }
+        cache.keep(stored.bytes, for: key)
+        return stored.bytes.gzip.withUnsafeReadableBytes { body($0, stored.bytes.validator, nil) }
+    }
+
+    public func task(provider name: String, id rawID: String, logger: Logger) async throws(GatewayError) -> Result {
+        let (provider, id) = try resolve(provider: name, id: rawID)
         let key = AnswerCache.Key(provider: name, id: id)
         if let (answer, expires) = cache.fresh(key) {
             return Result(key: (name, id), answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
