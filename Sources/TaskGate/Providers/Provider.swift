@@ -20,7 +20,7 @@ public protocol Provider: Sendable {
     /// Asks the vendor for the task once.
     /// - Parameter known: what taskgate last knew of the task (nil the first time), for vendors
     ///   that have a cheaper call for a task already seen.
-    func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord
+    func fetchTask(id: String, known: LastKnownStatus?, logger: Logger) async throws(GatewayError) -> TaskRecord
 
     /// Where `GET /tasks` finds this provider's tasks. `tasks` answers single tasks through the
     /// store, the cache and the vendor, for list calls that do not say enough.
@@ -32,12 +32,6 @@ extension Provider {
     public func listSource(tasks: TaskService) -> any TaskListSource {
         StoreTaskListSource(provider: name, store: tasks.store)
     }
-}
-
-/// What taskgate last knew of a task that is not final.
-public struct KnownTask: Sendable, Equatable {
-    public var status: TaskStatus
-    public var vendorStatus: String?
 }
 
 /// What a provider needs from the process: its channel to the vendor, the store and the clock.

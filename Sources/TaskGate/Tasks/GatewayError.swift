@@ -156,10 +156,3 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         return text
     }
 }
-
-/// What taskgate last knew of a task when it cannot ask the vendor again.
-public struct LastKnownStatus: Sendable, Equatable {
-    public var status: TaskStatus
-    public var vendorStatus: String?
-    public var fetchedAt: Date
-}

@@ -13,7 +13,8 @@ public final class TaskService: Sendable {
         case stale = "STALE"
     }
 
-    public struct Result: Sendable {
+    /// A task's answer as served: the bytes and where they came from.
+    public struct Served: Sendable {
         /// The task, its id as the provider validated it.
         public var key: (provider: String, id: String)
         public var answer: AnswerBytes
@@ -66,22 +67,22 @@ public final class TaskService: Sendable {
         return stored.bytes.gzip.withUnsafeReadableBytes { body($0, stored.bytes.validator, nil) }
     }
 
-    public func task(provider name: String, id rawID: String, logger: Logger) async throws(GatewayError) -> Result {
+    public func task(provider name: String, id rawID: String, logger: Logger) async throws(GatewayError) -> Served {
         let (provider, id) = try resolve(provider: name, id: rawID)
         let key = AnswerCache.Key(provider: name, id: id)
         if let (answer, expires) = cache.fresh(key) {
-            return Result(key: (name, id), answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
+            return Served(key: (name, id), answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
         }
         let stored = try await store.answer(provider: name, id: id)
         if let stored, stored.isFinal {
             cache.keep(stored.bytes, for: key)
-            return Result(key: (name, id), answer: stored.bytes, cache: .hit, maxAge: nil)
+            return Served(key: (name, id), answer: stored.bytes, cache: .hit, maxAge: nil)
         }
+        let known = stored.map { LastKnownStatus(status: $0.status, vendorStatus: $0.vendorStatus, fetchedAt: $0.fetchedAt) }
         let ttl = provider.statusTTL
         let loaded: (answer: AnswerBytes, expires: Date?, coalesced: Bool)
         do throws(GatewayError) {
             loaded = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
-                let known = stored.map { KnownTask(status: $0.status, vendorStatus: $0.vendorStatus) }
                 let record = try await provider.fetchTask(id: id, known: known, logger: logger)
                 let answer = try EncodedAnswer(record: record)
                 if answer.isFinal {
@@ -98,7 +99,7 @@ public final class TaskService: Sendable {
             }
         } catch  where error.kind == .taskBudgetExhausted {
             var error = error
-            error.lastKnown = stored.map { LastKnownStatus(status: $0.status, vendorStatus: $0.vendorStatus, fetchedAt: $0.fetchedAt) }
+            error.lastKnown = known
             throw error
         } catch  where error.kind.vendorMayRecover {
             // The vendor failed; an earlier answer that is recent enough beats an error.
@@ -110,14 +111,14 @@ public final class TaskService: Sendable {
                 "vendor failed; serving the last known answer",
                 metadata: ["provider": "\(name)", "problem": "\(error.kind.rawValue)", "age_s": "\(age)"]
             )
-            return Result(key: (name, id), answer: stored.bytes, cache: .stale, maxAge: 0, age: age)
+            return Served(key: (name, id), answer: stored.bytes, cache: .stale, maxAge: 0, age: age)
         }
         let (answer, expires, coalesced) = loaded
-        return Result(key: (name, id), answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: expires.map(secondsUntil))
+        return Served(key: (name, id), answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: expires.map(secondsUntil))
     }
 
     /// The JSON body of a task's answer, inflated at most once per answer held in memory.
-    public func identityBody(of result: Result) throws(GatewayError) -> ByteBuffer {
+    public func identityBody(of result: Served) throws(GatewayError) -> ByteBuffer {
         if let body = result.answer.identity { return body }
         let body = try result.answer.inflated()
         cache.keepIdentity(body, for: AnswerCache.Key(provider: result.key.provider, id: result.key.id))

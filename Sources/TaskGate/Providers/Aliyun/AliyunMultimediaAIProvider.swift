@@ -43,16 +43,16 @@ struct AliyunMultimediaAIProvider: Provider {
 
     /// A task seen for the first time is fetched whole; a known one is polled with the lighter
     /// GetTaskStatus, and fetched whole once that says it is final.
-    func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord {
+    func fetchTask(id: String, known: LastKnownStatus?, logger: Logger) async throws(GatewayError) -> TaskRecord {
         if known != nil {
             let status = try await call("GetTaskStatus", [("TaskId", id)], logger: logger)
-            let code = try AliyunAnswer.statusCode(status.body, provider: name)
+            let code = try AliyunReply.statusCode(status.body, provider: name)
             guard code == 2 || code == 3 else {
-                return try AliyunAnswer.record(status.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
+                return try AliyunReply.record(status.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
             }
         }
         let result = try await call("GetTaskResult", [("TaskId", id)], logger: logger)
-        return try AliyunAnswer.record(result.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
+        return try AliyunReply.record(result.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
     }
 
     func listSource(tasks: TaskService) -> any TaskListSource {
@@ -60,7 +60,7 @@ struct AliyunMultimediaAIProvider: Provider {
     }
 
     /// One signed call; a `SignatureNonceUsed` answer is retried once with a new nonce.
-    func call(_ action: String, _ parameters: [(String, String)], logger: Logger) async throws(GatewayError) -> AliyunAnswer {
+    func call(_ action: String, _ parameters: [(String, String)], logger: Logger) async throws(GatewayError) -> AliyunReply {
         var attempt = 0
         while true {
             attempt += 1
@@ -68,7 +68,7 @@ struct AliyunMultimediaAIProvider: Provider {
                 return try await environment.vendor.exchange(call: action, logger: logger) {
                     signedRequest(action, parameters)
                 } interpret: { (response) throws(GatewayError) in
-                    let answer = try AliyunAnswer(response, provider: name, call: action, logger: logger)
+                    let answer = try AliyunReply(response, provider: name, call: action, logger: logger)
                     return (answer, answer.requestID)
                 }
             } catch  where error.vendorCode == "SignatureNonceUsed" && attempt == 1 {

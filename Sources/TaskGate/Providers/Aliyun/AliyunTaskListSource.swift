@@ -47,7 +47,7 @@ struct AliyunTaskListSource: TaskListSource {
         var tasks: [ByteBuffer] = []
         for item in taken {
             let id = (item["TaskId"] as? String) ?? (item["TaskId"] as? Int).map(String.init) ?? ""
-            var record = try AliyunAnswer.record(item, provider: provider.name, kind: provider.kind, id: id, fetchedAt: now)
+            var record = try AliyunReply.record(item, provider: provider.name, kind: provider.kind, id: id, fetchedAt: now)
             if record.result == nil, record.status == .succeeded {
                 let rest = item.filter { !["TaskId", "Status", "CreateTime"].contains($0.key) && !$0.key.hasPrefix("Error") }
                 record.result = JSONFragment(jsonObject: rest)

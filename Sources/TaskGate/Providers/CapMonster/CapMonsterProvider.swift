@@ -35,7 +35,7 @@ struct CapMonsterProvider: Provider {
         return id
     }
 
-    func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord {
+    func fetchTask(id: String, known: LastKnownStatus?, logger: Logger) async throws(GatewayError) -> TaskRecord {
         var body = JSONWriter(capacity: 96)
         body.beginObject()
         body.key("clientKey")
@@ -55,7 +55,7 @@ struct CapMonsterProvider: Provider {
             // When the vendor answered (not when taskgate began: a wait for the per-task spacing
             // would otherwise age the answer and bring the next poll due at once).
             // The anti-captcha protocol has no request ids.
-            (try CapMonsterAnswer.record(from: response, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date), nil)
+            (try CapMonsterReply.record(from: response, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date), nil)
         }
     }
 }

@@ -38,14 +38,14 @@ struct TencentMPSProvider: Provider {
         return id
     }
 
-    func fetchTask(id: String, known: KnownTask?, logger: Logger) async throws(GatewayError) -> TaskRecord {
+    func fetchTask(id: String, known: LastKnownStatus?, logger: Logger) async throws(GatewayError) -> TaskRecord {
         var body = JSONWriter(capacity: 64 + id.utf8.count)
         body.beginObject()
         body.key("TaskId")
         body.string(id)
         body.endObject()
         let answer = try await call("DescribeTaskDetail", body: body.bytes, logger: logger)
-        return try TencentAnswer.record(detail: answer.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
+        return try TencentReply.record(detail: answer.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
     }
 
     func listSource(tasks: TaskService) -> any TaskListSource {
@@ -53,11 +53,11 @@ struct TencentMPSProvider: Provider {
     }
 
     /// One signed call; every attempt is signed with its own timestamp.
-    func call(_ action: String, body: [UInt8], logger: Logger) async throws(GatewayError) -> TencentAnswer {
+    func call(_ action: String, body: [UInt8], logger: Logger) async throws(GatewayError) -> TencentReply {
         try await environment.vendor.exchange(call: action, logger: logger) {
             signedRequest(action, body: body)
         } interpret: { (response) throws(GatewayError) in
-            let answer = try TencentAnswer(response, provider: name, call: action, logger: logger)
+            let answer = try TencentReply(response, provider: name, call: action, logger: logger)
             return (answer, answer.requestID)
         }
     }

@@ -52,7 +52,7 @@ struct TencentTaskListSource: TaskListSource {
                     vendorStatus: vendorStatus,
                     fetchedAt: provider.environment.clock.date
                 )
-                record.createdAt = TencentAnswer.date(item["CreateTime"])
+                record.createdAt = TencentReply.date(item["CreateTime"])
                 page.append(ByteBuffer(bytes: record.jsonBytes()))
             }
         }

@@ -4,7 +4,7 @@ import NIOCore
 
 /// A Tencent Cloud API 3.0 answer: `{"Response": {...}}`, with errors as HTTP 200 and
 /// `Response.Error.Code`.
-struct TencentAnswer {
+struct TencentReply {
     let body: [String: Any]
     let requestID: String?
 

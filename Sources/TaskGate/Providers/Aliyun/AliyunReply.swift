@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 
 /// An Alibaba RPC answer: the JSON body of a success, or the vendor's error classified.
-struct AliyunAnswer {
+struct AliyunReply {
     let body: [String: Any]
     let requestID: String?
 

@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Reads a getTaskResult answer of the anti-captcha protocol into a `TaskRecord` or a `GatewayError`.
-enum CapMonsterAnswer {
+enum CapMonsterReply {
     /// Codes that end one task for good: the task failed, and asking again changes nothing.
     static let taskFailureCodes: Set<String> = [
         "ERROR_CAPTCHA_UNSOLVABLE", "ERROR_TOKEN_EXPIRED", "ERROR_DOMAIN_NOT_ALLOWED",
