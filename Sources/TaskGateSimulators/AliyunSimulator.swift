@@ -11,7 +11,7 @@ import TaskGate
 /// It verifies signatures as the vendor does, RPC (HMAC-SHA1 over query and form parameters)
 /// and V3 (ACS3-HMAC-SHA256), rejects a timestamp more than 15 minutes off and a reused nonce,
 /// and answers in the vendor's JSON shapes with its HTTP statuses and error bodies.
-public struct AliyunSimulator: VendorSimulator {
+public struct AliyunSimulator: ProviderSimulator {
     public let kind = "aliyun-multimediaai"
     public let state: SimulatorState
     let accessKeyID: String
@@ -19,6 +19,11 @@ public struct AliyunSimulator: VendorSimulator {
     private let nonces = NonceLedger()
 
     public static let timestampWindow: TimeInterval = 15 * 60
+
+    /// Accepts the access key a configured provider signs with.
+    public init(settings: AliyunSettings, state: SimulatorState) {
+        self.init(accessKeyID: settings.accessKeyID, accessKeySecret: settings.accessKeySecret, state: state)
+    }
 
     public init(accessKeyID: String, accessKeySecret: String, state: SimulatorState = SimulatorState()) {
         self.accessKeyID = accessKeyID

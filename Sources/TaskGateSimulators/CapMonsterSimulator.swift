@@ -10,13 +10,18 @@ import TaskGate
 /// It accepts exactly what the official SDKs send (capmonstercloudclient, anticaptchaofficial),
 /// rejects a wrong `clientKey` with ERROR_KEY_DOES_NOT_EXIST, and past 120 result requests for
 /// one task answers ERROR_TOO_MUCH_REQUESTS, as the vendor does.
-public struct CapMonsterSimulator: VendorSimulator {
+public struct CapMonsterSimulator: ProviderSimulator {
     public let kind = "capmonster"
     public let state: SimulatorState
     let clientKey: String
 
     /// The vendor's limit of getTaskResult requests per task.
     public static let resultRequestLimit = 120
+
+    /// Accepts the client key a configured provider sends.
+    public init(settings: CapMonsterSettings, state: SimulatorState) {
+        self.init(clientKey: settings.clientKey, state: state)
+    }
 
     public init(clientKey: String, state: SimulatorState = SimulatorState()) {
         self.clientKey = clientKey

@@ -12,7 +12,7 @@ import TaskGate
 /// (AuthFailure.SignatureExpire), answers `requestsPerSecond` requests per action per second and
 /// no more (RequestLimitExceeded), forgets task details after 3 days (ResourceNotFound.TaskNotFound),
 /// and answers every error as HTTP 200 with `Response.Error`.
-public struct TencentSimulator: VendorSimulator {
+public struct TencentSimulator: ProviderSimulator {
     public let kind = "tencent-mps"
     public let state: SimulatorState
     let secretID: String
@@ -22,6 +22,11 @@ public struct TencentSimulator: VendorSimulator {
 
     public static let timestampWindow: TimeInterval = 5 * 60
     public static let retention: TimeInterval = 3 * 24 * 3600
+
+    /// Accepts the secret a configured provider signs with.
+    public init(settings: TencentSettings, state: SimulatorState) {
+        self.init(secretID: settings.secretID, secretKey: settings.secretKey, state: state)
+    }
 
     public init(secretID: String, secretKey: String, requestsPerSecond: Int = 100, state: SimulatorState = SimulatorState()) {
         self.secretID = secretID

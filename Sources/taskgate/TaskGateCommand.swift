@@ -135,7 +135,9 @@ struct Simulate: AsyncParsableCommand {
                 continue
             }
             simulated["\(endpoint.host):\(endpoint.port)"] = provider.name
-            let simulator = try makeSimulator(for: provider)
+            guard let simulator = Simulators.simulator(for: provider) else {
+                throw ValidationError("no simulator for kind \(provider.kind.name)")
+            }
             let controlPort = endpoint.port + controlPortOffset
             print(
                 "simulating \(provider.name) (\(provider.kind.name)) at \(provider.endpoint.absoluteString), control API at http://\(endpoint.host):\(controlPort)/_sim/"

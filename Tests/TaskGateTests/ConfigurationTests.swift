@@ -35,7 +35,7 @@ import Testing
             environment: ["PROVIDERS_CAPMONSTER_CLIENT_KEY": "from-the-environment", "LISTEN": "0.0.0.0:9000"]
         )
         #expect(configuration.listen.description == "0.0.0.0:9000")
-        #expect(configuration.providers[1].values.string("client_key", isSecret: true) == "from-the-environment")
+        #expect((configuration.providers[1].vendor as? CapMonsterSettings)?.clientKey == "from-the-environment")
     }
 
     @Test(arguments: [

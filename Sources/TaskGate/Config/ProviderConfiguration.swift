@@ -28,27 +28,39 @@ import Foundation
 /// - `stale_max` (duration, default `60s`): when the vendor fails (timeout, throttling, 5xx,
 ///   garbage, open circuit), an earlier not-final answer at most this old is served instead,
 ///   marked `X-Cache: STALE` with `Age`; `0s` turns this off.
-/// Credentials and other keys belong to the kind.
+/// Credentials and other keys belong to the kind (`vendor`, e.g. `CapMonsterSettings`).
+///
+/// Built once: from the file by `GatewayConfiguration.load`, or in code as a value (the demo,
+/// the tests), starting from the defaults below.
 public struct ProviderConfiguration: Sendable {
     public var name: String
-    public var kind: ProviderKind
     public var endpoint: URL
-    public var statusTTL: Duration
-    public var timeout: Duration
-    public var connectTimeout: Duration
-    public var staleMax: Duration
-    public var retries: Int
-    public var retryBackoff: Duration
-    public var retryBackoffMax: Duration
-    public var circuitFailures: Int
-    public var circuitOpen: Duration
+    /// The kind's own settings; they decide the kind.
+    public var vendor: any VendorSettings
+    public var statusTTL: Duration = .seconds(2)
+    public var timeout: Duration = .seconds(10)
+    public var connectTimeout: Duration = .seconds(3)
+    public var staleMax: Duration = .seconds(60)
+    public var retries = 2
+    public var retryBackoff: Duration = .milliseconds(200)
+    public var retryBackoffMax: Duration = .seconds(2)
+    public var circuitFailures = 5
+    public var circuitOpen: Duration = .seconds(30)
     public var rateLimit: Int
     public var rateBurst: Int
-    public var rateLimitWait: Duration
-    public var maxBodyBytes: Int
-    /// This provider's scope of the configuration, for kind-specific keys.
-    public var values: ConfigValues
-    let build: ProviderKind.Builder
+    public var rateLimitWait: Duration = .seconds(1)
+    public var maxBodyBytes = 8 << 20
+
+    public var kind: ProviderKind { type(of: vendor).kind }
+
+    /// A provider with every common setting at its default.
+    public init(name: String, endpoint: URL, vendor: any VendorSettings) {
+        self.name = name
+        self.endpoint = endpoint
+        self.vendor = vendor
+        self.rateLimit = type(of: vendor).kind.defaultRateLimit
+        self.rateBurst = type(of: vendor).kind.defaultRateBurst
+    }
 
     static let commonKeys: Set<String> = [
         "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "retries", "retry_backoff",
@@ -61,6 +73,7 @@ public struct ProviderConfiguration: Sendable {
             && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }
     }
 
+    /// Reads `providers.<name>`: the defaults above, overridden by what the file and environment say.
     init(name: String, values: ConfigValues) throws(ConfigurationError) {
         let kindName = try values.requiredString("kind")
         guard let kind = ProviderKind.named(kindName) else {
@@ -69,23 +82,20 @@ public struct ProviderConfiguration: Sendable {
                 "unknown kind \(kindName) (known: \(ProviderKind.all.map(\.name).joined(separator: ", ")))"
             )
         }
-        self.name = name
-        self.kind = kind
-        self.values = values
-        self.endpoint = try values.endpoint("endpoint")
-        self.statusTTL = try values.duration("status_ttl", default: .seconds(2), range: 0...3600)
-        self.timeout = try values.duration("timeout", default: .seconds(10), range: 0.001...600)
-        self.connectTimeout = try values.duration("connect_timeout", default: .seconds(3), range: 0.001...600)
-        self.staleMax = try values.duration("stale_max", default: .seconds(60), range: 0...86_400)
-        self.retries = try values.integer("retries", default: 2, range: 0...10)
-        self.retryBackoff = try values.duration("retry_backoff", default: .milliseconds(200), range: 0.001...60)
-        self.retryBackoffMax = try values.duration("retry_backoff_max", default: .seconds(2), range: 0.001...600)
-        self.circuitFailures = try values.integer("circuit_failures", default: 5, range: 0...10_000)
-        self.circuitOpen = try values.duration("circuit_open", default: .seconds(30), range: 0.001...3600)
-        self.rateLimit = try values.integer("rate_limit", default: kind.defaultRateLimit, range: 1...100_000)
-        self.rateBurst = try values.integer("rate_burst", default: kind.defaultRateBurst, range: 1...100_000)
-        self.rateLimitWait = try values.duration("rate_limit_wait", default: .seconds(1), range: 0...60)
-        self.maxBodyBytes = try values.size("max_body", default: 8 << 20, range: 1024...(1 << 30))
-        self.build = try kind.prepare(values)
+        let endpoint = try values.endpoint("endpoint")
+        self.init(name: name, endpoint: endpoint, vendor: try kind.settings.init(values: values))
+        statusTTL = try values.duration("status_ttl", default: statusTTL, range: 0...3600)
+        timeout = try values.duration("timeout", default: timeout, range: 0.001...600)
+        connectTimeout = try values.duration("connect_timeout", default: connectTimeout, range: 0.001...600)
+        staleMax = try values.duration("stale_max", default: staleMax, range: 0...86_400)
+        retries = try values.integer("retries", default: retries, range: 0...10)
+        retryBackoff = try values.duration("retry_backoff", default: retryBackoff, range: 0.001...60)
+        retryBackoffMax = try values.duration("retry_backoff_max", default: retryBackoffMax, range: 0.001...600)
+        circuitFailures = try values.integer("circuit_failures", default: circuitFailures, range: 0...10_000)
+        circuitOpen = try values.duration("circuit_open", default: circuitOpen, range: 0.001...3600)
+        rateLimit = try values.integer("rate_limit", default: rateLimit, range: 1...100_000)
+        rateBurst = try values.integer("rate_burst", default: rateBurst, range: 1...100_000)
+        rateLimitWait = try values.duration("rate_limit_wait", default: rateLimitWait, range: 0...60)
+        maxBodyBytes = try values.size("max_body", default: maxBodyBytes, range: 1024...(1 << 30))
     }
 }

@@ -49,6 +49,6 @@ extension ProviderConfiguration {
             clock: clock
         )
         let environment = ProviderEnvironment(vendor: channel, store: store, metrics: metrics, clock: clock)
-        return (build(self, environment), client)
+        return (vendor.makeProvider(self, environment: environment), client)
     }
 }

@@ -1,9 +1,9 @@
-/// A vendor kind taskgate can talk to, and how to build a provider of it from configuration.
+/// A vendor kind taskgate can talk to: its name in configuration, its own keys and rate defaults,
+/// and the type of its settings, which builds its providers.
 ///
-/// Adding a vendor: a folder under Providers/, a simulator, and one entry in `all`.
+/// Adding a vendor: a folder under Providers/ (its settings, provider and reply), a simulator, and
+/// one entry in `all` (and one in the simulators' registry).
 public struct ProviderKind: Sendable {
-    public typealias Builder = @Sendable (ProviderConfiguration, ProviderEnvironment) -> any Provider
-
     /// The `kind` value in configuration, e.g. `capmonster`.
     public let name: String
     /// Keys this kind reads under `providers.<name>` besides the common ones.
@@ -13,26 +13,30 @@ public struct ProviderKind: Sendable {
     /// Tokens saved up when `rate_burst` is not set: 1 (evenly spaced) for vendors that count
     /// per second, more where only an overall rate matters.
     public let defaultRateBurst: Int
-    /// Reads and checks the kind's own keys (errors name the key) and returns the builder.
-    let prepare: @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
+    /// The kind's settings, read from configuration.
+    let settings: any VendorSettings.Type
 
-    init(
-        name: String,
-        settingKeys: Set<String>,
-        defaultRateLimit: Int,
-        defaultRateBurst: Int = 1,
-        prepare: @escaping @Sendable (ConfigValues) throws(ConfigurationError) -> Builder
-    ) {
+    init(name: String, settingKeys: Set<String>, defaultRateLimit: Int, defaultRateBurst: Int = 1, settings: any VendorSettings.Type) {
         self.name = name
         self.settingKeys = settingKeys
         self.defaultRateLimit = defaultRateLimit
         self.defaultRateBurst = defaultRateBurst
-        self.prepare = prepare
+        self.settings = settings
     }
 
-    public static let all: [ProviderKind] = [.capmonster, .aliyunMultimediaAI, .tencentMPS]
+    public static let all: [ProviderKind] = [CapMonsterSettings.kind, AliyunSettings.kind, TencentSettings.kind]
 
     public static func named(_ name: String) -> ProviderKind? {
         all.first { $0.name == name }
     }
+}
+
+/// A vendor kind's own settings (credentials, its own limits): read from the provider's scope of
+/// the configuration file, or built in code by the demo and the tests.
+public protocol VendorSettings: Sendable {
+    static var kind: ProviderKind { get }
+    /// Reads and checks the kind's own keys; every error names its key.
+    init(values: ConfigValues) throws(ConfigurationError)
+    /// A provider of this kind, on the vendor channel and store `environment` gives it.
+    func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider
 }

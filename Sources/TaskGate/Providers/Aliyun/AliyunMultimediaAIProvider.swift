@@ -15,10 +15,7 @@ import NIOHTTP1
 ///
 /// Rate limit default: 100 requests/s (Alibaba's usual per-account limit for query APIs).
 struct AliyunMultimediaAIProvider: Provider {
-    enum SignatureScheme: String, Sendable {
-        case rpc
-        case v3
-    }
+    typealias SignatureScheme = AliyunSettings.SignatureScheme
 
     static let version = "2019-08-10"
 
@@ -140,33 +137,4 @@ struct AliyunMultimediaAIProvider: Provider {
 public enum AliyunTimestamp {
     public static func format(_ date: Date) -> String { RFC3339.format(date) }
     public static func parse(_ text: String) -> Date? { RFC3339.parse(text) }
-}
-
-extension ProviderKind {
-    static let aliyunMultimediaAI = ProviderKind(
-        name: "aliyun-multimediaai",
-        settingKeys: ["region", "access_key_id", "access_key_secret", "signature"],
-        defaultRateLimit: 100
-    ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
-        let region = try values.requiredString("region")
-        let accessKeyID = try values.requiredString("access_key_id")
-        let secret = try values.requiredString("access_key_secret", isSecret: true)
-        let schemeText = values.string("signature") ?? "rpc"
-        guard let scheme = AliyunMultimediaAIProvider.SignatureScheme(rawValue: schemeText) else {
-            throw ConfigurationError(key: values.fullKey("signature"), "must be rpc or v3: \(schemeText)")
-        }
-        return { configuration, environment in
-            AliyunMultimediaAIProvider(
-                name: configuration.name,
-                statusTTL: configuration.statusTTL,
-                staleMax: configuration.staleMax,
-                endpoint: configuration.endpoint,
-                region: region,
-                accessKeyID: accessKeyID,
-                accessKeySecret: secret,
-                scheme: scheme,
-                environment: environment
-            )
-        }
-    }
 }

@@ -59,36 +59,3 @@ struct CapMonsterProvider: Provider {
         }
     }
 }
-
-extension ProviderKind {
-    static let capmonster = ProviderKind(
-        name: "capmonster",
-        settingKeys: ["client_key", "result_budget", "min_poll_interval"],
-        defaultRateLimit: 1000,
-        // Many tasks fall due together (a batch created at once); only the overall rate matters.
-        defaultRateBurst: 1000
-    ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
-        let clientKey = try values.requiredString("client_key", isSecret: true)
-        let budget = try values.integer("result_budget", default: 110, range: 1...120)
-        let spacing = try values.duration("min_poll_interval", default: .seconds(2), range: 2...3600)
-        return { configuration, environment in
-            var environment = environment
-            environment.vendor.budget = TaskCallBudget(
-                provider: configuration.name,
-                limit: budget,
-                spacing: spacing,
-                store: environment.store,
-                clock: environment.clock,
-                metrics: environment.metrics
-            )
-            return CapMonsterProvider(
-                name: configuration.name,
-                statusTTL: max(configuration.statusTTL, spacing),
-                staleMax: configuration.staleMax,
-                resultURL: configuration.endpoint.appending(path: "getTaskResult").absoluteString,
-                clientKey: clientKey,
-                environment: environment
-            )
-        }
-    }
-}

@@ -98,27 +98,3 @@ extension UInt8 {
         (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self)
     }
 }
-
-extension ProviderKind {
-    static let tencentMPS = ProviderKind(
-        name: "tencent-mps",
-        settingKeys: ["region", "secret_id", "secret_key"],
-        defaultRateLimit: 100
-    ) { (values: ConfigValues) throws(ConfigurationError) -> Builder in
-        let secretID = try values.requiredString("secret_id")
-        let secretKey = try values.requiredString("secret_key", isSecret: true)
-        let region = values.string("region")
-        return { configuration, environment in
-            TencentMPSProvider(
-                name: configuration.name,
-                statusTTL: configuration.statusTTL,
-                staleMax: configuration.staleMax,
-                endpoint: configuration.endpoint,
-                region: region,
-                secretID: secretID,
-                secretKey: secretKey,
-                environment: environment
-            )
-        }
-    }
-}
