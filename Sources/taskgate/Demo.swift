@@ -31,32 +31,29 @@ struct Demo: AsyncParsableCommand {
         let clientKey = "demo-client-key-0123456789abcdef"
         let (aliyunKeyID, aliyunSecret) = ("LTAI5tDEMODEMODEMODEMO", "demo-secret-demo-secret-demo-se")
         let (tencentID, tencentKey) = ("AKIDDEMODEMODEMODEMODEMODEMODEMO1234", "demo-secret-key-demo-secret-key0")
-        let yaml = """
-            listen: 127.0.0.1:\(port)
-            store: \(storePath)
-            log_level: \(logLevel)
-            providers:
-              capmonster:
-                kind: capmonster
-                endpoint: http://127.0.0.1:\(simulatorPort)
-                client_key: \(clientKey)
-              aliyun:
-                kind: aliyun-multimediaai
-                endpoint: http://127.0.0.1:\(aliyunPort)
-                region: cn-shanghai
-                access_key_id: \(aliyunKeyID)
-                access_key_secret: \(aliyunSecret)
-              tencent:
-                kind: tencent-mps
-                endpoint: http://127.0.0.1:\(tencentPort)
-                region: ap-guangzhou
-                secret_id: \(tencentID)
-                secret_key: \(tencentKey)
-            """
-        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("taskgate-demo-\(UUID().uuidString.prefix(8)).yaml")
-        try yaml.write(to: configFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: configFile) }
-        let configuration = try await GatewayConfiguration.load(filePath: configFile.path)
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error: \(logLevel)")
+        }
+        // Built in code, as a value: every provider against its simulator on loopback.
+        func loopback(_ port: Int) -> URL { URL(string: "http://127.0.0.1:\(port)")! }
+        let configuration = GatewayConfiguration(
+            listen: ListenAddress(host: "127.0.0.1", port: port),
+            storePath: storePath,
+            logLevel: level,
+            providers: [
+                ProviderConfiguration(name: "capmonster", endpoint: loopback(simulatorPort), vendor: CapMonsterSettings(clientKey: clientKey)),
+                ProviderConfiguration(
+                    name: "aliyun",
+                    endpoint: loopback(aliyunPort),
+                    vendor: AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
+                ),
+                ProviderConfiguration(
+                    name: "tencent",
+                    endpoint: loopback(tencentPort),
+                    vendor: TencentSettings(secretID: tencentID, secretKey: tencentKey, region: "ap-guangzhou")
+                ),
+            ]
+        )
 
         // One clock for the gateway and the simulators, as in the tests.
         let clock = SystemClock()

@@ -15,7 +15,7 @@ let aliyunSecret = "EXAMPLEsecretEXAMPLEsecretEXAMP"
 /// Runs a gateway with one Alibaba provider named `aliyun` in front of a running simulator.
 func withAliyunGateway<T: Sendable>(
     simulator: AliyunSimulator? = nil,
-    settings: String = "",
+    configure: @Sendable (inout ProviderConfiguration) -> Void = { _ in },
     secret: String = aliyunSecret,
     store: String = temporaryStorePath(),
     logs: LogRecorder? = nil,
@@ -24,7 +24,7 @@ func withAliyunGateway<T: Sendable>(
 ) async throws -> T {
     let simulator = simulator ?? AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
     return try await withSimulator(simulator) { sim in
-        try await withAliyunGateway(endpoint: sim.endpoint, settings: settings, secret: secret, store: store, logs: logs, clock: clock) { client in
+        try await withAliyunGateway(endpoint: sim.endpoint, configure: configure, secret: secret, store: store, logs: logs, clock: clock) { client in
             try await body(client, sim)
         }
     }
@@ -34,33 +34,28 @@ func withAliyunGateway<T: Sendable>(
 /// or an address where no vendor answers.
 func withAliyunGateway<T: Sendable>(
     endpoint: String,
-    settings: String = "",
+    configure: (inout ProviderConfiguration) -> Void = { _ in },
     secret: String = aliyunSecret,
     store: String = temporaryStorePath(),
     logs: LogRecorder? = nil,
     clock: ManualClock = ManualClock(skipsWaits: true),
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
-    let configuration = try await loadConfiguration(
-        """
-        store: \(store)
-        log_level: \(logs == nil ? "critical" : "trace")
-        providers:
-          aliyun:
-            kind: aliyun-multimediaai
-            endpoint: \(endpoint)
-            region: cn-shanghai
-            access_key_id: \(aliyunKeyID)
-            access_key_secret: \(secret)
-            status_ttl: 0s
-        \(settings)
-        """
-    )
+    var aliyun = provider("aliyun", endpoint: endpoint, AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: secret))
+    aliyun.statusTTL = .zero
+    configure(&aliyun)
+    let configuration = gatewayConfiguration(store: store, logLevel: logs == nil ? .critical : .trace, aliyun)
     let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, clock: clock)
     return try await app.test(.router, body)
 }
 
 @Suite struct AliyunGatewayTests {
+    static let v3Settings = {
+        var settings = AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
+        settings.signature = .v3
+        return settings
+    }()
+
     static let result = #"{"VideoName":"v.mp4","AnalysisUseTime":30,"ApplicationId":"app","ProcessResultUrl":"http://example.invalid/r.txt"}"#
 
     @Test(arguments: [
@@ -110,7 +105,7 @@ func withAliyunGateway<T: Sendable>(
     }
 
     @Test func v3SignatureIsAcceptedByTheVendor() async throws {
-        try await withAliyunGateway(settings: "    signature: v3") { client, sim async throws in
+        try await withAliyunGateway(configure: { $0.vendor = Self.v3Settings }) { client, sim async throws in
             addTask(sim.state, id: "78", .state(.running, polls: 1), .state(.succeeded, result: Self.result))
             #expect(try await client.get("/tasks/aliyun/78").json()["status"] as? String == "running")
             #expect(try await client.get("/tasks/aliyun/78").json()["status"] as? String == "succeeded")
@@ -254,14 +249,14 @@ func withAliyunGateway<T: Sendable>(
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { capmonster in
             try await withSimulator(AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)) { aliyun in
                 addTask(capmonster.state, id: "11", .state(.succeeded))
-                let configuration = try await loadConfiguration(
-                    """
-                    store: \(temporaryStorePath())
-                    log_level: critical
-                    providers:
-                      capmonster: {kind: capmonster, endpoint: "\(capmonster.endpoint)", client_key: \(testClientKey)}
-                      aliyun: {kind: aliyun-multimediaai, endpoint: "\(aliyun.endpoint)", region: cn-shanghai, access_key_id: \(aliyunKeyID), access_key_secret: not-the-secret}
-                    """
+                let configuration = gatewayConfiguration(
+                    store: temporaryStorePath(),
+                    provider("capmonster", endpoint: capmonster.endpoint, CapMonsterSettings(clientKey: testClientKey)),
+                    provider(
+                        "aliyun",
+                        endpoint: aliyun.endpoint,
+                        AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: "not-the-secret")
+                    )
                 )
                 try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
                     _ = try await client.get("/tasks/capmonster/11")

@@ -1,9 +1,12 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Logging
 import TaskGate
 import TaskGateSimulators
 import Testing
+
+@testable import TaskGate
 
 /// Caller keys and request limits.
 @Suite struct CallerTests {
@@ -12,36 +15,34 @@ import Testing
     static let opsDigest = "8a614cb2ba0c93943279cc96da7ef50c8885b0b3e6d9ff566979a956444c8f05"
 
     func gateway(
-        auth: String,
+        auth: AuthConfiguration = AuthConfiguration(),
         logs: LogRecorder? = nil,
         _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> Void
     ) async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
-            let configuration = try await loadConfiguration(
-                """
-                store: \(temporaryStorePath())
-                log_level: \(logs == nil ? "critical" : "trace")
-                limits:
-                  max_uri_length: 512
-                auth:
-                \(auth)
-                providers:
-                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
-                  other: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
-                """
+            var configuration = gatewayConfiguration(
+                store: temporaryStorePath(),
+                logLevel: logs == nil ? .critical : .trace,
+                provider("capmonster", endpoint: sim.endpoint, CapMonsterSettings(clientKey: testClientKey)),
+                provider("other", endpoint: sim.endpoint, CapMonsterSettings(clientKey: testClientKey))
             )
+            configuration.limits.maxURILength = 512
+            configuration.auth = auth
             try await buildApplication(configuration, logger: logs?.logger ?? quietLogger).test(.router) { client in
                 try await body(client, sim)
             }
         }
     }
 
-    static let twoKeys = """
-          keys:
-            billing: {sha256: \(billingDigest), providers: [capmonster]}
-            ops: {sha256: \(opsDigest), metrics: true}
-          metrics_requires_key: true
-        """
+    static let twoKeys = {
+        var auth = AuthConfiguration()
+        auth.keys = [
+            .init(name: "billing", digest: Array(Hex.decode(billingDigest)!), providers: ["capmonster"], metrics: false),
+            .init(name: "ops", digest: Array(Hex.decode(opsDigest)!), providers: nil, metrics: true),
+        ]
+        auth.metricsRequiresKey = true
+        return auth
+    }()
 
     static func bearer(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
 
@@ -88,7 +89,7 @@ import Testing
     }
 
     @Test func withoutKeysEveryRouteIsOpen() async throws {
-        try await gateway(auth: "  keys: {}") { client, sim async throws in
+        try await gateway { client, sim async throws in
             addTask(sim.state, id: "602", .state(.succeeded))
             #expect(try await client.get("/tasks/capmonster/602").status == .ok)
             #expect(try await client.get("/metrics").status == .ok)
@@ -96,7 +97,7 @@ import Testing
     }
 
     @Test func aLongRequestTargetIs414() async throws {
-        try await gateway(auth: "  keys: {}") { client, _ in
+        try await gateway { client, _ in
             let response = try await client.get("/tasks?cursor=" + String(repeating: "a", count: 600))
             #expect(response.status == .uriTooLong)
             #expect(try response.json()["type"] as? String == "urn:taskgate:problem:uri-too-long")
@@ -105,16 +106,8 @@ import Testing
 
     @Test func headersPastTheLimitAre431ProblemAndTheConnectionCloses() async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
-            let configuration = try await loadConfiguration(
-                """
-                store: \(temporaryStorePath())
-                log_level: critical
-                limits:
-                  max_header_size: 4KiB
-                providers:
-                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
-                """
-            )
+            var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            configuration.limits.maxHeaderSize = 4 << 10
             try await buildApplication(configuration, logger: quietLogger).test(.live) { client in
                 let response = try await client.get("/healthz", [HTTPField.Name("X-Big")!: String(repeating: "a", count: 5_000)])
                 #expect(response.status.code == 431)

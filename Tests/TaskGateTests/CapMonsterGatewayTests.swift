@@ -163,7 +163,7 @@ import Testing
     @Test func unreachableVendorIsBadGateway() async throws {
         // Nothing listens on the discard port of a test machine: the connection is refused.
         let store = temporaryStorePath()
-        let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: store)
+        let configuration = capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: store)
         let app = try buildApplication(configuration, logger: quietLogger)
         try await app.test(.router) { client in
             let response = try await client.get("/tasks/capmonster/50")
@@ -173,7 +173,7 @@ import Testing
     }
 
     @Test func slowVendorIsAGatewayTimeout() async throws {
-        // The vendor holds its answer until the clock moves; the 200 ms on the wire run out first.
+        // The vendor holds its answer until the clock moves; the 2 s on the wire run out first.
         let clock = ManualClock()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
             addTask(
@@ -181,14 +181,7 @@ import Testing
                 id: "51",
                 SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 2000)
             )
-            let configuration = try await loadConfiguration(
-                """
-                store: \(temporaryStorePath())
-                log_level: critical
-                providers:
-                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), timeout: 200ms}
-                """
-            )
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath()) { $0.timeout = .seconds(2) }
             let app = try buildApplication(configuration, logger: quietLogger, clock: clock)
             try await app.test(.router) { client in
                 let response = try await client.get("/tasks/capmonster/51")

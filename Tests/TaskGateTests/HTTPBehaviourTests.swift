@@ -93,7 +93,7 @@ import Testing
     }
 
     @Test func notFinalAnswersCarryTheSecondsUntilTheNextVendorCall() async throws {
-        try await withCapMonsterGateway(statusTTL: "5s") { client, sim in
+        try await withCapMonsterGateway(statusTTL: .seconds(5)) { client, sim in
             addTask(sim.state, id: "65", .state(.running))
             let miss = try await client.get("/tasks/capmonster/65")
             #expect(miss.headers[.cacheControl] == "max-age=5")
@@ -152,7 +152,7 @@ import Testing
     @Test func theLiveServerAnswersOverASocket() async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: "67", .state(.succeeded))
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             let app = try buildApplication(configuration, logger: quietLogger)
             try await app.test(.live) { client in
                 let response = try await client.get("/tasks/capmonster/67", [.acceptEncoding: "gzip"])

@@ -24,7 +24,7 @@ import Testing
     ) async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: Self.finalTask, .state(.succeeded, result: #"{"text":"hot"}"#))
-            var configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             configuration.auth = auth
             if let maxURILength { configuration.limits.maxURILength = maxURILength }
             let parts = try buildGateway(configuration, logger: quietLogger)
@@ -97,7 +97,7 @@ import Testing
     func aNotFinalAnswerWithinItsTTLIsAnsweredHereWithItsMaxAge(acceptEncoding: String?) async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: "703", .state(.running))
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             // A clock that stands still, so both paths count the same seconds to the refresh.
             let parts = try buildGateway(configuration, logger: quietLogger, clock: ManualClock())
             let hotPath = parts.hotPath
@@ -138,7 +138,7 @@ import Testing
         let store = temporaryStorePath()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: Self.finalTask, .state(.succeeded, result: #"{"text":"hot"}"#))
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: store)
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: store)
             try await buildApplication(configuration, logger: quietLogger).test(.router) { client async throws in
                 #expect(try await client.get("/tasks/capmonster/\(Self.finalTask)").status == .ok)
             }
@@ -227,7 +227,7 @@ import Testing
     @Test func hotAndRoutedAnswersShareAConnection() async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: "702", .state(.succeeded, result: #"{"text":"live"}"#))
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             try await buildApplication(configuration, logger: quietLogger).test(.live) { client in
                 let path = "/tasks/capmonster/702"
                 let gzip: HTTPFields = [.acceptEncoding: "gzip"]

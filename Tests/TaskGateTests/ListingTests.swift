@@ -87,14 +87,10 @@ import Testing
     @Test func aSourceThatFailsMakesThePageIncompleteNotAnError() async throws {
         let store = temporaryStorePath()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
-            let configuration = try await loadConfiguration(
-                """
-                store: \(store)
-                log_level: critical
-                providers:
-                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
-                  anticaptcha: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
-                """
+            let configuration = gatewayConfiguration(
+                store: store,
+                provider("capmonster", endpoint: sim.endpoint, CapMonsterSettings(clientKey: testClientKey)),
+                provider("anticaptcha", endpoint: sim.endpoint, CapMonsterSettings(clientKey: testClientKey))
             )
             try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
                 // Break the store under the running gateway, as a bad disk or an operator would.

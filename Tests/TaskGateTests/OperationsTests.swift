@@ -96,7 +96,7 @@ import Testing
                 id: "92",
                 SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 1500)
             )
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             let readiness = Readiness()
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let app = try buildApplication(

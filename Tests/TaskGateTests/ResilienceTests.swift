@@ -11,19 +11,12 @@ import Testing
 
     /// Polls move the test clock past CapMonster's 2 s spacing instead of waiting for it.
     func gateway(
-        staleMax: String,
+        staleMax: Duration,
         clock: ManualClock = ManualClock(skipsWaits: true),
         _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> Void
     ) async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
-            let configuration = try await loadConfiguration(
-                """
-                store: \(temporaryStorePath())
-                log_level: critical
-                providers:
-                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), retries: 0, stale_max: \(staleMax)}
-                """
-            )
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath()) { $0.staleMax = staleMax }
             try await buildApplication(configuration, logger: quietLogger, clock: clock).test(.router) { client in try await body(client, sim) }
         }
     }
@@ -31,7 +24,7 @@ import Testing
     @Test(arguments: [SimulatedTask.Step.Fault.http503, .garbage, .http429])
     func aFailingVendorIsAnsweredWithTheLastKnownStatus(fault: SimulatedTask.Step.Fault) async throws {
         let clock = ManualClock()
-        try await gateway(staleMax: "60s", clock: clock) { client, sim in
+        try await gateway(staleMax: .seconds(60), clock: clock) { client, sim in
             addTask(sim.state, id: "95", .state(.running, polls: 1), SimulatedTask.Step(answer: .fault(fault)))
             let fresh = try await client.get("/tasks/capmonster/95")
             #expect(fresh.headers[Self.xCache] == "MISS")
@@ -48,7 +41,7 @@ import Testing
 
     @Test func staleAnswersCanBeTurnedOff() async throws {
         let clock = ManualClock()
-        try await gateway(staleMax: "0s", clock: clock) { client, sim in
+        try await gateway(staleMax: .zero, clock: clock) { client, sim in
             addTask(sim.state, id: "96", .state(.running, polls: 1), SimulatedTask.Step(answer: .fault(.http503)))
             _ = try await client.get("/tasks/capmonster/96")
             clock.advance(by: .seconds(2))
@@ -58,7 +51,7 @@ import Testing
 
     @Test func aVendorAnswerIsNeverReplacedByAStaleOne() async throws {
         let clock = ManualClock()
-        try await gateway(staleMax: "60s", clock: clock) { client, sim in
+        try await gateway(staleMax: .seconds(60), clock: clock) { client, sim in
             addTask(sim.state, id: "97", .state(.running, polls: 1), SimulatedTask.Step(answer: .vendorError(code: "ERROR_KEY_DOES_NOT_EXIST")))
             _ = try await client.get("/tasks/capmonster/97")
             clock.advance(by: .seconds(2))

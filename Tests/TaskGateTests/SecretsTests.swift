@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Logging
 import TaskGate
 import TaskGateSimulators
 import Testing
@@ -21,15 +22,18 @@ import Testing
         try await withSimulator(capmonster) { capmonsterSim in
             try await withSimulator(aliyun) { aliyunSim in
                 try await withSimulator(tencent) { tencentSim in
-                    let configuration = try await loadConfiguration(
-                        """
-                        store: \(temporaryStorePath())
-                        log_level: trace
-                        providers:
-                          capmonster: {kind: capmonster, endpoint: "\(capmonsterSim.endpoint)", client_key: \(Self.capmonsterKey), timeout: 300ms}
-                          aliyun: {kind: aliyun-multimediaai, endpoint: "\(aliyunSim.endpoint)", region: cn-shanghai, access_key_id: \(aliyunKeyID), access_key_secret: \(Self.aliyunSecret)}
-                          tencent: {kind: tencent-mps, endpoint: "\(tencentSim.endpoint)", secret_id: \(tencentSecretID), secret_key: \(Self.tencentKey)}
-                        """
+                    var capmonster = provider("capmonster", endpoint: capmonsterSim.endpoint, CapMonsterSettings(clientKey: Self.capmonsterKey))
+                    capmonster.timeout = .milliseconds(300)
+                    let configuration = gatewayConfiguration(
+                        store: temporaryStorePath(),
+                        logLevel: .trace,
+                        capmonster,
+                        provider(
+                            "aliyun",
+                            endpoint: aliyunSim.endpoint,
+                            AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: Self.aliyunSecret)
+                        ),
+                        provider("tencent", endpoint: tencentSim.endpoint, TencentSettings(secretID: tencentSecretID, secretKey: Self.tencentKey))
                     )
                     let app = try buildApplication(configuration, logger: logs.logger)
                     seen = try await app.test(.router) { client in

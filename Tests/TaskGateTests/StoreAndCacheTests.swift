@@ -16,7 +16,7 @@ import Testing
         let store = temporaryStorePath()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: "70", .state(.succeeded, result: #"{"text":"kept"}"#))
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: store)
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: store)
             let firstBody = try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
                 let response = try await client.get("/tasks/capmonster/70", [.acceptEncoding: "gzip"])
                 #expect(response.headers[Self.xCache] == "MISS")
@@ -51,7 +51,7 @@ import Testing
         let store = temporaryStorePath()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: "71", .failed(code: "ERROR_CAPTCHA_UNSOLVABLE"))
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: store)
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: store)
             try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
                 _ = try await client.get("/tasks/capmonster/71")
                 // Read by another connection while the app still runs.
@@ -70,7 +70,7 @@ import Testing
     ) async throws {
         let clock = ManualClock()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
-            let configuration = try await capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
             let parts = try buildGateway(configuration, logger: quietLogger, clock: clock)
             try await parts.application.test(.router) { client in try await body(client, sim, parts.service.cache, clock) }
         }
@@ -119,7 +119,7 @@ import Testing
 
     @Test func aNotFinalAnswerIsReusedForItsTTLThenAskedAgain() async throws {
         let clock = ManualClock()
-        try await withCapMonsterGateway(statusTTL: "3s", clock: clock) { client, sim in
+        try await withCapMonsterGateway(statusTTL: .seconds(3), clock: clock) { client, sim in
             addTask(sim.state, id: "74", .state(.running, polls: 1), .state(.succeeded))
             #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "MISS")
             #expect(try await client.get("/tasks/capmonster/74").headers[Self.xCache] == "HIT")
@@ -137,7 +137,7 @@ import Testing
     @Test func aCorruptStoreStopsStartupWithAClearMessage() async throws {
         let path = temporaryStorePath()
         try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: path))
-        let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
+        let configuration = capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
         do {
             _ = try buildApplication(configuration, logger: quietLogger)
             Issue.record("a corrupt store must not open")
@@ -149,7 +149,7 @@ import Testing
 
     @Test func anUnwritableStoreLocationStopsStartup() async throws {
         let path = "/proc/taskgate-cannot-live-here/taskgate.sqlite"
-        let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
+        let configuration = capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
         #expect(throws: StoreOpenError.self) { _ = try buildApplication(configuration, logger: quietLogger) }
     }
 
@@ -161,27 +161,25 @@ import Testing
             try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v1: task'), ('v99: from the future')")
         }
         try queue.close()
-        let configuration = try await capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
+        let configuration = capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
         #expect(throws: StoreOpenError.self) { _ = try buildApplication(configuration, logger: quietLogger) }
     }
 
-    @Test(arguments: [("64MiB", true), ("0", false)])
-    func storedFinalAnswersAreKeptInMemoryWithinTheBudget(budget: String, keptInMemory: Bool) async throws {
+    @Test(arguments: [(64 << 20, true), (0, false)])
+    func storedFinalAnswersAreKeptInMemoryWithinTheBudget(budget: Int, keptInMemory: Bool) async throws {
         let store = temporaryStorePath()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: "75", .state(.succeeded))
-            let yaml = """
-                store: \(store)
-                log_level: critical
-                cache_memory: \(budget)
-                providers:
-                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey)}
-                """
-            try await buildApplication(try await loadConfiguration(yaml), logger: quietLogger).test(.router) { client in
+            var configuration = gatewayConfiguration(
+                store: store,
+                provider("capmonster", endpoint: sim.endpoint, CapMonsterSettings(clientKey: testClientKey))
+            )
+            configuration.cacheMemoryBytes = budget
+            try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
                 _ = try await client.get("/tasks/capmonster/75")
             }
             // A new process: memory is empty, the answer is in the store.
-            try await buildApplication(try await loadConfiguration(yaml), logger: quietLogger).test(.router) { client in
+            try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
                 #expect(try await client.get("/tasks/capmonster/75").headers[Self.xCache] == "HIT")
                 try await DatabaseQueue(path: store).write { db in try db.execute(sql: "DROP TABLE task") }
                 let again = try await client.get("/tasks/capmonster/75", [.acceptEncoding: "gzip"])

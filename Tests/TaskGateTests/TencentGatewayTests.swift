@@ -15,7 +15,7 @@ let tencentSecretKey = "EXAMPLEsecretKeyEXAMPLEsecretKey"
 /// Runs a gateway with one Tencent provider named `tencent` in front of a running simulator.
 func withTencentGateway<T: Sendable>(
     simulator: TencentSimulator? = nil,
-    settings: String = "",
+    configure: @Sendable (inout ProviderConfiguration) -> Void = { _ in },
     secretKey: String = tencentSecretKey,
     logs: LogRecorder? = nil,
     clock: ManualClock = ManualClock(skipsWaits: true),
@@ -23,21 +23,14 @@ func withTencentGateway<T: Sendable>(
 ) async throws -> T {
     let simulator = simulator ?? TencentSimulator(secretID: tencentSecretID, secretKey: tencentSecretKey, state: SimulatorState(clock: clock))
     return try await withSimulator(simulator) { sim in
-        let configuration = try await loadConfiguration(
-            """
-            store: \(temporaryStorePath())
-            log_level: \(logs == nil ? "critical" : "trace")
-            providers:
-              tencent:
-                kind: tencent-mps
-                endpoint: \(sim.endpoint)
-                region: ap-guangzhou
-                secret_id: \(tencentSecretID)
-                secret_key: \(secretKey)
-                status_ttl: 0s
-            \(settings)
-            """
+        var tencent = provider(
+            "tencent",
+            endpoint: sim.endpoint,
+            TencentSettings(secretID: tencentSecretID, secretKey: secretKey, region: "ap-guangzhou")
         )
+        tencent.statusTTL = .zero
+        configure(&tencent)
+        let configuration = gatewayConfiguration(store: temporaryStorePath(), logLevel: logs == nil ? .critical : .trace, tencent)
         let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, clock: clock)
         return try await app.test(.router) { client in try await body(client, sim) }
     }
@@ -215,7 +208,14 @@ func withTencentGateway<T: Sendable>(
             requestsPerSecond: 20,
             state: SimulatorState(clock: clock)
         )
-        try await withTencentGateway(simulator: simulator, settings: "    rate_limit: 20\n    rate_limit_wait: 5s", clock: clock) { client, sim in
+        try await withTencentGateway(
+            simulator: simulator,
+            configure: {
+                $0.rateLimit = 20
+                $0.rateLimitWait = .seconds(5)
+            },
+            clock: clock
+        ) { client, sim in
             let ids = (0..<50).map { "2600010949-WorkflowTask-rate\($0)" }
             for id in ids { addTask(sim.state, id: id, .state(.running)) }
             let started = clock.now
@@ -238,7 +238,10 @@ func withTencentGateway<T: Sendable>(
     }
 
     @Test func callersOverTheRateGet503WithoutReachingTheVendor() async throws {
-        try await withTencentGateway(settings: "    rate_limit: 5\n    rate_limit_wait: 0s") { client, sim in
+        try await withTencentGateway(configure: {
+            $0.rateLimit = 5
+            $0.rateLimitWait = .zero
+        }) { client, sim in
             let ids = (0..<20).map { "2600010949-WorkflowTask-over\($0)" }
             for id in ids { addTask(sim.state, id: id, .state(.running)) }
             let responses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in

@@ -12,7 +12,7 @@ import Testing
 
     @Test func transientFailuresAreRetriedEachAttemptSignedAfresh() async throws {
         let clock = ManualClock()
-        try await withAliyunGateway(settings: "    retry_backoff: 10ms", clock: clock) { client, sim in
+        try await withAliyunGateway(configure: { $0.retryBackoff = .milliseconds(10) }, clock: clock) { client, sim in
             addTask(
                 sim.state,
                 id: "501",
@@ -31,7 +31,7 @@ import Testing
 
     @Test(arguments: ["InvalidParameter", "InvalidAccessKeyId.NotFound", "ResourceNotFound"])
     func permanentErrorsAreNeverRetried(code: String) async throws {
-        try await withAliyunGateway(settings: "    retry_backoff: 10ms") { client, sim in
+        try await withAliyunGateway(configure: { $0.retryBackoff = .milliseconds(10) }) { client, sim in
             addTask(sim.state, id: "502", SimulatedTask.Step(answer: .vendorError(code: code)))
             _ = try await client.get("/tasks/aliyun/502")
             #expect(sim.state.calls(for: "502")["GetTaskResult"] == 1)
@@ -40,7 +40,13 @@ import Testing
 
     @Test func retriesStopAtTheRetryCount() async throws {
         let clock = ManualClock()
-        try await withAliyunGateway(settings: "    retry_backoff: 10ms\n    retries: 3", clock: clock) { client, sim in
+        try await withAliyunGateway(
+            configure: {
+                $0.retryBackoff = .milliseconds(10)
+                $0.retries = 3
+            },
+            clock: clock
+        ) { client, sim in
             addTask(sim.state, id: "503", SimulatedTask.Step(answer: .fault(.http500)))
             let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/503") }
             #expect(response.status == .badGateway)
@@ -52,7 +58,7 @@ import Testing
     @Test func aRetryAfterLongerThanTheDeadlineIsNotWaitedFor() async throws {
         // The simulator's 429 says Retry-After: 3; the whole call may take 1 s.
         // The clock never moves here: had taskgate waited, the request would never end.
-        try await withAliyunGateway(settings: "    timeout: 1s") { client, sim in
+        try await withAliyunGateway(configure: { $0.timeout = .seconds(1) }) { client, sim in
             addTask(sim.state, id: "504", SimulatedTask.Step(answer: .fault(.http429)))
             let response = try await client.get("/tasks/aliyun/504")
             #expect(response.status == .serviceUnavailable)
@@ -64,7 +70,14 @@ import Testing
     @Test func aRetryWaitsForTheVendorsRetryAfter() async throws {
         // Alibaba's throttling answer says x-acs-retry-after: 1; the backoff alone would be ~10 ms.
         let clock = ManualClock()
-        try await withAliyunGateway(settings: "    retries: 1\n    retry_backoff: 10ms\n    timeout: 3s", clock: clock) { client, sim in
+        try await withAliyunGateway(
+            configure: {
+                $0.retries = 1
+                $0.retryBackoff = .milliseconds(10)
+                $0.timeout = .seconds(3)
+            },
+            clock: clock
+        ) { client, sim in
             addTask(sim.state, id: "506", SimulatedTask.Step(answer: .vendorError(code: "Throttling.User")))
             let started = clock.now
             let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/506") }
@@ -75,9 +88,9 @@ import Testing
     }
 
     @Test func aSlowVendorIsA504WithinTheTimeout() async throws {
-        // The vendor holds its answer until the clock moves; the 400 ms on the wire run out first.
+        // The vendor holds its answer until the clock moves; the 2 s on the wire run out first.
         let clock = ManualClock()
-        try await withAliyunGateway(settings: "    timeout: 400ms", clock: clock) { client, sim in
+        try await withAliyunGateway(configure: { $0.timeout = .seconds(2) }, clock: clock) { client, sim in
             addTask(
                 sim.state,
                 id: "505",
@@ -93,9 +106,16 @@ import Testing
 
     @Test func theCircuitOpensRefusesAtOnceThenProbesAndCloses() async throws {
         // A bucket deep enough that no call waits for the rate limit: only the breaker keeps time.
-        let settings = "    retries: 0\n    circuit_failures: 3\n    circuit_open: 1s\n    stale_max: 0s\n    rate_limit: 100\n    rate_burst: 100"
+        let settings: @Sendable (inout ProviderConfiguration) -> Void = {
+            $0.retries = 0
+            $0.circuitFailures = 3
+            $0.circuitOpen = .seconds(1)
+            $0.staleMax = .zero
+            $0.rateLimit = 100
+            $0.rateBurst = 100
+        }
         let clock = ManualClock()
-        try await withAliyunGateway(settings: settings, clock: clock) { client, sim in
+        try await withAliyunGateway(configure: settings, clock: clock) { client, sim in
             for id in ["511", "512", "513"] {
                 addTask(sim.state, id: id, SimulatedTask.Step(answer: .fault(.http502)))
                 #expect(try await client.get("/tasks/aliyun/\(id)").status == .badGateway)
@@ -136,7 +156,11 @@ import Testing
     @Test func theRateLimitRefusesBeyondTheBucketWithoutCallingTheVendor() async throws {
         // One token a second (1.1 s with the margin), two saved up: of six requests at once, two
         // reach the vendor.
-        try await withAliyunGateway(settings: "    rate_limit: 1\n    rate_burst: 2\n    rate_limit_wait: 0s") { client, sim in
+        try await withAliyunGateway(configure: {
+            $0.rateLimit = 1
+            $0.rateBurst = 2
+            $0.rateLimitWait = .zero
+        }) { client, sim in
             let ids = (521...526).map(String.init)
             for id in ids { addTask(sim.state, id: id, .state(.running)) }
             let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
@@ -157,14 +181,9 @@ import Testing
         let simulator = CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))
         addTask(simulator.state, id: "531", .state(.running))
         try await withSimulator(simulator) { sim in
-            let configuration = try await loadConfiguration(
-                """
-                store: \(store)
-                log_level: critical
-                providers:
-                  capmonster: {kind: capmonster, endpoint: "\(sim.endpoint)", client_key: \(testClientKey), result_budget: 3, retries: 0}
-                """
-            )
+            var settings = CapMonsterSettings(clientKey: testClientKey)
+            settings.resultBudget = 3
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: store) { $0.vendor = settings }
             try await buildApplication(configuration, logger: quietLogger, clock: clock).test(.router) { client async throws in
                 for _ in 0..<2 {
                     #expect(try await client.get("/tasks/capmonster/531").status == .ok)
@@ -206,9 +225,14 @@ import Testing
     @Test func aVendorThatRefusesConnectionsFailsEachAttemptAtOnce() async throws {
         // Nothing listens on port 1: each attempt is refused, retried by taskgate's own policy,
         // and the caller hears long before the 5 s deadline.
-        let settings = "    retries: 2\n    retry_backoff: 10ms\n    timeout: 5s\n    stale_max: 0s"
+        let settings: (inout ProviderConfiguration) -> Void = {
+            $0.retries = 2
+            $0.retryBackoff = .milliseconds(10)
+            $0.timeout = .seconds(5)
+            $0.staleMax = .zero
+        }
         let clock = ManualClock()
-        try await withAliyunGateway(endpoint: "http://127.0.0.1:1", settings: settings, clock: clock) { client in
+        try await withAliyunGateway(endpoint: "http://127.0.0.1:1", configure: settings, clock: clock) { client in
             let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/541") }
             #expect(response.status == .badGateway)
             #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-unreachable")
@@ -220,9 +244,15 @@ import Testing
 
     @Test func aConnectionNeverAcceptedEndsAtTheConnectTimeoutAndIsRetried() async throws {
         let vendor = try UnacceptingListener()
-        let settings = "    connect_timeout: 300ms\n    retries: 1\n    retry_backoff: 10ms\n    timeout: 5s\n    stale_max: 0s"
+        let settings: (inout ProviderConfiguration) -> Void = {
+            $0.connectTimeout = .milliseconds(300)
+            $0.retries = 1
+            $0.retryBackoff = .milliseconds(10)
+            $0.timeout = .seconds(5)
+            $0.staleMax = .zero
+        }
         let clock = ManualClock()
-        try await withAliyunGateway(endpoint: "http://127.0.0.1:\(vendor.port)", settings: settings, clock: clock) { client in
+        try await withAliyunGateway(endpoint: "http://127.0.0.1:\(vendor.port)", configure: settings, clock: clock) { client in
             // Each attempt ends at its connect timeout (real time on the wire), not at the deadline.
             let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/542") }
             #expect(response.status == .badGateway)

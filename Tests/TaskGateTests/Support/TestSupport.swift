@@ -63,7 +63,18 @@ func temporaryStorePath() -> String {
     return directory.appending(path: "taskgate.sqlite").path
 }
 
-/// Writes YAML to a temporary file and loads it the way `taskgate serve` does.
+/// A gateway on loopback (port 0) with `providers`, as a value: what `serve` builds from a file.
+func gatewayConfiguration(store: String, logLevel: Logger.Level = .critical, _ providers: ProviderConfiguration...) -> GatewayConfiguration {
+    GatewayConfiguration(listen: ListenAddress(host: "127.0.0.1", port: 0), storePath: store, logLevel: logLevel, providers: providers)
+}
+
+/// A provider named `name` in front of `endpoint`, every common setting at its default.
+func provider(_ name: String, endpoint: String, _ vendor: any VendorSettings) -> ProviderConfiguration {
+    ProviderConfiguration(name: name, endpoint: URL(string: endpoint)!, vendor: vendor)
+}
+
+/// Writes YAML to a temporary file and loads it the way `taskgate serve` does (for the tests of
+/// the file reader itself).
 func loadConfiguration(_ yaml: String, environment: [String: String] = [:]) async throws -> GatewayConfiguration {
     let file = FileManager.default.temporaryDirectory.appending(path: "taskgate-test-\(UUID().uuidString).yaml")
     try yaml.write(to: file, atomically: true, encoding: .utf8)
@@ -116,25 +127,17 @@ func capMonsterConfiguration(
     endpoint: String,
     store: String,
     clientKey: String = testClientKey,
-    statusTTL: String = "2s",
+    statusTTL: Duration = .seconds(2),
     retries: Int = 0,
-    logLevel: String = "critical"
-) async throws -> GatewayConfiguration {
-    try await loadConfiguration(
-        """
-        listen: 127.0.0.1:0
-        store: \(store)
-        log_level: \(logLevel)
-        providers:
-          capmonster:
-            kind: capmonster
-            endpoint: \(endpoint)
-            client_key: \(clientKey)
-            status_ttl: \(statusTTL)
-            retries: \(retries)
-            timeout: 5s
-        """
-    )
+    logLevel: Logger.Level = .critical,
+    configure: (inout ProviderConfiguration) -> Void = { _ in }
+) -> GatewayConfiguration {
+    var capmonster = provider("capmonster", endpoint: endpoint, CapMonsterSettings(clientKey: clientKey))
+    capmonster.statusTTL = statusTTL
+    capmonster.retries = retries
+    capmonster.timeout = .seconds(5)
+    configure(&capmonster)
+    return gatewayConfiguration(store: store, logLevel: logLevel, capmonster)
 }
 
 /// Runs a gateway (router test client: no socket) in front of a running CapMonster simulator.
@@ -142,7 +145,7 @@ func withCapMonsterGateway<T: Sendable>(
     simulator: CapMonsterSimulator? = nil,
     store: String = temporaryStorePath(),
     clientKey: String = testClientKey,
-    statusTTL: String = "2s",
+    statusTTL: Duration = .seconds(2),
     retries: Int = 0,
     clock: ManualClock = ManualClock(skipsWaits: true),
     logs: LogRecorder? = nil,
@@ -150,13 +153,13 @@ func withCapMonsterGateway<T: Sendable>(
 ) async throws -> T {
     let simulator = simulator ?? CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))
     return try await withSimulator(simulator) { running in
-        let configuration = try await capMonsterConfiguration(
+        let configuration = capMonsterConfiguration(
             endpoint: running.endpoint,
             store: store,
             clientKey: clientKey,
             statusTTL: statusTTL,
             retries: retries,
-            logLevel: logs == nil ? "critical" : "trace"
+            logLevel: logs == nil ? .critical : .trace
         )
         let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, clock: clock)
         return try await app.test(.router) { client in try await body(client, running) }
