@@ -105,7 +105,8 @@ func withAliyunGateway<T: Sendable>(
     }
 
     @Test func v3SignatureIsAcceptedByTheVendor() async throws {
-        try await withAliyunGateway(configure: { $0.vendor = Self.v3Settings }) { client, sim async throws in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = { $0.vendor = Self.v3Settings }
+        try await withAliyunGateway(configure: configure) { client, sim async throws in
             addTask(sim.state, id: "78", .state(.running, polls: 1), .state(.succeeded, result: Self.result))
             #expect(try await client.get("/tasks/aliyun/78").json()["status"] as? String == "running")
             #expect(try await client.get("/tasks/aliyun/78").json()["status"] as? String == "succeeded")

@@ -208,14 +208,11 @@ func withTencentGateway<T: Sendable>(
             requestsPerSecond: 20,
             state: SimulatorState(clock: clock)
         )
-        try await withTencentGateway(
-            simulator: simulator,
-            configure: {
-                $0.rateLimit = 20
-                $0.rateLimitWait = .seconds(5)
-            },
-            clock: clock
-        ) { client, sim in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = {
+            $0.rateLimit = 20
+            $0.rateLimitWait = .seconds(5)
+        }
+        try await withTencentGateway(simulator: simulator, configure: configure, clock: clock) { client, sim in
             let ids = (0..<50).map { "2600010949-WorkflowTask-rate\($0)" }
             for id in ids { addTask(sim.state, id: id, .state(.running)) }
             let started = clock.now
@@ -238,10 +235,11 @@ func withTencentGateway<T: Sendable>(
     }
 
     @Test func callersOverTheRateGet503WithoutReachingTheVendor() async throws {
-        try await withTencentGateway(configure: {
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = {
             $0.rateLimit = 5
             $0.rateLimitWait = .zero
-        }) { client, sim in
+        }
+        try await withTencentGateway(configure: configure) { client, sim in
             let ids = (0..<20).map { "2600010949-WorkflowTask-over\($0)" }
             for id in ids { addTask(sim.state, id: id, .state(.running)) }
             let responses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in

@@ -12,7 +12,8 @@ import Testing
 
     @Test func transientFailuresAreRetriedEachAttemptSignedAfresh() async throws {
         let clock = ManualClock()
-        try await withAliyunGateway(configure: { $0.retryBackoff = .milliseconds(10) }, clock: clock) { client, sim in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = { $0.retryBackoff = .milliseconds(10) }
+        try await withAliyunGateway(configure: configure, clock: clock) { client, sim in
             addTask(
                 sim.state,
                 id: "501",
@@ -31,7 +32,8 @@ import Testing
 
     @Test(arguments: ["InvalidParameter", "InvalidAccessKeyId.NotFound", "ResourceNotFound"])
     func permanentErrorsAreNeverRetried(code: String) async throws {
-        try await withAliyunGateway(configure: { $0.retryBackoff = .milliseconds(10) }) { client, sim in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = { $0.retryBackoff = .milliseconds(10) }
+        try await withAliyunGateway(configure: configure) { client, sim in
             addTask(sim.state, id: "502", SimulatedTask.Step(answer: .vendorError(code: code)))
             _ = try await client.get("/tasks/aliyun/502")
             #expect(sim.state.calls(for: "502")["GetTaskResult"] == 1)
@@ -40,13 +42,11 @@ import Testing
 
     @Test func retriesStopAtTheRetryCount() async throws {
         let clock = ManualClock()
-        try await withAliyunGateway(
-            configure: {
-                $0.retryBackoff = .milliseconds(10)
-                $0.retries = 3
-            },
-            clock: clock
-        ) { client, sim in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = {
+            $0.retryBackoff = .milliseconds(10)
+            $0.retries = 3
+        }
+        try await withAliyunGateway(configure: configure, clock: clock) { client, sim in
             addTask(sim.state, id: "503", SimulatedTask.Step(answer: .fault(.http500)))
             let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/503") }
             #expect(response.status == .badGateway)
@@ -58,7 +58,8 @@ import Testing
     @Test func aRetryAfterLongerThanTheDeadlineIsNotWaitedFor() async throws {
         // The simulator's 429 says Retry-After: 3; the whole call may take 1 s.
         // The clock never moves here: had taskgate waited, the request would never end.
-        try await withAliyunGateway(configure: { $0.timeout = .seconds(1) }) { client, sim in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = { $0.timeout = .seconds(1) }
+        try await withAliyunGateway(configure: configure) { client, sim in
             addTask(sim.state, id: "504", SimulatedTask.Step(answer: .fault(.http429)))
             let response = try await client.get("/tasks/aliyun/504")
             #expect(response.status == .serviceUnavailable)
@@ -70,14 +71,12 @@ import Testing
     @Test func aRetryWaitsForTheVendorsRetryAfter() async throws {
         // Alibaba's throttling answer says x-acs-retry-after: 1; the backoff alone would be ~10 ms.
         let clock = ManualClock()
-        try await withAliyunGateway(
-            configure: {
-                $0.retries = 1
-                $0.retryBackoff = .milliseconds(10)
-                $0.timeout = .seconds(3)
-            },
-            clock: clock
-        ) { client, sim in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = {
+            $0.retries = 1
+            $0.retryBackoff = .milliseconds(10)
+            $0.timeout = .seconds(3)
+        }
+        try await withAliyunGateway(configure: configure, clock: clock) { client, sim in
             addTask(sim.state, id: "506", SimulatedTask.Step(answer: .vendorError(code: "Throttling.User")))
             let started = clock.now
             let response = try await advancingThroughWaits(clock) { try await client.get("/tasks/aliyun/506") }
@@ -90,7 +89,8 @@ import Testing
     @Test func aSlowVendorIsA504WithinTheTimeout() async throws {
         // The vendor holds its answer until the clock moves; the 2 s on the wire run out first.
         let clock = ManualClock()
-        try await withAliyunGateway(configure: { $0.timeout = .seconds(2) }, clock: clock) { client, sim in
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = { $0.timeout = .seconds(2) }
+        try await withAliyunGateway(configure: configure, clock: clock) { client, sim in
             addTask(
                 sim.state,
                 id: "505",
@@ -156,11 +156,12 @@ import Testing
     @Test func theRateLimitRefusesBeyondTheBucketWithoutCallingTheVendor() async throws {
         // One token a second (1.1 s with the margin), two saved up: of six requests at once, two
         // reach the vendor.
-        try await withAliyunGateway(configure: {
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = {
             $0.rateLimit = 1
             $0.rateBurst = 2
             $0.rateLimitWait = .zero
-        }) { client, sim in
+        }
+        try await withAliyunGateway(configure: configure) { client, sim in
             let ids = (521...526).map(String.init)
             for id in ids { addTask(sim.state, id: id, .state(.running)) }
             let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
