@@ -2,7 +2,7 @@ import Testing
 
 @testable import TaskGate
 
-@Suite struct AcceptEncodingTests {
+@Suite(.timeLimit(.minutes(2))) struct AcceptEncodingTests {
     @Test(
         arguments: [
             (nil, ContentCoding.identity), ("", .identity), ("gzip", .gzip), ("GZIP", .gzip), ("deflate", .identity),

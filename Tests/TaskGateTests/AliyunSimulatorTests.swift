@@ -7,7 +7,7 @@ import TaskGateSimulators
 import Testing
 
 /// The Alibaba simulator accepts exactly what the official SDKs send, signed as they sign it.
-@Suite struct AliyunSimulatorTests {
+@Suite(.timeLimit(.minutes(2))) struct AliyunSimulatorTests {
     /// The captures were made at 2026-11-23T23:09:18–20Z; the simulator's clock stands there.
     static let captureTime = Date(timeIntervalSince1970: 1_795_475_359)
 

@@ -8,7 +8,7 @@ import Testing
 
 /// The CapMonster simulator is product: it must take exactly what the official SDKs send and
 /// answer as the vendor does.
-@Suite struct CapMonsterSimulatorTests {
+@Suite(.timeLimit(.minutes(2))) struct CapMonsterSimulatorTests {
     /// One request as an official SDK put it on the wire.
     struct CapturedRequest {
         var method: String

@@ -8,7 +8,7 @@ import TaskGateSimulators
 import Testing
 
 /// gzip negotiation, validators, cache headers and request ids, as DESIGN.md specifies.
-@Suite struct HTTPBehaviourTests {
+@Suite(.timeLimit(.minutes(2))) struct HTTPBehaviourTests {
     static let xCache = HTTPField.Name("X-Cache")!
     static let xRequestID = HTTPField.Name("X-Request-Id")!
 

@@ -12,7 +12,7 @@ import Testing
 
 /// The event-loop hot path answers exactly what the router would, for the requests it takes,
 /// and leaves every other request to the router.
-@Suite struct HotPathTests {
+@Suite(.timeLimit(.minutes(2))) struct HotPathTests {
     static let finalTask = "701"
 
     /// A gateway (router client) plus the hot path over the same service, with task 701 final
@@ -223,7 +223,7 @@ import Testing
 
 /// The hot path in the real pipeline: answers from it and from the router, interleaved on one
 /// keep-alive connection, each whole and in order.
-@Suite struct HotPathPipelineTests {
+@Suite(.timeLimit(.minutes(2))) struct HotPathPipelineTests {
     @Test func hotAndRoutedAnswersShareAConnection() async throws {
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
             addTask(sim.state, id: "702", .state(.succeeded, result: #"{"text":"live"}"#))
@@ -264,7 +264,7 @@ import Testing
 }
 
 /// The memory layer's single flight, looked at directly.
-@Suite struct AnswerCacheTests {
+@Suite(.timeLimit(.minutes(2))) struct AnswerCacheTests {
     @Test func aCallerThatArrivesJustAfterALoadSharesItsAnswer() async throws {
         // A caller can miss the cache, read the store, and only then reach the single flight —
         // after another caller's load has finished. It must take that answer, not load again
@@ -312,7 +312,7 @@ struct RawAnswer {
 }
 
 /// The packed memory of final answers: exact bytes back, bounded in bytes, read answers kept.
-@Suite struct PackedAnswersTests {
+@Suite(.timeLimit(.minutes(2))) struct PackedAnswersTests {
     static func answer(_ index: Int, size: Int = 300) -> AnswerBytes {
         var generator = SystemRandomNumberGenerator()
         let body = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -384,7 +384,7 @@ struct RawAnswer {
     }
 }
 
-@Suite struct HTTPDateTests {
+@Suite(.timeLimit(.minutes(2))) struct HTTPDateTests {
     @Test(arguments: [
         (784_111_777.0, "Sun, 06 Nov 1994 08:49:37 GMT"),  // RFC 9110's example
         (0, "Thu, 01 Jan 1970 00:00:00 GMT"),

@@ -6,7 +6,7 @@ import TaskGateSimulators
 import Testing
 
 /// When a vendor fails, what taskgate already knows still answers.
-@Suite struct ResilienceTests {
+@Suite(.timeLimit(.minutes(2))) struct ResilienceTests {
     static let xCache = HTTPField.Name("X-Cache")!
 
     /// Polls move the test clock past CapMonster's 2 s spacing instead of waiting for it.

@@ -7,7 +7,7 @@ import TaskGateSimulators
 import Testing
 
 /// Secrets never appear in logs, answers or metrics, whatever goes wrong.
-@Suite struct SecretsTests {
+@Suite(.timeLimit(.minutes(2))) struct SecretsTests {
     static let capmonsterKey = "SECRETcapmonsterKEY0123456789abcd"
     static let aliyunSecret = "SECRETaliyunSECRET0123456789abcd"
     static let tencentKey = "SECRETtencentKEY0123456789abcdef"

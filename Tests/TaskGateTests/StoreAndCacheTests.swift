@@ -9,7 +9,7 @@ import Testing
 @testable import TaskGate
 
 /// The SQLite store and the in-memory layer: durability across restarts, TTLs, single flight.
-@Suite struct StoreAndCacheTests {
+@Suite(.timeLimit(.minutes(2))) struct StoreAndCacheTests {
     static let xCache = HTTPField.Name("X-Cache")!
 
     @Test func finalResultIsServedFromStoreAfterRestart() async throws {

@@ -4,7 +4,7 @@ import TaskGate
 import Testing
 
 /// `taskgate backup`: a consistent copy of a store in use, never a partial or overwritten file.
-@Suite struct StoreBackupTests {
+@Suite(.timeLimit(.minutes(2))) struct StoreBackupTests {
     static func finalAnswers(_ ids: ClosedRange<Int>) throws -> [EncodedAnswer] {
         try ids.map { id in
             try EncodedAnswer(

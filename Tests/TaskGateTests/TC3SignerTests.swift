@@ -3,7 +3,7 @@ import TaskGate
 import Testing
 
 /// The TC3 signer reproduces Tencent's worked example and the official SDK's MPS requests.
-@Suite struct TC3SignerTests {
+@Suite(.timeLimit(.minutes(2))) struct TC3SignerTests {
     @Test func vectors() throws {
         let url = try #require(Bundle.module.url(forResource: "Fixtures/tc3", withExtension: "json"))
         let cases = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [[String: Any]])

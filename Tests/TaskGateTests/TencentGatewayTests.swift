@@ -261,7 +261,7 @@ func withTencentGateway<T: Sendable>(
 }
 
 /// The Tencent simulator accepts exactly what the official SDK sends.
-@Suite struct TencentSimulatorTests {
+@Suite(.timeLimit(.minutes(2))) struct TencentSimulatorTests {
     @Test func acceptsExactlyWhatTheOfficialSDKSends() async throws {
         let requests = try CapMonsterSimulatorTests.captures(["tencent_mps"])
         #expect(requests.count == 2)

@@ -99,6 +99,9 @@ import Testing
             let response = try await client.get("/tasks/aliyun/505")
             #expect(response.status == .gatewayTimeout)
             #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-timeout")
+            // The vendor holds the request until the clock moves: let it go, or the simulator
+            // could not shut down.
+            #expect(await clock.sleepers(1))
             #expect(sim.state.calls(for: "505")["GetTaskResult"] == 1)
             clock.advance(by: .seconds(3))
         }
