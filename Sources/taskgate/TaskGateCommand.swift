@@ -45,8 +45,10 @@ struct Serve: AsyncParsableCommand {
         signal(SIGXFSZ, SIG_IGN)
         taskgate_keep_large_allocations_mapped()
         do {
-            let app = try buildApplication(configuration, logger: logger, readiness: readiness, clock: SystemClock())
-            try await serve(app, configuration: configuration, readiness: readiness, logger: logger)
+            // The application's one clock: every time-based decision reads it.
+            let clock = SystemClock()
+            let app = try buildApplication(configuration, logger: logger, readiness: readiness, clock: clock)
+            try await serve(app, configuration: configuration, readiness: readiness, logger: logger, clock: clock)
         } catch let error as StoreOpenError {
             FileHandle.standardError.write(Data("taskgate: \(error)\n".utf8))
             throw ExitCode(1)
@@ -54,13 +56,20 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Runs until SIGTERM/SIGINT, then drains within the grace period.
-    func serve(_ app: some ApplicationProtocol, configuration: GatewayConfiguration, readiness: Readiness, logger: Logger) async throws {
+    func serve(
+        _ app: some ApplicationProtocol,
+        configuration: GatewayConfiguration,
+        readiness: Readiness,
+        logger: Logger,
+        clock: any GatewayClock
+    ) async throws {
         let runner = GatewayRunner(
             app: app,
             readiness: readiness,
             drainDelay: configuration.shutdownDrainDelay,
             gracePeriod: configuration.shutdownGracePeriod,
-            logger: logger
+            logger: logger,
+            clock: clock
         )
         logger.notice(
             "taskgate serving",

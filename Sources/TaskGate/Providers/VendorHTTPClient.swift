@@ -20,7 +20,7 @@ public struct VendorHTTPClient: Sendable {
     /// Reads how much of a call's deadline is left before each attempt.
     let clock: any GatewayClock
 
-    public init(client: HTTPClient, maxBodyBytes: Int = 8 << 20, metrics: GatewayMetrics? = nil, clock: any GatewayClock = SystemClock()) {
+    public init(client: HTTPClient, maxBodyBytes: Int = 8 << 20, metrics: GatewayMetrics? = nil, clock: any GatewayClock) {
         self.client = client
         self.maxBodyBytes = maxBodyBytes
         self.metrics = metrics
