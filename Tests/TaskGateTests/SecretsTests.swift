@@ -23,7 +23,7 @@ import Testing
             try await withSimulator(aliyun) { aliyunSim in
                 try await withSimulator(tencent) { tencentSim in
                     var capmonster = provider("capmonster", endpoint: capmonsterSim.endpoint, CapMonsterSettings(clientKey: Self.capmonsterKey))
-                    capmonster.timeout = .milliseconds(300)
+                    capmonster.timeout = .seconds(5)
                     let configuration = gatewayConfiguration(
                         store: temporaryStorePath(),
                         logLevel: .trace,
