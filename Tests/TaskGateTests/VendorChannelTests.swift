@@ -56,9 +56,9 @@ import Testing
     }
 
     @Test func aRetryAfterLongerThanTheDeadlineIsNotWaitedFor() async throws {
-        // The simulator's 429 says Retry-After: 3; the whole call may take 1 s.
-        // The clock never moves here: had taskgate waited, the request would never end.
-        let configure: @Sendable (inout ProviderConfiguration) -> Void = { $0.timeout = .seconds(1) }
+        // The simulator's 429 says Retry-After: 3; the whole call may take 2 s.
+        // Had taskgate waited for it, the vendor would have been asked twice.
+        let configure: @Sendable (inout ProviderConfiguration) -> Void = { $0.timeout = .seconds(2) }
         try await withAliyunGateway(configure: configure) { client, sim in
             addTask(sim.state, id: "504", SimulatedTask.Step(answer: .fault(.http429)))
             let response = try await client.get("/tasks/aliyun/504")
