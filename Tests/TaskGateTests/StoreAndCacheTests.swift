@@ -34,7 +34,7 @@ import Testing
         }
         // The row is really in the file, gzipped, with its ETag.
         let queue = try DatabaseQueue(path: store)
-        let row = try await queue.read { db in
+        let row = try queue.read { db in
             try Row.fetchOne(
                 db,
                 sql: "SELECT status, is_final, etag, length(body_gzip) AS size FROM task WHERE provider = 'capmonster' AND task_id = '70'"
