@@ -225,12 +225,12 @@ final class HotPath: Sendable {
         do throws(GatewayError) {
             try policy.checkTarget(head.uri)
             let key = try policy.authenticate(path: head.uri, authorization: headers.first(name: "authorization"))
-            if let key, providers[providerName] != nil {
+            let found = providers[providerName]
+            if let key, found != nil {
                 try RequestPolicy.requireAccess(keyName: key.name, allowedProviders: key.providers, to: providerName)
             }
-            let resolved = try service.resolve(provider: providerName, id: rawID)
-            hot = providers[providerName]!
-            id = resolved.id
+            id = try TaskService.resolve(found?.provider, named: providerName, id: rawID).id
+            hot = found!
         } catch {
             let requestID = callerID ?? requestID!.text
             var logger = logger

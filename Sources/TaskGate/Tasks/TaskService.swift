@@ -37,17 +37,22 @@ public final class TaskService: Sendable {
         self.clock = clock
     }
 
-    public func provider(named name: String) throws(GatewayError) -> any Provider {
-        guard let provider = providers[name] else {
-            throw GatewayError(.unknownProvider, "No provider named \(name) is configured.")
-        }
-        return provider
-    }
-
     /// The provider and the canonical id a request names: 404 for a provider not configured,
     /// then 400 for an id it cannot have. Both doors (router, hot path) check in this order.
     func resolve(provider name: String, id rawID: String) throws(GatewayError) -> (provider: any Provider, id: String) {
-        let provider = try provider(named: name)
+        try Self.resolve(providers[name], named: name, id: rawID)
+    }
+
+    /// The same checks on `provider`, what a lookup of `name` found: for the hot path, which looks
+    /// providers up in its own table.
+    static func resolve(
+        _ provider: (any Provider)?,
+        named name: String,
+        id rawID: String
+    ) throws(GatewayError) -> (
+        provider: any Provider, id: String
+    ) {
+        guard let provider else { throw GatewayError(.unknownProvider, "No provider named \(name) is configured.") }
         return (provider, try provider.validateID(rawID))
     }
 
