@@ -25,14 +25,15 @@ struct RequestPolicy: Sendable {
 
     /// The caller's key for a request to `path`: nil when keys are off or the route is open
     /// (health, readiness, the API description, and `/metrics` unless configured otherwise).
+    /// `authorization` is only read when keys are on (the hot path's header scan costs).
     /// - Throws: `unauthorized` (401) without a known key; `forbidden` (403) for metrics the key
     ///   may not read. Each refusal is counted.
-    func authenticate(path: String, authorization: String?) throws(GatewayError) -> AuthConfiguration.Key? {
+    func authenticate(path: String, authorization: @autoclosure () -> String?) throws(GatewayError) -> AuthConfiguration.Key? {
         guard auth.isEnabled else { return nil }
         let isTasks = path == "/tasks" || path.hasPrefix("/tasks/")
         let isMetrics = path == "/metrics"
         guard isTasks || (isMetrics && auth.metricsRequiresKey) else { return nil }
-        guard let authorization else {
+        guard let authorization = authorization() else {
             metrics.authRefused(reason: "missing")
             throw GatewayError(.unauthorized, "This route needs Authorization: Bearer <key>.")
         }
