@@ -57,40 +57,27 @@ struct Demo: AsyncParsableCommand {
 
         // One clock for the gateway and the simulators, as in the tests.
         let clock = SystemClock()
-        let simulator = CapMonsterSimulator(clientKey: clientKey, state: SimulatorState(clock: clock))
-        Self.seed(simulator.state)
-        let aliyun = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
-        Self.seedAliyun(aliyun.state)
-        let tencent = TencentSimulator(secretID: tencentID, secretKey: tencentKey, state: SimulatorState(clock: clock))
-        Self.seedTencent(tencent.state)
         var logger = Logger(label: "taskgate")
         logger.logLevel = configuration.logLevel
         let ready = ReadyCounter(expected: 7)
-        let host = SimulatorHost(
-            simulator: simulator,
-            port: simulatorPort,
-            controlPort: simulatorPort + 1000,
-            logger: logger,
-            onListening: { _, _ in await ready.arrive() }
-        )
-        let aliyunHost = SimulatorHost(
-            simulator: aliyun,
-            port: aliyunPort,
-            controlPort: aliyunPort + 1000,
-            logger: logger,
-            onListening: { _, _ in await ready.arrive() }
-        )
-        let tencentHost = SimulatorHost(
-            simulator: tencent,
-            port: tencentPort,
-            controlPort: tencentPort + 1000,
-            logger: logger,
-            onListening: { _, _ in await ready.arrive() }
-        )
+        // Each provider's own simulator (built from its settings, so it accepts its credentials)
+        // on the provider's endpoint, seeded with tasks to try.
+        let seeds: [String: (SimulatorState) -> Void] = ["capmonster": Self.seed, "aliyun": Self.seedAliyun, "tencent": Self.seedTencent]
+        var services: [any Service] = []
+        for provider in configuration.providers {
+            let state = SimulatorState(clock: clock)
+            seeds[provider.name]?(state)
+            guard let simulator = Simulators.simulator(for: provider, state: state), let port = provider.endpoint.port else {
+                throw ValidationError("no simulator for \(provider.name)")
+            }
+            services.append(
+                SimulatorHost(simulator: simulator, port: port, controlPort: port + 1000, logger: logger) { _, _ in await ready.arrive() }
+            )
+        }
         let gateway = try buildApplication(configuration, logger: logger, clock: clock, onServerRunning: { _ in await ready.arrive() })
         let banner = Self.banner(port: port, controlPort: simulatorPort + 1000, store: storePath)
         let group = ServiceGroup(
-            services: [host, aliyunHost, tencentHost, gateway, ReadyAnnouncer(ready: ready, text: banner)],
+            services: services + [gateway, ReadyAnnouncer(ready: ready, text: banner)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

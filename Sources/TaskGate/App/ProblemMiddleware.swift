@@ -37,7 +37,6 @@ struct ProblemMiddleware: RouterMiddleware {
             )
         }
     }
-
 }
 
 extension GatewayError {
