@@ -17,6 +17,9 @@ public struct AliyunSimulator: ProviderSimulator {
     let accessKeyID: String
     let accessKeySecret: String
     private let nonces = NonceLedger()
+    /// The `Code` a success answer carries, as some of the vendor's answers do (the seed's
+    /// GetTaskResult example: `"OK"`); nil sends none, as the official SDK's captures show.
+    public var successCode: String?
 
     public static let timestampWindow: TimeInterval = 15 * 60
 
@@ -88,20 +91,31 @@ public struct AliyunSimulator: ProviderSimulator {
         case .vendorError(let code): return Self.vendorError(code, requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):
             var object: [String: Any] = ["RequestId": requestID, "Status": Self.statusCode(taskState)]
+            if let successCode { object["Code"] = successCode }
             if call.action == "GetTaskResult" {
                 if taskState == .succeeded {
                     object["Result"] = result.flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? Self.defaultResult
                 } else if taskState == .failed {
-                    object["Result"] = [
-                        "ErrorCode": errorCode ?? "ProcessFailed", "ErrorName": errorCode ?? "ProcessFailed",
-                        "ErrorMessage": errorMessage ?? "The task failed.",
-                    ]
+                    object["Result"] = Self.failure(code: errorCode, message: errorMessage)
                 }
             }
             return Self.json(object)
         }
     }
 
+    /// A failed task in the seed's shape: ErrorCode is an HTTP-like number, ErrorName the
+    /// specific name, ErrorMessage and ErrorReason the words.
+    static func failure(code: String?, message: String?) -> [String: Any] {
+        let name = code ?? "ProcessFailed"
+        let numeric = name.allSatisfy(\.isNumber)
+        return [
+            "ErrorCode": numeric ? name : "400", "ErrorName": numeric ? "" : name,
+            "ErrorMessage": message ?? "The task failed.", "ErrorReason": message ?? "The task failed.",
+        ]
+    }
+
+    /// ListTasks: paging, `Status`, and the seed's filters `TaskId`, `ApplicationName`,
+    /// `ServiceType` (matched against the task's fields). TaskId is a number, as the seed types it.
     private func listTasks(_ call: Call, requestID: String) -> Response {
         let pageNumber = Int(call.value("PageNumber") ?? "1") ?? 1
         let pageSize = Int(call.value("PageSize") ?? "10") ?? 10
@@ -115,18 +129,26 @@ public struct AliyunSimulator: ProviderSimulator {
             else { continue }
             let code = Self.statusCode(taskState)
             if let wanted, wanted != code { continue }
-            var row: [String: Any] = ["TaskId": task.id, "Status": code, "CreateTime": AliyunTimestamp.format(task.createdAt)]
+            if let id = call.value("TaskId"), id != task.id { continue }
+            let fields = task.fieldObjects
+            let filtered = ["ApplicationName", "ServiceType"].contains { name in
+                call.value(name).map { value in fields[name].map { "\($0)" } != value } ?? false
+            }
+            if filtered { continue }
+            var row: [String: Any] = ["TaskId": Int64(task.id) ?? 0, "Status": code, "CreateTime": AliyunTimestamp.format(task.createdAt)]
             if taskState == .succeeded {
                 let fields = (result.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]) ?? Self.defaultResult
-                row.merge(fields) { current, _ in current }
+                if let video = fields["VideoUrl"] ?? fields["VideoName"] { row["VideoUrl"] = video }
             } else if taskState == .failed {
-                row["ErrorCode"] = errorCode ?? "ProcessFailed"
-                row["ErrorMessage"] = errorMessage ?? "The task failed."
+                row.merge(Self.failure(code: errorCode, message: errorMessage)) { current, _ in current }
             }
+            row.merge(fields) { _, given in given }
             rows.append(row)
         }
         let page = Array(rows.dropFirst((pageNumber - 1) * pageSize).prefix(pageSize))
-        return Self.json(["RequestId": requestID, "TotalCount": rows.count, "PageNumber": pageNumber, "PageSize": pageSize, "Tasks": page])
+        var answer: [String: Any] = ["RequestId": requestID, "TotalCount": rows.count, "PageNumber": pageNumber, "PageSize": pageSize, "Tasks": page]
+        if let successCode { answer["Code"] = successCode }
+        return Self.json(answer)
     }
 
     // MARK: - Authentication, as the vendor checks it
@@ -258,14 +280,17 @@ public struct AliyunSimulator: ProviderSimulator {
         }
     }
 
-    /// The vendor's HTTP status for its own error codes.
+    /// The vendor's HTTP status for its own error codes, as the seeds list them.
     static func vendorError(_ code: String, requestID: String) -> Response {
         let status: HTTPResponse.Status =
             switch code {
-            case "ServiceUnavailable": .serviceUnavailable
-            case "InternalError", "UnknownError": .internalServerError
-            case _ where code.hasPrefix("Forbidden"): .forbidden
+            case "InternalError", "ServiceUnavailable", "UnknownError": .internalServerError
+            case "Unauthorized", "ServiceNotOpened", "BalanceNotEnough": .unauthorized
+            case "InvalidApiNotFound", "InvalidApi.NotFound", "InvalidAction.NotFound": .notFound
+            case "ServiceNotSelected": .notAcceptable
+            case _ where code.hasPrefix("Forbidden") || code.hasPrefix("NoPermission"): .forbidden
             case _ where code.hasPrefix("InvalidAccessKeyId"), _ where code.hasPrefix("ResourceNotFound"): .notFound
+            case _ where code.hasPrefix("ServiceUnavailable"): .serviceUnavailable
             default: .badRequest
             }
         return error(code, "The request failed: \(code).", status: status, requestID: requestID)

@@ -83,10 +83,14 @@ public struct CapMonsterSimulator: ProviderSimulator {
             let solution = result.map { String(decoding: $0, as: UTF8.self) } ?? #"{"text":"answer"}"#
             let created = Int(task.createdAt.timeIntervalSince1970)
             let ended = Int(state.clock.date.timeIntervalSince1970)
-            return Self.answer(
-                #"{"errorId":0,"errorCode":null,"errorDescription":null,"status":"ready","solution":"#
-                    + solution + #","cost":"0.000700","ip":"127.0.0.1","createTime":\#(created),"endTime":\#(ended),"solveCount":0}"#
-            )
+            var object: [String: Any] = [
+                "errorId": 0, "errorCode": NSNull(), "errorDescription": NSNull(), "status": "ready",
+                "solution": (try? JSONSerialization.jsonObject(with: Data(solution.utf8))) ?? [:],
+                "cost": "0.000700", "ip": "127.0.0.1", "createTime": created, "endTime": ended, "solveCount": 0,
+            ]
+            object.merge(task.fieldObjects) { _, given in given }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            return Self.answer(String(decoding: data, as: UTF8.self))
         case .state(.failed, _, let code, let message):
             return Self.error(code ?? "ERROR_CAPTCHA_UNSOLVABLE", description: message)
         }

@@ -9,6 +9,9 @@ public struct SimulatedTask: Sendable {
     public var id: String
     public var steps: [Step]
     public var createdAt: Date
+    /// The vendor's own task-level fields, as its answers carry them (Tencent `SessionContext`,
+    /// Alibaba ListTasks `ApplicationName`, CapMonster `cost`, …): merged into the task's answers.
+    public var fields: [String: JSONValue]
 
     /// One stretch of the task's life.
     public struct Step: Sendable {
@@ -73,11 +76,28 @@ public struct SimulatedTask: Sendable {
         }
     }
 
-    public init(id: String, steps: [Step], createdAt: Date) {
+    public init(id: String, steps: [Step], createdAt: Date, fields: [String: JSONValue] = [:]) {
         self.id = id
         self.steps = steps
         self.createdAt = createdAt
+        self.fields = fields
     }
+
+    /// `fields` as `JSONSerialization` objects, to merge into an answer.
+    var fieldObjects: [String: Any] { fields.mapValues(\.object) }
+}
+
+/// A JSON value a simulator holds (Sendable, unlike `JSONSerialization`'s objects).
+public struct JSONValue: Sendable {
+    let data: Data
+
+    /// Wraps a `JSONSerialization` value; nil when it is not one.
+    public init?(_ object: Any) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed, .sortedKeys]) else { return nil }
+        self.data = data
+    }
+
+    var object: Any { (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) ?? NSNull() }
 }
 
 extension SimulatedTask.Step {

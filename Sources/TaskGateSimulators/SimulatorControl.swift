@@ -6,7 +6,8 @@ import TaskGate
 
 /// The control API every simulator serves on its own port:
 /// - `POST /_sim/tasks` `{"id": "7654321", "timeline": [{"state": "running", "polls": 3},
-///   {"state": "succeeded", "result": {"text": "answer"}}]}` → 201 `{"id": …}`
+///   {"state": "succeeded", "result": {"text": "answer"}}], "fields": {"SessionContext": "x"}}`
+///   → 201 `{"id": …}`; `fields` are the vendor's own task-level fields, as its answers carry them
 /// - `GET /_sim/tasks` → the tasks and their timelines' lengths
 /// - `GET /_sim/calls` → requests per task and call, and rejected requests by reason
 /// - `POST /_sim/reset` → forget every task and count
@@ -24,13 +25,18 @@ public enum SimulatorControl {
                 }
                 var steps: [SimulatedTask.Step] = []
                 for step in timeline { steps.append(try SimulatedTask.Step(json: step)) }
+                var fields: [String: JSONValue] = [:]
+                if let given = object["fields"] {
+                    guard let given = given as? [String: Any] else { throw SimulatorError("fields must be a JSON object") }
+                    fields = given.compactMapValues(JSONValue.init)
+                }
                 let id: String
                 if let given = object["id"] {
                     id = (given as? String) ?? (given as? Int).map(String.init) ?? ""
                     guard validateID(id) else { throw SimulatorError("id \(given) is not a valid task id for this vendor") }
-                    state.add(SimulatedTask(id: id, steps: steps, createdAt: state.clock.date))
+                    state.add(SimulatedTask(id: id, steps: steps, createdAt: state.clock.date, fields: fields))
                 } else {
-                    id = state.create(steps: steps)
+                    id = state.create(steps: steps, fields: fields)
                 }
                 return json(.created, ["id": id])
             } catch let error as SimulatorError {

@@ -34,12 +34,12 @@ public final class SimulatorState: Sendable {
     }
 
     /// Adds a task with a fresh numeric id and returns the id.
-    public func create(steps: [SimulatedTask.Step]) -> String {
+    public func create(steps: [SimulatedTask.Step], fields: [String: JSONValue] = [:]) -> String {
         let created = clock.date
         return ledger.withLock { ledger in
             ledger.nextID += 1
             let id = String(ledger.nextID)
-            ledger.tasks[id] = Entry(task: SimulatedTask(id: id, steps: steps, createdAt: created))
+            ledger.tasks[id] = Entry(task: SimulatedTask(id: id, steps: steps, createdAt: created, fields: fields))
             return id
         }
     }

@@ -180,6 +180,7 @@ public struct TencentSimulator: ProviderSimulator {
         ]
         for key in taskObjectKeys { detail[key] = NSNull() }
         detail[type] = object
+        detail.merge(task.fieldObjects) { _, given in given }
         return detail
     }
 

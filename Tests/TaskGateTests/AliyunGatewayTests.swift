@@ -149,35 +149,6 @@ func withAliyunGateway<T: Sendable>(
         #expect(logs.lines.contains { $0.level == .error && $0.message.contains("clock") })
     }
 
-    @Test(
-        arguments: [
-            ("InvalidAccessKeyId.NotFound", 502, "vendor-rejected-credentials", nil),
-            ("Forbidden.RAM", 502, "vendor-rejected-credentials", nil),
-            ("Forbidden.ServiceNotOpen", 502, "vendor-rejected-credentials", nil),
-            ("IncompleteSignature", 502, "vendor-rejected-credentials", nil),
-            ("InsufficientBalance", 502, "vendor-rejected-credentials", nil),
-            ("Forbidden.AccountArrears", 502, "vendor-rejected-credentials", nil),
-            ("InvalidParameter", 502, "vendor-error", nil),
-            ("Throttling.User", 503, "vendor-throttled", "1"),
-            ("Throttling", 503, "vendor-throttled", "1"),
-            ("ServiceUnavailable", 502, "vendor-unavailable", "2"),
-            ("InternalError", 502, "vendor-error", nil),
-            ("UnknownError", 502, "vendor-error", nil),
-            ("ResourceNotFound", 404, "task-not-found", nil),
-        ] as [(String, Int, String, String?)]
-    )
-    func vendorErrorsMapToTheirClass(code: String, status: Int, type: String, retryAfter: String?) async throws {
-        try await withAliyunGateway { client, sim in
-            addTask(sim.state, id: "81", SimulatedTask.Step(answer: .vendorError(code: code)))
-            let response = try await client.get("/tasks/aliyun/81")
-            #expect(Int(response.status.code) == status)
-            let problem = try response.json()
-            #expect(problem["type"] as? String == "urn:taskgate:problem:\(type)")
-            #expect(problem["vendorCode"] as? String == code)
-            #expect(response.headers[.retryAfter] == retryAfter)
-        }
-    }
-
     @Test func unknownTaskIsNotFoundAndAnUnknownKeyIsNot() async throws {
         try await withAliyunGateway { client, sim in
             let response = try await client.get("/tasks/aliyun/123")

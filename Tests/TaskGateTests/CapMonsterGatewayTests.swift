@@ -104,19 +104,6 @@ import Testing
         }
     }
 
-    @Test(arguments: [("ERROR_NO_SLOT_AVAILABLE", "5"), ("ERROR_TOO_MUCH_REQUESTS", "2")])
-    func throttlingCodesAreServiceUnavailableWithRetryAfter(code: String, retryAfter: String) async throws {
-        try await withCapMonsterGateway { client, sim in
-            addTask(sim.state, id: "46", SimulatedTask.Step(answer: .vendorError(code: code)))
-            let response = try await client.get("/tasks/capmonster/46")
-            #expect(response.status == .serviceUnavailable)
-            #expect(response.headers[.retryAfter] == retryAfter)
-            let problem = try response.json()
-            #expect(problem["type"] as? String == "urn:taskgate:problem:vendor-throttled")
-            #expect(problem["vendorCode"] as? String == code)
-        }
-    }
-
     @Test(arguments: [
         (SimulatedTask.Step.Fault.http429, HTTPResponse.Status.serviceUnavailable, "urn:taskgate:problem:vendor-throttled", "3"),
         (.http500, .badGateway, "urn:taskgate:problem:vendor-unavailable", "2"),

@@ -87,32 +87,6 @@ func withTencentGateway<T: Sendable>(
         }
     }
 
-    @Test(
-        arguments: [
-            ("ResourceNotFound.TaskNotFound", 404, "task-not-found", nil),
-            ("FailedOperation.TaskNotFound", 404, "task-not-found", nil),
-            ("InvalidParameterValue.TaskId", 400, "malformed-id", nil),
-            ("AuthFailure.UnauthorizedOperation", 502, "vendor-rejected-credentials", nil),
-            ("UnauthorizedOperation", 502, "vendor-rejected-credentials", nil),
-            ("FailedOperation.InvalidMpsUser", 502, "vendor-rejected-credentials", nil),
-            ("RequestLimitExceeded", 503, "vendor-throttled", "1"),
-            ("RequestLimitExceeded.UinLimitExceeded", 503, "vendor-throttled", "1"),
-            ("InternalError", 502, "vendor-error", nil),
-            ("ServiceUnavailable", 502, "vendor-error", nil),
-        ] as [(String, Int, String, String?)]
-    )
-    func vendorErrorsMapToTheirClass(code: String, status: Int, type: String, retryAfter: String?) async throws {
-        try await withTencentGateway { client, sim in
-            addTask(sim.state, id: Self.workflow, SimulatedTask.Step(answer: .vendorError(code: code)))
-            let response = try await client.get("/tasks/tencent/\(Self.workflow)")
-            #expect(Int(response.status.code) == status)
-            let problem = try response.json()
-            #expect(problem["type"] as? String == "urn:taskgate:problem:\(type)")
-            #expect(problem["vendorCode"] as? String == code)
-            #expect(response.headers[.retryAfter] == retryAfter)
-        }
-    }
-
     @Test func wrongCredentialsAreABadGateway() async throws {
         let logs = LogRecorder()
         try await withTencentGateway(secretKey: "not-the-secret-key-not-the-secret", logs: logs) { client, sim in

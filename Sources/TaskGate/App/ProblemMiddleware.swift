@@ -48,14 +48,9 @@ extension GatewayError {
         if let provider { metadata["provider"] = .string(provider) }
         if let vendorCode { metadata["vendor_code"] = .string(vendorCode) }
         if let vendorRequestID { metadata["vendor_request_id"] = .string(vendorRequestID) }
-        switch kind {
-        case .internal, .storeUnavailable, .vendorRejectedCredentials, .vendorBadAnswer, .vendorError, .vendorUnreachable:
-            logger.warning("request failed", metadata: metadata)
-        case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .circuitOpen, .taskBudgetExhausted:
-            logger.notice("request failed", metadata: metadata)
-        default:
-            logger.debug("request refused", metadata: metadata)
-        }
+        metadata["detail"] = .string(detail)
+        let level = kind.handling.logLevel
+        logger.log(level: level, level > .info ? "request failed" : "request refused", metadata: metadata)
     }
 
     /// A problem answer's status and headers; the body is `problemBody`. The router sends them as
@@ -74,7 +69,7 @@ extension GatewayError {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    /// `{"type","title","status","detail","instance","provider","vendorCode","lastKnown","requestId"}`;
+    /// `{"type","title","status","detail","instance","provider","vendorCode","vendorRequestId","lastKnown","requestId"}`;
     /// `instance` is left out for a request whose target was never read.
     func problemBody(instance: String?, requestID: String, status: HTTPResponse.Status) -> [UInt8] {
         var writer = JSONWriter()
@@ -98,6 +93,10 @@ extension GatewayError {
         if let vendorCode {
             writer.key("vendorCode")
             writer.string(vendorCode)
+        }
+        if let vendorRequestID {
+            writer.key("vendorRequestId")
+            writer.string(vendorRequestID)
         }
         if let lastKnown {
             writer.key("lastKnown")

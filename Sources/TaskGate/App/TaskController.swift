@@ -63,7 +63,9 @@ struct TaskController: Sendable {
         // does not cover is 403.
         let filtered = parameters.contains { $0.0 == "provider" }
         let visible = context.allowedProviders.map { allowed in providerNames.filter(allowed.contains) } ?? providerNames
-        let query = try TaskQuery(parameters: parameters, configured: filtered ? providerNames : visible)
+        let query = try TaskQuery(parameters: parameters, configured: filtered ? providerNames : visible) { name in
+            lister.tasks.providers[name]?.listSource(tasks: lister.tasks).vendorFilterNames ?? []
+        }
         if filtered {
             for provider in query.providers { try context.requireAccess(to: provider) }
         }

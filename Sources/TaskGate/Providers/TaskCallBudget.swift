@@ -30,6 +30,14 @@ struct TaskCallBudget: Sendable {
                     "taskgate has asked the vendor about this task \(calls) times, its budget; it will not ask again.",
                     provider: provider
                 )
+            case .spentByVendor(let calls):
+                metrics?.vendorCallRefused(provider: provider, reason: "task_budget")
+                throw GatewayError(
+                    .taskBudgetExhausted,
+                    "The vendor said its request limit for this task was spent (taskgate had asked \(calls) times); it will not ask again.",
+                    provider: provider,
+                    vendorCode: "ERROR_TOO_MUCH_REQUESTS"
+                )
             case .notBefore(let date):
                 let wait = Duration.milliseconds(Int64((date.timeIntervalSince(clock.date) * 1000).rounded(.up)))
                 guard clock.now + wait < deadline else {
@@ -52,12 +60,26 @@ struct TaskCallBudget: Sendable {
     }
 }
 
+extension TaskCallBudget {
+    /// The vendor said the task's limit is spent: no request about it is sent again, on any
+    /// replica, after any restart.
+    func markSpentByVendor(task: String, logger: Logger) async {
+        do throws(GatewayError) {
+            try await store.markVendorBudgetSpent(provider: provider, id: task, now: clock.date)
+        } catch {
+            logger.error("could not record that the vendor spent a task's budget", metadata: ["provider": "\(provider)"])
+        }
+    }
+}
+
 /// What the store says about one more vendor request for a task.
 public enum VendorCallReservation: Sendable, Equatable {
     /// Counted; send it.
     case granted(calls: Int)
     /// The budget is spent (`calls` made).
     case exhausted(calls: Int)
+    /// The vendor said the task's limit is spent (`calls` made by taskgate).
+    case spentByVendor(calls: Int)
     /// Too soon after the previous request; ask again at this time.
     case notBefore(Date)
 }

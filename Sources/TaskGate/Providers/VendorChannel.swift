@@ -69,8 +69,11 @@ public struct VendorChannel: Sendable {
                 breaker.recordSuccess()
                 return value
             } catch {
-                if error.kind.countsAgainstVendor { breaker.recordFailure() } else { breaker.recordSuccess() }
-                guard admission == .admitted, attempt <= retry.retries, error.kind.isTransient else { throw error }
+                if error.kind.handling.countsAgainstVendor { breaker.recordFailure() } else { breaker.recordSuccess() }
+                if error.kind == .taskBudgetExhausted, let budget, let task {
+                    await budget.markSpentByVendor(task: task, logger: logger)
+                }
+                guard admission == .admitted, attempt <= retry.retries, error.kind.handling.retried else { throw error }
                 let delay = retry.delay(beforeRetry: attempt, vendorAsked: error.retryAfter)
                 guard clock.now + delay < deadline else { throw error }
                 metrics?.vendorRetry(provider: provider, call: call)

@@ -33,35 +33,6 @@ public struct VendorHTTPClient: Sendable {
         public var headers: HTTPHeaders
         public var body: ByteBuffer
 
-        /// Throws for an HTTP status that is not success, the same way for every vendor:
-        /// 429 → throttled (503), 5xx → unavailable (502), anything else → bad answer (502),
-        /// carrying the vendor's Retry-After when it sent one.
-        /// Vendors that put their own error codes in 4xx/5xx bodies read those first.
-        public func requireSuccess(provider: String) throws(GatewayError) {
-            guard !(200...299).contains(status) else { return }
-            let code = "HTTP \(status)"
-            switch status {
-            case 429:
-                throw GatewayError(
-                    .vendorThrottled,
-                    "The vendor is throttling requests.",
-                    provider: provider,
-                    vendorCode: code,
-                    retryAfter: retryAfter
-                )
-            case 500...599:
-                throw GatewayError(
-                    .vendorUnavailable,
-                    "The vendor answered \(code).",
-                    provider: provider,
-                    vendorCode: code,
-                    retryAfter: retryAfter
-                )
-            default:
-                throw GatewayError(.vendorBadAnswer, "The vendor answered \(code).", provider: provider, vendorCode: code)
-            }
-        }
-
         /// Seconds the vendor asks to wait (`Retry-After`, or Alibaba's `x-acs-retry-after`), 1…3600.
         public var retryAfter: Int? {
             (headers.first(name: "Retry-After") ?? headers.first(name: "x-acs-retry-after"))

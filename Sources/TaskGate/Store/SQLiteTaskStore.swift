@@ -76,6 +76,11 @@ public final class SQLiteTaskStore: TaskStore {
                 table.primaryKey(["provider", "task_id"])
             }
         }
+        migrator.registerMigration("v3: vendor_call_budget.spent_by_vendor") { db in
+            try db.alter(table: "vendor_call_budget") { table in
+                table.add(column: "spent_by_vendor", .boolean).notNull().defaults(to: false)
+            }
+        }
         return migrator
     }
 
@@ -170,6 +175,10 @@ public final class SQLiteTaskStore: TaskStore {
         return reservation
     }
 
+    public func markVendorBudgetSpent(provider: String, id: String, now: Date) async throws(GatewayError) {
+        _ = try await groupWrite(.markSpent(provider: provider, id: id, now: now))
+    }
+
     struct BudgetRequest: Sendable {
         var provider: String
         var id: String
@@ -182,6 +191,7 @@ public final class SQLiteTaskStore: TaskStore {
     enum WriteOperation: Sendable {
         case save(EncodedAnswer)
         case reserve(BudgetRequest)
+        case markSpent(provider: String, id: String, now: Date)
     }
 
     enum WriteOutcome: Sendable {
@@ -226,6 +236,16 @@ public final class SQLiteTaskStore: TaskStore {
                                 return .saved
                             case .reserve(let request):
                                 return .reservation(try Self.reserve(request, in: db))
+                            case .markSpent(let provider, let id, let now):
+                                try db.execute(
+                                    sql: """
+                                        INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at, spent_by_vendor)
+                                        VALUES (?, ?, 0, ?, 1)
+                                        ON CONFLICT (provider, task_id) DO UPDATE SET spent_by_vendor = 1
+                                        """,
+                                    arguments: [provider, id, now.timeIntervalSince1970]
+                                )
+                                return .saved
                             }
                         }
                     }
@@ -240,11 +260,13 @@ public final class SQLiteTaskStore: TaskStore {
     private static func reserve(_ request: BudgetRequest, in db: Database) throws -> VendorCallReservation {
         let row = try Row.fetchOne(
             db,
-            sql: "SELECT calls, last_call_at FROM vendor_call_budget WHERE provider = ? AND task_id = ?",
+            sql: "SELECT calls, last_call_at, spent_by_vendor FROM vendor_call_budget WHERE provider = ? AND task_id = ?",
             arguments: [request.provider, request.id]
         )
         let calls: Int = row?["calls"] ?? 0
         let last: Double? = row?["last_call_at"]
+        let spentByVendor: Bool = row?["spent_by_vendor"] ?? false
+        if spentByVendor { return .spentByVendor(calls: calls) }
         if calls >= request.limit { return .exhausted(calls: calls) }
         let now = request.now.timeIntervalSince1970
         if let last, now < last + request.spacing {

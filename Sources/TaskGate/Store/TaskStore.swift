@@ -18,6 +18,10 @@ public protocol TaskStore: Sendable {
     /// fewer than `limit` were made and the last one was at least `spacing` seconds before `now`.
     func reserveVendorCall(provider: String, id: String, limit: Int, spacing: Double, now: Date) async throws(GatewayError) -> VendorCallReservation
 
+    /// Marks a task's budget spent because the vendor said so (CapMonster ERROR_TOO_MUCH_REQUESTS):
+    /// every later reservation is `exhausted`, whatever was counted.
+    func markVendorBudgetSpent(provider: String, id: String, now: Date) async throws(GatewayError)
+
     /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
     func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Every way a request can fail, each with a stable problem type and HTTP status.
 ///
@@ -80,33 +81,28 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             }
         }
 
-        /// A failure of the vendor's side that may pass (timeouts, throttling, 5xx, garbage), as
-        /// opposed to an answer (not found, credentials refused).
-        public var vendorMayRecover: Bool {
+        /// How taskgate treats a failure of this kind: whether the vendor call is tried again,
+        /// whether it counts against the vendor in the circuit breaker, whether a recent
+        /// not-final answer may be served instead, and how loud the request's log line is.
+        ///
+        /// The one table for every kind; each vendor's error table (Providers/<Vendor>/…Errors)
+        /// only says which kind a vendor code is.
+        public var handling: Handling {
             switch self {
-            case .vendorTimeout, .vendorThrottled, .vendorUnavailable, .vendorUnreachable, .vendorBadAnswer, .vendorError, .circuitOpen:
-                true
-            default: false
-            }
-        }
-
-        /// A failure that counts against the vendor in the circuit breaker: it did not answer in
-        /// time, could not be reached, failed, throttled or sent garbage. (A vendor-error answer
-        /// is an answer: the vendor is up.)
-        var countsAgainstVendor: Bool {
-            switch self {
-            case .vendorTimeout, .vendorUnreachable, .vendorUnavailable, .vendorThrottled, .vendorBadAnswer: true
-            default: false
-            }
-        }
-
-        /// A failure worth another attempt: the vendor could not be reached, failed (5xx) or
-        /// asked to slow down. Answers, bad answers and timeouts (the deadline is spent) are not
-        /// retried.
-        var isTransient: Bool {
-            switch self {
-            case .vendorUnreachable, .vendorUnavailable, .vendorThrottled: true
-            default: false
+            //                          retried  breaker  stale  log
+            case .vendorUnreachable: Handling(true, true, true, .warning)
+            case .vendorUnavailable: Handling(true, true, true, .notice)
+            case .vendorThrottled: Handling(true, true, true, .notice)
+            case .vendorTimeout: Handling(false, true, true, .notice)
+            case .vendorBadAnswer: Handling(false, true, true, .warning)
+            case .vendorError: Handling(false, false, true, .warning)
+            case .circuitOpen: Handling(false, false, true, .notice)
+            case .vendorRejectedCredentials: Handling(false, false, false, .error)
+            case .taskBudgetExhausted: Handling(false, false, false, .notice)
+            case .internal, .storeUnavailable: Handling(false, false, false, .warning)
+            case .routeNotFound, .methodNotAllowed, .unknownProvider, .malformedID, .invalidQuery, .notAcceptable, .taskNotFound,
+                .unauthorized, .forbidden, .uriTooLong, .headersTooLarge, .malformedRequest, .shuttingDown:
+                Handling(false, false, false, .debug)
             }
         }
 
@@ -121,6 +117,27 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
         /// The problem `type` URI; stable, so callers can switch on it.
         public var typeURI: String { "urn:taskgate:problem:\(rawValue)" }
+    }
+
+    /// One row of `Kind.handling`.
+    public struct Handling: Sendable, Equatable {
+        /// Tried again (with backoff, within the call's deadline): the failure may pass and
+        /// nothing the vendor did is repeated by asking again.
+        public var retried: Bool
+        /// Counts as the vendor failing in its circuit breaker (it did not answer, or not sensibly);
+        /// an answer, even a refusal, shows the vendor is up.
+        public var countsAgainstVendor: Bool
+        /// The vendor may recover: a recent not-final answer beats the error (X-Cache: STALE).
+        public var servesStale: Bool
+        /// The level of the one log line of a request that failed this way.
+        public var logLevel: Logger.Level
+
+        init(_ retried: Bool, _ countsAgainstVendor: Bool, _ servesStale: Bool, _ logLevel: Logger.Level) {
+            self.retried = retried
+            self.countsAgainstVendor = countsAgainstVendor
+            self.servesStale = servesStale
+            self.logLevel = logLevel
+        }
     }
 
     public var kind: Kind

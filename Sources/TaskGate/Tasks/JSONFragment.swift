@@ -29,4 +29,11 @@ public struct JSONFragment: Sendable, Equatable {
         }
         self.init(jsonObject: value)
     }
+
+    /// The fields of a vendor object that taskgate does not map, as one object: `object` without
+    /// the `mapped` keys and without nulls; nil when nothing is left.
+    static func unmappedFields(of object: [String: Any], mapped: Set<String>) -> JSONFragment? {
+        let rest = object.filter { !mapped.contains($0.key) && !($0.value is NSNull) }
+        return rest.isEmpty ? nil : JSONFragment(jsonObject: rest)
+    }
 }

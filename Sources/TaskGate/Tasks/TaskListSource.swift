@@ -5,17 +5,36 @@ import NIOCore
 public protocol TaskListSource: Sendable {
     /// Up to `limit` tasks after `token` (nil: from the start), as task JSON bodies, and the
     /// token of the next page (nil: no more).
-    func page(status: TaskStatus?, limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage
+    /// - Parameter filters: the vendor's own list filters (`vendor.<Name>=value`), each one of
+    ///   `vendorFilterNames`.
+    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage
+
+    /// The vendor list call's own filters that `GET /tasks?vendor.<Name>=` passes through.
+    var vendorFilterNames: [String] { get }
+}
+
+extension TaskListSource {
+    public var vendorFilterNames: [String] { [] }
+}
+
+/// One of the vendor's own list filters, passed through as given.
+public struct VendorFilter: Sendable, Equatable {
+    public var name: String
+    public var value: String
 }
 
 public struct TaskListPage: Sendable {
     /// Each one a task document, the same JSON `GET /tasks/{provider}/{id}` answers.
     public var tasks: [ByteBuffer]
     public var nextToken: String?
+    /// Why some of this page's tasks are missing (one could not be resolved): the page is
+    /// incomplete, the cursor chain goes on.
+    public var incomplete: GatewayError?
 
-    public init(tasks: [ByteBuffer], nextToken: String?) {
+    public init(tasks: [ByteBuffer], nextToken: String?, incomplete: GatewayError? = nil) {
         self.tasks = tasks
         self.nextToken = nextToken
+        self.incomplete = incomplete
     }
 }
 
@@ -24,7 +43,7 @@ struct StoreTaskListSource: TaskListSource {
     let provider: String
     let store: any TaskStore
 
-    func page(status: TaskStatus?, limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
         var after: Int64?
         if let token {
             guard let sequence = Int64(token), sequence >= 0 else {

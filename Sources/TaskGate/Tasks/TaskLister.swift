@@ -15,7 +15,7 @@ struct TaskLister: Sendable {
     }
 
     func page(for query: TaskQuery, logger: Logger) async -> Page {
-        let filter = TaskCursor.filter(status: query.status, providers: query.providers)
+        let filter = TaskCursor.filter(status: query.status, providers: query.providers, vendorFilters: query.vendorFilters)
         var index = query.cursor?.providerIndex ?? 0
         var token = query.cursor?.token
         var page = Page(tasks: [], nextCursor: nil, incomplete: [])
@@ -30,11 +30,16 @@ struct TaskLister: Sendable {
             do {
                 let result = try await provider.listSource(tasks: tasks).page(
                     status: query.status,
+                    filters: query.vendorFilters,
                     limit: query.limit - page.tasks.count,
                     token: token,
                     logger: logger
                 )
                 page.tasks += result.tasks
+                if let missing = result.incomplete {
+                    logger.warning("a listed task could not be resolved", metadata: ["provider": "\(name)", "error": "\(missing.kind.rawValue)"])
+                    page.incomplete.append((name, missing))
+                }
                 if let next = result.nextToken {
                     token = next
                 } else {

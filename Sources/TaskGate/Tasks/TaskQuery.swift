@@ -8,18 +8,26 @@ public struct TaskQuery: Sendable, Equatable {
     public var providers: [String]
     public var limit: Int
     public var cursor: TaskCursor?
+    /// `vendor.<Name>=value`: the vendor's own list filters, for a query naming one provider.
+    public var vendorFilters: [VendorFilter] = []
 
     public static let limits = 1...200
     public static let defaultLimit = 50
     static let parameters: Set<String> = ["status", "provider", "limit", "cursor"]
 
     /// Parses and checks the query parameters.
-    /// - Parameter configured: every configured provider name, sorted; the default set.
-    public init(parameters: [(String, String)], configured: [String]) throws(GatewayError) {
+    /// - Parameters:
+    ///   - configured: every configured provider name, sorted; the default set.
+    ///   - vendorFilterNames: the `vendor.*` filters a provider's list call accepts.
+    public init(
+        parameters: [(String, String)],
+        configured: [String],
+        vendorFilterNames: (String) -> [String] = { _ in [] }
+    ) throws(GatewayError) {
         var seen: Set<String> = []
         for (name, _) in parameters {
-            guard Self.parameters.contains(name) else {
-                throw GatewayError(.invalidQuery, "Unknown query parameter \(name); known: cursor, limit, provider, status.")
+            guard Self.parameters.contains(name) || name.hasPrefix("vendor.") else {
+                throw GatewayError(.invalidQuery, "Unknown query parameter \(name); known: cursor, limit, provider, status, vendor.<Name>.")
             }
             guard seen.insert(name).inserted else {
                 throw GatewayError(.invalidQuery, "Query parameter \(name) is given more than once.")
@@ -53,12 +61,28 @@ public struct TaskQuery: Sendable, Equatable {
         } else {
             limit = Self.defaultLimit
         }
+        let vendorParameters = parameters.filter { $0.0.hasPrefix("vendor.") }
+        if !vendorParameters.isEmpty {
+            guard value("provider") != nil, providers.count == 1 else {
+                throw GatewayError(.invalidQuery, "vendor.* filters need provider to name exactly one provider.")
+            }
+            let accepted = vendorFilterNames(providers[0])
+            for (name, filterValue) in vendorParameters {
+                let vendorName = String(name.dropFirst("vendor.".count))
+                guard accepted.contains(vendorName) else {
+                    let known = accepted.isEmpty ? "none" : accepted.map { "vendor.\($0)" }.joined(separator: ", ")
+                    throw GatewayError(.invalidQuery, "\(name) is not a filter of provider \(providers[0]); it accepts: \(known).")
+                }
+                vendorFilters.append(VendorFilter(name: vendorName, value: filterValue))
+            }
+            vendorFilters.sort { $0.name < $1.name }
+        }
         if let text = value("cursor") {
             let cursor = try TaskCursor(encoded: text)
-            guard cursor.filter == TaskCursor.filter(status: status, providers: providers),
+            guard cursor.filter == TaskCursor.filter(status: status, providers: providers, vendorFilters: vendorFilters),
                 cursor.providerIndex < providers.count
             else {
-                throw GatewayError(.invalidQuery, "The cursor belongs to a different query (status and provider must stay the same).")
+                throw GatewayError(.invalidQuery, "The cursor belongs to a different query (status, provider and vendor.* must stay the same).")
             }
             self.cursor = cursor
         }
@@ -104,8 +128,9 @@ public struct TaskCursor: Sendable, Equatable, Codable {
     }
 
     /// A short digest of the filter, so a cursor cannot be replayed against another query.
-    static func filter(status: TaskStatus?, providers: [String]) -> String {
-        let text = (status?.rawValue ?? "*") + "|" + providers.joined(separator: ",")
+    static func filter(status: TaskStatus?, providers: [String], vendorFilters: [VendorFilter] = []) -> String {
+        var text = (status?.rawValue ?? "*") + "|" + providers.joined(separator: ",")
+        for filter in vendorFilters { text += "|\(filter.name)=\(filter.value)" }
         return Data(SHA256.hash(data: Array(text.utf8)).prefix(6)).base64EncodedString()
     }
 }

@@ -1,7 +1,7 @@
 extension TaskRecord {
     /// The answer body of `GET /tasks/{provider}/{id}`, in the field order of the API contract.
     func jsonBytes() -> [UInt8] {
-        var writer = JSONWriter(capacity: 256 + (result?.bytes.count ?? 0))
+        var writer = JSONWriter(capacity: 320 + (result?.bytes.count ?? 0) + (vendorFields?.bytes.count ?? 0))
         write(to: &writer)
         return writer.bytes
     }
@@ -39,6 +39,10 @@ extension TaskRecord {
         writer.date(finishedAt)
         writer.key("fetchedAt")
         writer.date(fetchedAt)
+        writer.key("vendorRequestId")
+        writer.string(vendorRequestID)
+        writer.key("vendorFields")
+        if let vendorFields { writer.raw(vendorFields.bytes) } else { writer.null() }
         writer.endObject()
     }
 }

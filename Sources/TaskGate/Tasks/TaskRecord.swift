@@ -17,6 +17,11 @@ public struct TaskRecord: Sendable, Equatable {
     public var createdAt: Date?
     public var finishedAt: Date?
     public var fetchedAt: Date
+    /// The vendor's id for the request that gave this answer: what its support asks for.
+    public var vendorRequestID: String?
+    /// The vendor's task-level fields that are neither the result nor mapped above
+    /// (Tencent `SessionContext`, CapMonster `cost`, …), as the vendor gave them.
+    public var vendorFields: JSONFragment?
 
     public init(
         provider: String,
@@ -28,7 +33,9 @@ public struct TaskRecord: Sendable, Equatable {
         error: TaskFailure? = nil,
         createdAt: Date? = nil,
         finishedAt: Date? = nil,
-        fetchedAt: Date
+        fetchedAt: Date,
+        vendorRequestID: String? = nil,
+        vendorFields: JSONFragment? = nil
     ) {
         self.provider = provider
         self.kind = kind
@@ -40,6 +47,8 @@ public struct TaskRecord: Sendable, Equatable {
         self.createdAt = createdAt
         self.finishedAt = finishedAt
         self.fetchedAt = fetchedAt
+        self.vendorRequestID = vendorRequestID
+        self.vendorFields = vendorFields
     }
 
     public var isFinal: Bool { status.isFinal }

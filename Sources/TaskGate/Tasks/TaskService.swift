@@ -72,7 +72,17 @@ public final class TaskService: Sendable {
         return stored.bytes.gzip.withUnsafeReadableBytes { body($0, stored.bytes.validator, nil) }
     }
 
+    /// A vendor call that stands in for `Provider.fetchTask` (a list call already holds part of
+    /// the answer).
+    typealias Fetch = @Sendable (_ known: LastKnownStatus?) async throws(GatewayError) -> TaskRecord
+
     public func task(provider name: String, id rawID: String, logger: Logger) async throws(GatewayError) -> Served {
+        try await task(provider: name, id: rawID, logger: logger, fetch: nil)
+    }
+
+    /// - Parameter fetch: asks the vendor in place of `provider.fetchTask`, when the answer is
+    ///   neither in memory nor final in the store.
+    func task(provider name: String, id rawID: String, logger: Logger, fetch: Fetch?) async throws(GatewayError) -> Served {
         let (provider, id) = try resolve(provider: name, id: rawID)
         let key = AnswerCache.Key(provider: name, id: id)
         if let (answer, expires) = cache.fresh(key) {
@@ -88,7 +98,12 @@ public final class TaskService: Sendable {
         let loaded: (answer: AnswerBytes, expires: Date?, coalesced: Bool)
         do throws(GatewayError) {
             loaded = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
-                let record = try await provider.fetchTask(id: id, known: known, logger: logger)
+                let record =
+                    if let fetch {
+                        try await fetch(known)
+                    } else {
+                        try await provider.fetchTask(id: id, known: known, logger: logger)
+                    }
                 let answer = try EncodedAnswer(record: record)
                 if answer.isFinal {
                     try await store.save(answer)
@@ -106,7 +121,7 @@ public final class TaskService: Sendable {
             var error = error
             error.lastKnown = known
             throw error
-        } catch  where error.kind.vendorMayRecover {
+        } catch  where error.kind.handling.servesStale {
             // The vendor failed; an earlier answer that is recent enough beats an error.
             guard provider.staleMax > .zero, let stored, !stored.isFinal,
                 clock.date.timeIntervalSince(stored.fetchedAt) <= provider.staleMax.seconds
@@ -120,6 +135,26 @@ public final class TaskService: Sendable {
         }
         let (answer, expires, coalesced) = loaded
         return Served(key: (name, id), answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: expires.map(secondsUntil))
+    }
+
+    /// Adds a task a vendor's list call names to a listing page as its single answer is (stored,
+    /// or asked of the vendor once). One that cannot be had now (gone at the retention edge, the
+    /// rate wait ran out) makes this page incomplete, not the listing.
+    /// - Parameter status: the listing's status filter; a task in another status is left out.
+    func appendListed(
+        provider name: String,
+        id: String,
+        status: TaskStatus?,
+        to page: inout TaskListPage,
+        logger: Logger,
+        fetch: Fetch? = nil
+    ) async {
+        do throws(GatewayError) {
+            let answer = try await task(provider: name, id: id, logger: logger, fetch: fetch).answer
+            if status == nil || answer.status == status { page.tasks.append(try answer.inflated()) }
+        } catch {
+            if page.incomplete == nil { page.incomplete = error }
+        }
     }
 
     /// The JSON body of a task's answer, inflated at most once per answer held in memory.

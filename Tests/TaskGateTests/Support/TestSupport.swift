@@ -149,6 +149,7 @@ func withCapMonsterGateway<T: Sendable>(
     retries: Int = 0,
     clock: ManualClock = ManualClock(skipsWaits: true),
     logs: LogRecorder? = nil,
+    configure: @Sendable (inout ProviderConfiguration) -> Void = { _ in },
     _ body: @Sendable (any TestClientProtocol, RunningSimulator) async throws -> T
 ) async throws -> T {
     let simulator = simulator ?? CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))
@@ -159,7 +160,8 @@ func withCapMonsterGateway<T: Sendable>(
             clientKey: clientKey,
             statusTTL: statusTTL,
             retries: retries,
-            logLevel: logs == nil ? .critical : .trace
+            logLevel: logs == nil ? .critical : .trace,
+            configure: configure
         )
         let app = try buildApplication(configuration, logger: logs?.logger ?? quietLogger, clock: clock)
         return try await app.test(.router) { client in try await body(client, running) }

@@ -30,30 +30,77 @@ struct AliyunMultimediaAIProvider: Provider {
     let scheme: SignatureScheme
     let environment: ProviderEnvironment
 
-    /// A TaskId is a Long: 1 to 19 digits.
+    /// A TaskId is a Long: 1 to 19 digits, no leading zero, so one task has one spelling (one row).
     func validateID(_ id: String) throws(GatewayError) -> String {
-        guard (1...19).contains(id.utf8.count), id.utf8.allSatisfy({ (0x30...0x39).contains($0) }), Int64(id) != nil else {
-            throw GatewayError(.malformedID, "An \(kind) TaskId is a number of 1 to 19 digits.", provider: name)
+        guard let first = id.utf8.first, first != UInt8(ascii: "0"), id.utf8.count <= 19,
+            id.utf8.allSatisfy({ (0x30...0x39).contains($0) }), Int64(id) != nil
+        else {
+            throw GatewayError(.malformedID, "An \(kind) TaskId is a Long: 1 to 19 digits, no leading zero.", provider: name)
         }
         return id
     }
 
     /// A task seen for the first time is fetched whole; a known one is polled with the lighter
-    /// GetTaskStatus, and fetched whole once that says it is final.
+    /// GetTaskStatus, and fetched whole once that says it is final. A final task is also looked up
+    /// in ListTasks, which knows what GetTaskResult does not (CreateTime, ProcessingDuration, …):
+    /// its one stored answer is the richer one.
     func fetchTask(id: String, known: LastKnownStatus?, logger: Logger) async throws(GatewayError) -> TaskRecord {
+        try await fetchTask(id: id, known: known, listed: nil, logger: logger)
+    }
+
+    /// - Parameter listed: the task's ListTasks item when a listing holds it (no second ListTasks).
+    func fetchTask(id: String, known: LastKnownStatus?, listed: JSONFragment?, logger: Logger) async throws(GatewayError) -> TaskRecord {
         if known != nil {
             let status = try await call("GetTaskStatus", [("TaskId", id)], logger: logger)
             let code = try AliyunReply.statusCode(status.body, provider: name)
             guard code == 2 || code == 3 else {
-                return try AliyunReply.record(status.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
+                return try AliyunReply.record(
+                    status.body,
+                    provider: name,
+                    kind: kind,
+                    id: id,
+                    fetchedAt: environment.clock.date,
+                    requestID: status.requestID
+                )
             }
         }
-        let result = try await call("GetTaskResult", [("TaskId", id)], logger: logger)
-        return try AliyunReply.record(result.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
+        let answer = try await call("GetTaskResult", [("TaskId", id)], logger: logger)
+        var record = try AliyunReply.record(
+            answer.body,
+            provider: name,
+            kind: kind,
+            id: id,
+            fetchedAt: environment.clock.date,
+            requestID: answer.requestID
+        )
+        guard record.isFinal else { return record }
+        let given = listed.flatMap { try? JSONSerialization.jsonObject(with: Data($0.bytes)) as? [String: Any] }
+        if let item = given, AliyunReply.taskID(item) == id {
+            AliyunReply.enrich(&record, with: item)
+        } else if let item = await listedItem(id: id, logger: logger) {
+            AliyunReply.enrich(&record, with: item)
+        }
+        return record
+    }
+
+    /// The task's ListTasks item; nil when the list call fails or does not have it (the answer is
+    /// then stored without the item's fields, which a failing list call must not hold back).
+    func listedItem(id: String, logger: Logger) async -> [String: Any]? {
+        do {
+            let listing = try await call("ListTasks", [("TaskId", id), ("PageNumber", "1"), ("PageSize", "1")], logger: logger)
+            let items = listing.body["Tasks"] as? [[String: Any]] ?? []
+            return items.first { AliyunReply.taskID($0) == id }
+        } catch {
+            logger.warning(
+                "ListTasks failed; the final answer is stored without its list fields",
+                metadata: ["provider": "\(name)", "problem": "\(error.kind.rawValue)"]
+            )
+            return nil
+        }
     }
 
     func listSource(tasks: TaskService) -> any TaskListSource {
-        AliyunTaskListSource(provider: self)
+        AliyunTaskListSource(provider: self, tasks: tasks)
     }
 
     /// One signed call; a `SignatureNonceUsed` answer is retried once with a new nonce.

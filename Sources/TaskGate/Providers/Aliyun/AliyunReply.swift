@@ -3,18 +3,25 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// An Alibaba RPC answer: the JSON body of a success, or the vendor's error classified.
+/// An Alibaba RPC answer: the JSON body of a success, or the vendor's error classified by
+/// `AliyunErrors.table`.
 struct AliyunReply {
     let body: [String: Any]
     let requestID: String?
+
+    /// `Code` values that mean success: the seed's GetTaskResult example sends `"Code": "OK"`,
+    /// other Alibaba APIs `"200"` or `"Success"`.
+    static let successCodes: Set<String> = ["OK", "Ok", "ok", "200", "Success", "SUCCESS", "0"]
 
     /// Reads a response; any error the vendor states becomes a classified `GatewayError` carrying
     /// its code and RequestId (never its message, which can quote the string it signed).
     init(_ response: VendorHTTPClient.Response, provider: String, call: String, logger: Logger) throws(GatewayError) {
         let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
         let requestID = object?["RequestId"] as? String
-        if let code = object?["Code"] as? String, !(200...299).contains(response.status) || object?["Status"] == nil {
-            throw Self.classify(
+        let code = (object?["Code"] as? String) ?? (object?["Code"] as? Int).map(String.init)
+        let saysFailure = (code.map { !Self.successCodes.contains($0) } ?? false) && object?["Success"] as? Bool != true
+        if let code, saysFailure || !(200...299).contains(response.status) {
+            throw AliyunErrors.table.error(
                 code: code,
                 httpStatus: response.status,
                 requestID: requestID,
@@ -24,56 +31,23 @@ struct AliyunReply {
                 logger: logger
             )
         }
-        try response.requireSuccess(provider: provider)
+        try response.requireSuccess(provider: provider, call: call, logger: logger)
         guard let object else {
             throw GatewayError(.vendorBadAnswer, "The vendor's answer is not JSON.", provider: provider)
         }
+        if object["Success"] as? Bool == false {
+            throw AliyunErrors.table.error(
+                code: "Success=false",
+                httpStatus: response.status,
+                requestID: requestID,
+                retryAfter: nil,
+                provider: provider,
+                call: call,
+                logger: logger
+            )
+        }
         self.body = object
         self.requestID = requestID
-    }
-
-    /// The vendor's error codes in DESIGN.md's classes.
-    static func classify(
-        code: String,
-        httpStatus: Int,
-        requestID: String?,
-        retryAfter: Int?,
-        provider: String,
-        call: String,
-        logger: Logger
-    ) -> GatewayError {
-        let metadata: Logger.Metadata = [
-            "provider": "\(provider)", "call": "\(call)", "vendor_code": "\(code)", "vendor_request_id": "\(requestID ?? "-")",
-        ]
-        func error(_ kind: GatewayError.Kind, _ detail: String, retryAfter: Int? = nil) -> GatewayError {
-            GatewayError(kind, detail, provider: provider, vendorCode: code, vendorRequestID: requestID, retryAfter: retryAfter)
-        }
-        if code == "InvalidTimeStamp.Expired" {
-            logger.error("the vendor rejected the request time: this host's clock is off", metadata: metadata)
-            return error(.vendorRejectedCredentials, "The vendor rejected taskgate's request time (clock skew).")
-        }
-        if code.hasPrefix("Throttling") || code == "ServiceUnavailable.Throttling" {
-            return error(.vendorThrottled, "The vendor is throttling requests.", retryAfter: retryAfter)
-        }
-        if code == "ServiceUnavailable" {
-            return error(.vendorUnavailable, "The vendor is temporarily unavailable.", retryAfter: retryAfter)
-        }
-        if code == "InternalError" || code == "UnknownError" || code.hasPrefix("InternalError.") {
-            return error(.vendorError, "The vendor failed internally.")
-        }
-        let credentialMarkers = [
-            "Signature", "InvalidAccessKeyId", "Forbidden", "NoPermission", "Unauthorized", "NotOpen", "NotActivated",
-            "Arrear", "Balance", "InvalidSecurityToken", "AccessKey", "NotApplied",
-        ]
-        if credentialMarkers.contains(where: { code.contains($0) }) {
-            logger.error("the vendor refused taskgate's credentials", metadata: metadata)
-            return error(.vendorRejectedCredentials, "The vendor refused taskgate's credentials or permissions for this provider.")
-        }
-        if code.hasPrefix("ResourceNotFound") || code.hasSuffix(".NotFound") || code.hasPrefix("InvalidTaskId") || httpStatus == 404 {
-            return error(.taskNotFound, "The vendor does not know this task.")
-        }
-        logger.warning("the vendor refused the request", metadata: metadata)
-        return error(.vendorError, "The vendor refused the request.")
     }
 
     /// `Status` of a GetTaskStatus or GetTaskResult answer.
@@ -93,21 +67,65 @@ struct AliyunReply {
         }
     }
 
+    /// Keys taskgate maps (or that describe the call, not the task); everything else a task
+    /// object holds is kept in `vendorFields`.
+    static let mappedKeys: Set<String> = [
+        "RequestId", "Code", "Message", "Success", "HttpStatusCode", "HostId", "Recommend", "TaskId", "Status", "Result",
+        "CreateTime", "CompleteTime", "FinishTime", "ErrorCode", "ErrorName", "ErrorMessage", "ErrorReason",
+    ]
+
     /// A task from GetTaskStatus / GetTaskResult (`Status`, `Result`) or one ListTasks item.
-    static func record(_ object: [String: Any], provider: String, kind: String, id: String, fetchedAt: Date) throws(GatewayError) -> TaskRecord {
+    static func record(
+        _ object: [String: Any],
+        provider: String,
+        kind: String,
+        id: String,
+        fetchedAt: Date,
+        requestID: String?
+    ) throws(GatewayError) -> TaskRecord {
         let code = try statusCode(object, provider: provider)
         var record = TaskRecord(provider: provider, kind: kind, id: id, status: taskStatus(code), vendorStatus: String(code), fetchedAt: fetchedAt)
+        record.vendorRequestID = requestID
         let result = object["Result"] as? [String: Any]
         record.createdAt = date(object["CreateTime"])
         record.finishedAt = date(object["CompleteTime"] ?? object["FinishTime"])
-        let errorSource = result ?? object
         if record.status == .failed {
-            let failureCode = (errorSource["ErrorCode"] as? String) ?? (errorSource["ErrorName"] as? String) ?? "Status 3"
-            let message = (errorSource["ErrorMessage"] as? String) ?? (errorSource["ErrorReason"] as? String) ?? (errorSource["ErrorName"] as? String)
-            record.error = TaskFailure(code: failureCode, message: message)
+            record.error = failure(in: result ?? object) ?? failure(in: object) ?? TaskFailure(code: "Status 3", message: nil)
         }
         if let result { record.result = JSONFragment(jsonObject: result) }
+        record.vendorFields = JSONFragment.unmappedFields(of: object, mapped: mappedKeys)
         return record
+    }
+
+    /// A failed task's error in the seed's fields: the most specific name the vendor gives
+    /// (`ErrorName` when `ErrorCode` is a bare HTTP-like number such as `"400"`), and its words.
+    static func failure(in object: [String: Any]) -> TaskFailure? {
+        let errorCode = (object["ErrorCode"] as? String) ?? (object["ErrorCode"] as? Int).map(String.init)
+        let errorName = (object["ErrorName"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        let bare = errorCode.map { !$0.isEmpty && $0.allSatisfy(\.isNumber) } ?? true
+        guard let code = bare ? (errorName ?? errorCode) : errorCode else { return nil }
+        let message = [object["ErrorMessage"], object["ErrorReason"]].lazy.compactMap { $0 as? String }.first { !$0.isEmpty }
+        return TaskFailure(code: code, message: message)
+    }
+
+    /// Adds what a ListTasks item knows and GetTaskResult does not (CreateTime and the item's
+    /// own fields), so a task's one stored answer is the richer one whichever call found it.
+    static func enrich(_ record: inout TaskRecord, with item: [String: Any]) {
+        record.createdAt = record.createdAt ?? date(item["CreateTime"])
+        record.finishedAt = record.finishedAt ?? date(item["CompleteTime"] ?? item["FinishTime"])
+        var fields = record.vendorFields.flatMap { try? JSONSerialization.jsonObject(with: Data($0.bytes)) as? [String: Any] } ?? [:]
+        for (key, value) in item where !mappedKeys.contains(key) && !(value is NSNull) && fields[key] == nil {
+            fields[key] = value
+        }
+        record.vendorFields = fields.isEmpty ? nil : JSONFragment(jsonObject: fields)
+        if record.status == .failed, record.error == nil { record.error = failure(in: item) }
+    }
+
+    /// The TaskId of a ListTasks item: a Long (the seed's type), or its text.
+    static func taskID(_ item: [String: Any]) -> String? {
+        if let number = item["TaskId"] as? Int64 { return String(number) }
+        if let number = item["TaskId"] as? Int { return String(number) }
+        return item["TaskId"] as? String
     }
 
     /// Alibaba times: `yyyy-MM-ddTHH:mm:ssZ`, or epoch milliseconds.

@@ -3,9 +3,16 @@ import Logging
 import NIOCore
 
 /// `GET /tasks` for Alibaba: ListTasks, with PageNumber/PageSize behind taskgate's cursor and
-/// TotalCount ending the paging.
+/// TotalCount ending the paging, and the vendor's own filters passed through.
+///
+/// A final item is answered as the single task is (`TaskService.task`: the store, else
+/// GetTaskResult with this item's fields), so a final task has one answer on every route.
 struct AliyunTaskListSource: TaskListSource {
     let provider: AliyunMultimediaAIProvider
+    let tasks: TaskService
+
+    /// ListTasks' own filters (the seed's request parameters besides paging and Status).
+    var vendorFilterNames: [String] { ["ApplicationName", "ServiceType", "TaskId"] }
 
     /// Where the next page starts: `pageNumber/pageSize/skip` (skip: items of that page already sent).
     struct Position: Equatable {
@@ -28,7 +35,7 @@ struct AliyunTaskListSource: TaskListSource {
         var token: String { "\(pageNumber)/\(pageSize)/\(skip)" }
     }
 
-    func page(status: TaskStatus?, limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
         var position = Position(pageNumber: 1, pageSize: min(limit, 100), skip: 0)
         if let token {
             guard let parsed = Position(token: token) else {
@@ -38,21 +45,36 @@ struct AliyunTaskListSource: TaskListSource {
         }
         var parameters: [(String, String)] = [("PageNumber", String(position.pageNumber)), ("PageSize", String(position.pageSize))]
         if let status { parameters.append(("Status", String(Self.vendorStatus(status)))) }
+        parameters += filters.map { ($0.name, $0.value) }
         let answer = try await provider.call("ListTasks", parameters, logger: logger)
         guard let items = answer.body["Tasks"] as? [[String: Any]], let total = answer.body["TotalCount"] as? Int else {
             throw GatewayError(.vendorBadAnswer, "The vendor's ListTasks answer has no Tasks or TotalCount.", provider: provider.name)
         }
         let now = provider.environment.clock.date
         let taken = items.dropFirst(position.skip).prefix(limit)
-        var tasks: [ByteBuffer] = []
+        var page = TaskListPage(tasks: [], nextToken: nil)
         for item in taken {
-            let id = (item["TaskId"] as? String) ?? (item["TaskId"] as? Int).map(String.init) ?? ""
-            var record = try AliyunReply.record(item, provider: provider.name, kind: provider.kind, id: id, fetchedAt: now)
-            if record.result == nil, record.status == .succeeded {
-                let rest = item.filter { !["TaskId", "Status", "CreateTime"].contains($0.key) && !$0.key.hasPrefix("Error") }
-                record.result = JSONFragment(jsonObject: rest)
+            guard let id = AliyunReply.taskID(item) else {
+                throw GatewayError(.vendorBadAnswer, "A ListTasks item has no TaskId.", provider: provider.name)
             }
-            tasks.append(ByteBuffer(bytes: record.jsonBytes()))
+            var record = try AliyunReply.record(
+                item,
+                provider: provider.name,
+                kind: provider.kind,
+                id: id,
+                fetchedAt: now,
+                requestID: answer.requestID
+            )
+            if record.isFinal {
+                // GetTaskResult has the result; this item has the rest, so no second ListTasks.
+                let listed = JSONFragment(jsonObject: item)
+                await tasks.appendListed(provider: provider.name, id: id, status: status, to: &page, logger: logger) { (known) throws(GatewayError) in
+                    try await provider.fetchTask(id: id, known: known, listed: listed, logger: logger)
+                }
+            } else {
+                record.vendorFields = JSONFragment.unmappedFields(of: item, mapped: AliyunReply.mappedKeys)
+                page.tasks.append(ByteBuffer(bytes: record.jsonBytes()))
+            }
         }
         let consumed = position.skip + taken.count
         let next: Position?
@@ -63,7 +85,8 @@ struct AliyunTaskListSource: TaskListSource {
         } else {
             next = nil
         }
-        return TaskListPage(tasks: tasks, nextToken: next?.token)
+        page.nextToken = next?.token
+        return page
     }
 
     static func vendorStatus(_ status: TaskStatus) -> Int {

@@ -55,7 +55,15 @@ struct CapMonsterProvider: Provider {
             // When the vendor answered (not when taskgate began: a wait for the per-task spacing
             // would otherwise age the answer and bring the next poll due at once).
             // The anti-captcha protocol has no request ids.
-            (try CapMonsterReply.record(from: response, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date), nil)
+            let record = try CapMonsterReply.record(
+                from: response,
+                provider: name,
+                kind: kind,
+                id: id,
+                fetchedAt: environment.clock.date,
+                logger: logger
+            )
+            return (record, nil)
         }
     }
 }

@@ -45,7 +45,14 @@ struct TencentMPSProvider: Provider {
         body.string(id)
         body.endObject()
         let answer = try await call("DescribeTaskDetail", body: body.bytes, logger: logger)
-        return try TencentReply.record(detail: answer.body, provider: name, kind: kind, id: id, fetchedAt: environment.clock.date)
+        return try TencentReply.record(
+            detail: answer.body,
+            provider: name,
+            kind: kind,
+            id: id,
+            fetchedAt: environment.clock.date,
+            requestID: answer.requestID
+        )
     }
 
     func listSource(tasks: TaskService) -> any TaskListSource {

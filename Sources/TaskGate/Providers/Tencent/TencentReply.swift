@@ -9,7 +9,7 @@ struct TencentReply {
     let requestID: String?
 
     init(_ response: VendorHTTPClient.Response, provider: String, call: String, logger: Logger) throws(GatewayError) {
-        try response.requireSuccess(provider: provider)
+        try response.requireSuccess(provider: provider, call: call, logger: logger)
         guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any],
             let inner = object["Response"] as? [String: Any]
         else {
@@ -17,56 +17,46 @@ struct TencentReply {
         }
         let requestID = inner["RequestId"] as? String
         if let error = inner["Error"] as? [String: Any] {
-            let code = (error["Code"] as? String) ?? "UnknownError"
-            throw Self.classify(code: code, requestID: requestID, provider: provider, call: call, logger: logger)
+            throw TencentErrors.table.error(
+                code: (error["Code"] as? String) ?? "UnknownError",
+                httpStatus: response.status,
+                requestID: requestID,
+                retryAfter: nil,
+                provider: provider,
+                call: call,
+                logger: logger
+            )
         }
         self.body = inner
         self.requestID = requestID
     }
 
-    /// Tencent's error codes in DESIGN.md's classes.
-    static func classify(code: String, requestID: String?, provider: String, call: String, logger: Logger) -> GatewayError {
-        let metadata: Logger.Metadata = [
-            "provider": "\(provider)", "call": "\(call)", "vendor_code": "\(code)", "vendor_request_id": "\(requestID ?? "-")",
-        ]
-        func error(_ kind: GatewayError.Kind, _ detail: String, retryAfter: Int? = nil) -> GatewayError {
-            GatewayError(kind, detail, provider: provider, vendorCode: code, vendorRequestID: requestID, retryAfter: retryAfter)
-        }
-        if code.hasPrefix("ResourceNotFound") || code == "FailedOperation.TaskNotFound" {
-            return error(.taskNotFound, "The vendor does not know this task (Tencent keeps task details 3 days).")
-        }
-        if code == "InvalidParameterValue.TaskId" {
-            return error(.malformedID, "The vendor does not accept this TaskId.")
-        }
-        if code == "AuthFailure.SignatureExpire" {
-            logger.error("the vendor rejected the request time: this host's clock is off", metadata: metadata)
-            return error(.vendorRejectedCredentials, "The vendor rejected taskgate's request time (clock skew).")
-        }
-        if code.hasPrefix("AuthFailure") || code.hasPrefix("UnauthorizedOperation") || code == "FailedOperation.InvalidMpsUser" {
-            logger.error("the vendor refused taskgate's credentials", metadata: metadata)
-            return error(.vendorRejectedCredentials, "The vendor refused taskgate's credentials or permissions for this provider.")
-        }
-        if code.hasPrefix("RequestLimitExceeded") {
-            return error(.vendorThrottled, "The vendor is throttling requests.")
-        }
-        if code.hasPrefix("InternalError") || code == "ServiceUnavailable" {
-            return error(.vendorError, "The vendor failed internally.")
-        }
-        logger.warning("the vendor refused the request", metadata: metadata)
-        return error(.vendorError, "The vendor refused the request.")
-    }
-
     /// The task object of each TaskType in DescribeTaskDetail.
-    static let taskObjectKeys = ["WorkflowTask", "EditMediaTask", "LiveStreamProcessTask", "ScheduleTask"]
+    static let taskObjectKeys = [
+        "WorkflowTask", "EditMediaTask", "LiveStreamProcessTask", "ScheduleTask", "ExtractBlindWatermarkTask", "LiveScheduleTask",
+    ]
+
+    /// Keys taskgate maps (or that describe the call); everything else of a task is kept in
+    /// `vendorFields` (TaskType, SessionId, SessionContext, TasksPriority, ExtInfo, …).
+    static let mappedKeys = Set(["RequestId", "TaskId", "Status", "CreateTime", "FinishTime"] + taskObjectKeys)
 
     /// DescribeTaskDetail → task. FINISH is failed when the task, or any sub-task, has a non-zero ErrCode.
-    static func record(detail: [String: Any], provider: String, kind: String, id: String, fetchedAt: Date) throws(GatewayError) -> TaskRecord {
+    static func record(
+        detail: [String: Any],
+        provider: String,
+        kind: String,
+        id: String,
+        fetchedAt: Date,
+        requestID: String?
+    ) throws(GatewayError) -> TaskRecord {
         guard let vendorStatus = detail["Status"] as? String else {
             throw GatewayError(.vendorBadAnswer, "The vendor's answer has no task Status.", provider: provider)
         }
         var record = TaskRecord(provider: provider, kind: kind, id: id, status: .running, vendorStatus: vendorStatus, fetchedAt: fetchedAt)
         record.createdAt = date(detail["CreateTime"])
         record.finishedAt = date(detail["FinishTime"])
+        record.vendorRequestID = requestID
+        record.vendorFields = JSONFragment.unmappedFields(of: detail, mapped: mappedKeys)
         let taskType = detail["TaskType"] as? String
         let task = taskType.flatMap { detail[$0] as? [String: Any] } ?? taskObjectKeys.lazy.compactMap { detail[$0] as? [String: Any] }.first
         record.result = task.flatMap(JSONFragment.init(jsonObject:))

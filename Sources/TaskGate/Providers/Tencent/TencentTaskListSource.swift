@@ -12,7 +12,7 @@ struct TencentTaskListSource: TaskListSource {
     let provider: TencentMPSProvider
     let tasks: TaskService
 
-    func page(status: TaskStatus?, limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
         let vendorStatuses = Self.vendorStatuses(for: status)
         var index = 0
         var scroll = ""
@@ -37,12 +37,11 @@ struct TencentTaskListSource: TaskListSource {
         guard let items = answer.body["TaskSet"] as? [[String: Any]] else {
             throw GatewayError(.vendorBadAnswer, "The vendor's DescribeTasks answer has no TaskSet.", provider: provider.name)
         }
-        var page: [ByteBuffer] = []
+        var page = TaskListPage(tasks: [], nextToken: nil)
         for item in items {
             guard let id = item["TaskId"] as? String else { continue }
             if vendorStatus == "FINISH" {
-                let answer = try await tasks.task(provider: provider.name, id: id, logger: logger).answer
-                if status == nil || answer.status == status { page.append(try answer.inflated()) }
+                await tasks.appendListed(provider: provider.name, id: id, status: status, to: &page, logger: logger)
             } else {
                 var record = TaskRecord(
                     provider: provider.name,
@@ -53,11 +52,13 @@ struct TencentTaskListSource: TaskListSource {
                     fetchedAt: provider.environment.clock.date
                 )
                 record.createdAt = TencentReply.date(item["CreateTime"])
-                page.append(ByteBuffer(bytes: record.jsonBytes()))
+                record.vendorRequestID = answer.requestID
+                record.vendorFields = JSONFragment.unmappedFields(of: item, mapped: TencentReply.mappedKeys)
+                page.tasks.append(ByteBuffer(bytes: record.jsonBytes()))
             }
         }
         let nextScroll = (answer.body["ScrollToken"] as? String) ?? ""
-        let next: String? =
+        page.nextToken =
             if !nextScroll.isEmpty, !items.isEmpty {
                 "\(index):\(nextScroll)"
             } else if index + 1 < vendorStatuses.count {
@@ -65,7 +66,7 @@ struct TencentTaskListSource: TaskListSource {
             } else {
                 nil
             }
-        return TaskListPage(tasks: page, nextToken: next)
+        return page
     }
 
     static func vendorStatuses(for status: TaskStatus?) -> [String] {
