@@ -36,15 +36,18 @@ struct TaskLister: Sendable {
                     logger: logger
                 )
                 page.tasks += result.tasks
-                if let missing = result.incomplete {
-                    logger.warning("a listed task could not be resolved", metadata: ["provider": "\(name)", "error": "\(missing.kind.rawValue)"])
-                    page.incomplete.append((name, missing))
-                }
                 if let next = result.nextToken {
                     token = next
                 } else {
                     index += 1
                     token = nil
+                }
+                if let missing = result.incomplete {
+                    // Some of this page is missing (a listed task could not be had now): say so,
+                    // and end the page here so the cursor goes on where this source left off.
+                    logger.warning("a listed task could not be resolved", metadata: ["provider": "\(name)", "error": "\(missing.kind.rawValue)"])
+                    page.incomplete.append((name, missing))
+                    break
                 }
             } catch {
                 logger.warning("listing a provider failed", metadata: ["provider": "\(name)", "error": "\(error.kind.rawValue)"])
