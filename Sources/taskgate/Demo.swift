@@ -108,7 +108,13 @@ struct Demo: AsyncParsableCommand {
         let now = state.clock.date
         let result =
             #"{"VideoName":"intro.mp4","AnalysisUseTime":30,"ApplicationId":"demo-app","ProcessResultUrl":"http://example.invalid/processResult/400099.txt"}"#
-        state.add(SimulatedTask(id: "400099", steps: [.state(.succeeded, result: result)], createdAt: now.addingTimeInterval(-600)))
+        // What ListTasks knows beyond GetTaskResult: kept in the answer's vendorFields.
+        let listed: [String: JSONValue] = [
+            "ApplicationName": JSONValue("demo-app")!, "ServiceType": JSONValue(1)!, "ProcessingDuration": JSONValue(30)!,
+        ]
+        state.add(
+            SimulatedTask(id: "400099", steps: [.state(.succeeded, result: result)], createdAt: now.addingTimeInterval(-600), fields: listed)
+        )
         state.add(
             SimulatedTask(
                 id: "400100",
@@ -133,7 +139,8 @@ struct Demo: AsyncParsableCommand {
             SimulatedTask(
                 id: "2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a",
                 steps: [.state(.succeeded, result: transcode)],
-                createdAt: now.addingTimeInterval(-900)
+                createdAt: now.addingTimeInterval(-900),
+                fields: ["SessionContext": JSONValue("order-42")!]  // the caller's own pass-through data
             )
         )
         state.add(
@@ -169,6 +176,7 @@ struct Demo: AsyncParsableCommand {
               curl -s \(base)/tasks/aliyun/400100                            # Alibaba: queued, running, then succeeded after 20 s
               curl -s \(base)/tasks/aliyun/400101                            # Alibaba: failed, with the vendor's error
               curl -s '\(base)/tasks?provider=aliyun&status=succeeded'      # Alibaba's ListTasks behind taskgate's cursor
+              curl -s '\(base)/tasks?provider=aliyun&vendor.ApplicationName=demo-app'   # ListTasks' own filters, passed through
               curl -s \(base)/tasks/tencent/2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a   # Tencent MPS: succeeded
               curl -s \(base)/tasks/tencent/2600010949-EditMediaTask-000000000000000000000000002  # Tencent: FINISH with ErrCode = failed
               curl -s '\(base)/tasks?provider=tencent'                       # Tencent's DescribeTasks, FINISH resolved to succeeded/failed
