@@ -90,4 +90,58 @@ import Testing
             #expect(json["Message"] as? String ?? "" != "")
         }
     }
+
+    /// One RPC call signed as the SDK signs it, at the simulator's time.
+    static func call(_ action: String, _ parameters: [(String, String)], port: Int, at date: Date) async throws -> (UInt, [String: Any]) {
+        let common = [
+            ("Action", action), ("Version", "2019-08-10"), ("Format", "JSON"), ("AccessKeyId", aliyunKeyID),
+            ("SignatureMethod", "HMAC-SHA1"), ("SignatureVersion", "1.0"), ("SignatureNonce", UUID().uuidString),
+            ("Timestamp", AliyunTimestamp.format(date)), ("RegionId", "cn-shanghai"),
+        ]
+        let signed = AliyunRPCSigner.sign(method: "POST", parameters: parameters + common, secret: aliyunSecret)
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)" + signed.requestTarget)
+        request.method = .POST
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (response.status.code, try #require(try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]))
+    }
+
+    /// The seeds' HTTP status for each error code, which the official SDK's retry rule reads.
+    @Test(
+        arguments: [
+            ("InternalError", 500), ("ServiceUnavailable", 500), ("Unauthorized", 401), ("ServiceNotOpened", 401),
+            ("BalanceNotEnough", 401), ("InvalidApiNotFound", 404), ("ResourceNotFound", 404), ("ServiceNotSelected", 406),
+        ] as [(String, UInt)]
+    )
+    func errorCodesComeWithTheSeedsHTTPStatus(code: String, status: UInt) async throws {
+        let clock = ManualClock()
+        let simulator = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
+        try await withSimulator(simulator) { sim in
+            addTask(sim.state, id: "91", SimulatedTask.Step(answer: .vendorError(code: code)))
+            let (answered, json) = try await Self.call("GetTaskResult", [("TaskId", "91")], port: sim.vendorPort, at: clock.date)
+            #expect(answered == status)
+            #expect(json["Code"] as? String == code)
+            #expect(json["RequestId"] is String)
+        }
+    }
+
+    /// ListTasks types TaskId as a Long (the official SDK compares it as one), failed items carry
+    /// the seed's error fields, and a success can carry `"Code": "OK"`.
+    @Test func listTasksSpeaksTheSeedsTypes() async throws {
+        let clock = ManualClock()
+        var simulator = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
+        simulator.successCode = "OK"
+        try await withSimulator(simulator) { sim in
+            addTask(sim.state, id: "92", .failed(code: "VideoDecodeFailed", message: "bad"))
+            let (status, json) = try await Self.call("ListTasks", [("PageNumber", "1"), ("PageSize", "10")], port: sim.vendorPort, at: clock.date)
+            #expect(status == 200)
+            #expect(json["Code"] as? String == "OK")
+            let item = try #require((json["Tasks"] as? [[String: Any]])?.first)
+            #expect(item["TaskId"] as? Int == 92)
+            #expect(item["TaskId"] as? String == nil)
+            #expect(item["ErrorCode"] as? String == "400")
+            #expect(item["ErrorName"] as? String == "VideoDecodeFailed")
+            #expect(item["ErrorMessage"] as? String == "bad" && item["ErrorReason"] as? String == "bad")
+        }
+    }
 }

@@ -46,9 +46,10 @@ import Testing
 
     // MARK: - Alibaba
 
-    @Test func codeOKIsASuccessOnEveryCall() async throws {
+    @Test(arguments: ["OK", "200"])
+    func aSuccessCodeIsASuccessOnEveryCall(code: String) async throws {
         var vendor = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: ManualClock()))
-        vendor.successCode = "OK"
+        vendor.successCode = code
         try await withAliyunGateway(simulator: vendor) { client, sim in
             addTask(sim.state, id: "400099", .state(.succeeded, result: AliyunGatewayTests.result))
             addTask(sim.state, id: "400100", .state(.running))

@@ -53,7 +53,12 @@ struct AliyunReply {
     /// `Status` of a GetTaskStatus or GetTaskResult answer.
     static func statusCode(_ body: [String: Any], provider: String) throws(GatewayError) -> Int {
         guard let status = body["Status"] as? Int, (0...3).contains(status) else {
-            throw GatewayError(.vendorBadAnswer, "The vendor's answer has no task Status taskgate knows.", provider: provider)
+            throw GatewayError(
+                .vendorBadAnswer,
+                "The vendor's answer has no task Status taskgate knows.",
+                provider: provider,
+                vendorRequestID: body["RequestId"] as? String
+            )
         }
         return status
     }

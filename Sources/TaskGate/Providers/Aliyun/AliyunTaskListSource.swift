@@ -48,14 +48,19 @@ struct AliyunTaskListSource: TaskListSource {
         parameters += filters.map { ($0.name, $0.value) }
         let answer = try await provider.call("ListTasks", parameters, logger: logger)
         guard let items = answer.body["Tasks"] as? [[String: Any]], let total = answer.body["TotalCount"] as? Int else {
-            throw GatewayError(.vendorBadAnswer, "The vendor's ListTasks answer has no Tasks or TotalCount.", provider: provider.name)
+            throw GatewayError(
+                .vendorBadAnswer,
+                "The vendor's ListTasks answer has no Tasks or TotalCount.",
+                provider: provider.name,
+                vendorRequestID: answer.requestID
+            )
         }
         let now = provider.environment.clock.date
         let taken = items.dropFirst(position.skip).prefix(limit)
         var page = TaskListPage(tasks: [], nextToken: nil)
         for item in taken {
             guard let id = AliyunReply.taskID(item) else {
-                throw GatewayError(.vendorBadAnswer, "A ListTasks item has no TaskId.", provider: provider.name)
+                throw GatewayError(.vendorBadAnswer, "A ListTasks item has no TaskId.", provider: provider.name, vendorRequestID: answer.requestID)
             }
             var record = try AliyunReply.record(
                 item,

@@ -50,7 +50,7 @@ struct TencentReply {
         requestID: String?
     ) throws(GatewayError) -> TaskRecord {
         guard let vendorStatus = detail["Status"] as? String else {
-            throw GatewayError(.vendorBadAnswer, "The vendor's answer has no task Status.", provider: provider)
+            throw GatewayError(.vendorBadAnswer, "The vendor's answer has no task Status.", provider: provider, vendorRequestID: requestID)
         }
         var record = TaskRecord(provider: provider, kind: kind, id: id, status: .running, vendorStatus: vendorStatus, fetchedAt: fetchedAt)
         record.createdAt = date(detail["CreateTime"])
@@ -71,7 +71,13 @@ struct TencentReply {
                 record.status = .succeeded
             }
         default:
-            throw GatewayError(.vendorBadAnswer, "The vendor answered an unknown task Status.", provider: provider, vendorCode: vendorStatus)
+            throw GatewayError(
+                .vendorBadAnswer,
+                "The vendor answered an unknown task Status.",
+                provider: provider,
+                vendorCode: vendorStatus,
+                vendorRequestID: requestID
+            )
         }
         return record
     }

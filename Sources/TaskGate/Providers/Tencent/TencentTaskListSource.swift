@@ -35,7 +35,12 @@ struct TencentTaskListSource: TaskListSource {
         body.endObject()
         let answer = try await provider.call("DescribeTasks", body: body.bytes, logger: logger)
         guard let items = answer.body["TaskSet"] as? [[String: Any]] else {
-            throw GatewayError(.vendorBadAnswer, "The vendor's DescribeTasks answer has no TaskSet.", provider: provider.name)
+            throw GatewayError(
+                .vendorBadAnswer,
+                "The vendor's DescribeTasks answer has no TaskSet.",
+                provider: provider.name,
+                vendorRequestID: answer.requestID
+            )
         }
         var page = TaskListPage(tasks: [], nextToken: nil)
         for item in items {
