@@ -20,6 +20,15 @@ import Testing
         provider.staleMax = .zero
     }
 
+    /// The caller's problem for one row: its status, type, the vendor's code and RequestId.
+    static func expect(_ response: TestResponse, _ row: Row, hasRequestID: Bool) throws {
+        let problem = try response.json()
+        #expect(Int(response.status.code) == row.status, "\(row.code)")
+        #expect(problem["type"] as? String == "urn:taskgate:problem:\(row.type)", "\(row.code)")
+        #expect(problem["vendorCode"] as? String == row.code)
+        #expect(((problem["vendorRequestId"] as? String)?.isEmpty == false) == hasRequestID)
+    }
+
     @Test(
         arguments: [
             // Alibaba — the SDK retries HTTP 500/502/503/504 and throttling.
@@ -44,12 +53,7 @@ import Testing
     func aliyun(_ row: Row) async throws {
         try await withAliyunGateway(configure: Self.retryTwice) { client, sim in
             addTask(sim.state, id: "81", SimulatedTask.Step(answer: .vendorError(code: row.code)))
-            let response = try await client.get("/tasks/aliyun/81")
-            let problem = try response.json()
-            #expect(Int(response.status.code) == row.status)
-            #expect(problem["type"] as? String == "urn:taskgate:problem:\(row.type)")
-            #expect(problem["vendorCode"] as? String == row.code)
-            #expect((problem["vendorRequestId"] as? String)?.isEmpty == false)
+            try Self.expect(try await client.get("/tasks/aliyun/81"), row, hasRequestID: true)
             #expect(sim.state.calls(for: "81")["GetTaskResult"] == row.attempts)
         }
     }
@@ -76,12 +80,7 @@ import Testing
         let id = TencentGatewayTests.workflow
         try await withTencentGateway(configure: Self.retryTwice) { client, sim in
             addTask(sim.state, id: id, SimulatedTask.Step(answer: .vendorError(code: row.code)))
-            let response = try await client.get("/tasks/tencent/\(id)")
-            let problem = try response.json()
-            #expect(Int(response.status.code) == row.status)
-            #expect(problem["type"] as? String == "urn:taskgate:problem:\(row.type)")
-            #expect(problem["vendorCode"] as? String == row.code)
-            #expect((problem["vendorRequestId"] as? String)?.isEmpty == false)
+            try Self.expect(try await client.get("/tasks/tencent/\(id)"), row, hasRequestID: true)
             #expect(sim.state.calls(for: id)["DescribeTaskDetail"] == row.attempts)
         }
     }
@@ -102,11 +101,7 @@ import Testing
     func capMonster(_ row: Row) async throws {
         try await withCapMonsterGateway(configure: Self.retryTwice) { client, sim in
             addTask(sim.state, id: "46", SimulatedTask.Step(answer: .vendorError(code: row.code)))
-            let response = try await client.get("/tasks/capmonster/46")
-            let problem = try response.json()
-            #expect(Int(response.status.code) == row.status)
-            #expect(problem["type"] as? String == "urn:taskgate:problem:\(row.type)")
-            #expect(problem["vendorCode"] as? String == row.code)
+            try Self.expect(try await client.get("/tasks/capmonster/46"), row, hasRequestID: false)
             #expect(sim.state.calls(for: "46")["getTaskResult"] == row.attempts)
         }
     }

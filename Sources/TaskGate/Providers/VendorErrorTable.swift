@@ -56,6 +56,26 @@ struct VendorErrorTable: Sendable {
         rules.first { $0.match.matches(code: code, httpStatus: httpStatus) }!
     }
 
+    /// The classified error for `response`, whose body names the vendor's error `code`.
+    func error(
+        code: String,
+        in response: VendorHTTPClient.Response,
+        requestID: String?,
+        provider: String,
+        call: String,
+        logger: Logger
+    ) -> GatewayError {
+        error(
+            code: code,
+            httpStatus: response.status,
+            requestID: requestID,
+            retryAfter: response.retryAfter,
+            provider: provider,
+            call: call,
+            logger: logger
+        )
+    }
+
     /// The classified error for a vendor's answer that carries an error code.
     func error(
         code: String,
@@ -100,14 +120,6 @@ extension VendorHTTPClient.Response {
     /// put their own error codes in 4xx/5xx bodies read those first.
     func requireSuccess(provider: String, call: String, logger: Logger) throws(GatewayError) {
         guard !(200...299).contains(status) else { return }
-        throw VendorErrorTable.http.error(
-            code: "HTTP \(status)",
-            httpStatus: status,
-            requestID: nil,
-            retryAfter: retryAfter,
-            provider: provider,
-            call: call,
-            logger: logger
-        )
+        throw VendorErrorTable.http.error(code: "HTTP \(status)", in: self, requestID: nil, provider: provider, call: call, logger: logger)
     }
 }

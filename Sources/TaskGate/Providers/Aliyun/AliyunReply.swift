@@ -23,9 +23,8 @@ struct AliyunReply {
         if let code, saysFailure || !(200...299).contains(response.status) {
             throw AliyunErrors.table.error(
                 code: code,
-                httpStatus: response.status,
+                in: response,
                 requestID: requestID,
-                retryAfter: response.retryAfter,
                 provider: provider,
                 call: call,
                 logger: logger
@@ -38,9 +37,8 @@ struct AliyunReply {
         if object["Success"] as? Bool == false {
             throw AliyunErrors.table.error(
                 code: "Success=false",
-                httpStatus: response.status,
+                in: response,
                 requestID: requestID,
-                retryAfter: nil,
                 provider: provider,
                 call: call,
                 logger: logger

@@ -31,9 +31,8 @@ enum CapMonsterReply {
             guard CapMonsterErrors.taskFailureCodes.contains(code) else {
                 throw CapMonsterErrors.table.error(
                     code: code,
-                    httpStatus: response.status,
+                    in: response,
                     requestID: nil,
-                    retryAfter: nil,
                     provider: provider,
                     call: "getTaskResult",
                     logger: logger

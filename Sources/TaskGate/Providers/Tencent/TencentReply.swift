@@ -19,9 +19,8 @@ struct TencentReply {
         if let error = inner["Error"] as? [String: Any] {
             throw TencentErrors.table.error(
                 code: (error["Code"] as? String) ?? "UnknownError",
-                httpStatus: response.status,
+                in: response,
                 requestID: requestID,
-                retryAfter: nil,
                 provider: provider,
                 call: call,
                 logger: logger
