@@ -38,7 +38,7 @@ struct Demo: AsyncParsableCommand {
         func loopback(_ port: Int) -> URL { URL(string: "http://127.0.0.1:\(port)")! }
         let configuration = GatewayConfiguration(
             listen: ListenAddress(host: "127.0.0.1", port: port),
-            storePath: storePath,
+            store: .sqlite(path: storePath),
             logLevel: level,
             providers: [
                 ProviderConfiguration(name: "capmonster", endpoint: loopback(simulatorPort), vendor: CapMonsterSettings(clientKey: clientKey)),

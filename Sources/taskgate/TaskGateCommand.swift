@@ -74,7 +74,7 @@ struct Serve: AsyncParsableCommand {
         logger.notice(
             "taskgate serving",
             metadata: [
-                "listen": "\(configuration.listen)", "store": "\(configuration.storePath)",
+                "listen": "\(configuration.listen)", "store": "\(configuration.store)",
                 "providers": "\(configuration.providers.map(\.name))",
             ]
         )
@@ -99,7 +99,7 @@ struct CheckConfig: AsyncParsableCommand {
         let configuration = try await options.load()
         let names = configuration.providers.map { "\($0.name) (\($0.kind.name) at \($0.endpoint.absoluteString))" }
         print(
-            "configuration ok: listen \(configuration.listen), store \(configuration.storePath), providers: \(names.isEmpty ? "none" : names.joined(separator: ", "))"
+            "configuration ok: listen \(configuration.listen), store \(configuration.store), providers: \(names.isEmpty ? "none" : names.joined(separator: ", "))"
         )
     }
 }
@@ -115,8 +115,11 @@ struct Backup: AsyncParsableCommand {
     func run() async throws {
         let configuration = try await options.load()
         do {
-            let summary = try StoreBackup.copy(store: configuration.storePath, to: to)
-            print("backed up \(summary.tasks) tasks (\(summary.bytes) bytes) from \(configuration.storePath) to \(to)")
+            guard case .sqlite(let path) = configuration.store else {
+                throw ValidationError("backup copies an SQLite store; back up a PostgreSQL store with pg_dump (see the README)")
+            }
+            let summary = try StoreBackup.copy(store: path, to: to)
+            print("backed up \(summary.tasks) tasks (\(summary.bytes) bytes) from \(path) to \(to)")
         } catch {
             FileHandle.standardError.write(Data("taskgate: backup failed: \(error)\n".utf8))
             throw ExitCode(1)

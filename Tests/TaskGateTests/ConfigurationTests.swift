@@ -22,7 +22,7 @@ import Testing
     @Test func aValidFileLoads() async throws {
         let configuration = try await loadConfiguration(Self.valid)
         #expect(configuration.listen == ListenAddress(host: "127.0.0.1", port: 8080))
-        #expect(configuration.storePath == "/tmp/x.sqlite")
+        #expect(configuration.store == .sqlite(path: "/tmp/x.sqlite"))
         #expect(configuration.providers.map(\.name) == ["anticaptcha", "capmonster"])
         #expect(configuration.providers[0].endpoint.absoluteString == "https://api.anti-captcha.com")
         #expect(configuration.providers[0].statusTTL == .milliseconds(500))
@@ -84,5 +84,39 @@ import Testing
     @Test(arguments: ["8080", ":8080", "host:", "host:port", "::1:80", "[::1]80", "a b:1"])
     func badListenAddressesDoNotParse(text: String) {
         #expect(ListenAddress(parsing: text) == nil)
+    }
+
+    @Test func aPostgresStoreIsAURLWhosePasswordIsNeverShown() async throws {
+        let url = "postgres://gate:pa%40ss@db.internal:6432/taskgate?sslmode=require"
+        let configuration = try await loadConfiguration(Self.valid, environment: ["STORE": url, "STORE_POOL": "16"])
+        guard case .postgres(let parsed) = configuration.store else {
+            Issue.record("not a postgres store: \(configuration.store)")
+            return
+        }
+        #expect(parsed.host == "db.internal" && parsed.port == 6432 && parsed.database == "taskgate")
+        #expect(parsed.user == "gate" && parsed.password == "pa@ss" && parsed.requiresTLS)
+        #expect(configuration.storePool == 16)
+        #expect(configuration.store.description == "postgres://gate:***@db.internal:6432/taskgate?sslmode=require")
+        let short = try #require(try Self.postgres("postgresql://u@h/d"))
+        #expect(short.port == 5432 && short.password == nil && !short.requiresTLS)
+    }
+
+    static func postgres(_ text: String) throws -> PostgresStoreURL? {
+        if case .postgres(let url) = try StoreLocation(parsing: text) { return url }
+        return nil
+    }
+
+    @Test(arguments: [
+        "postgres://u:p@h:5432/", "postgres://:p@h/d", "postgres://u:p@h/d?sslmode=prefer", "postgres://u:p@h/d?pool=3",
+        "postgres://u:p@h:0/d",
+    ])
+    func badPostgresURLsNameTheStoreKeyAndNotThePassword(url: String) {
+        #expect(throws: ConfigurationError.self) { try StoreLocation(parsing: url) }
+        do {
+            _ = try StoreLocation(parsing: url)
+        } catch {
+            #expect(error.key == "store")
+            #expect(!error.description.contains(":p@"))
+        }
     }
 }

@@ -42,7 +42,19 @@ func buildGateway(
     var logger = logger ?? Logger(label: "taskgate")
     logger.logLevel = configuration.logLevel
     let metrics = GatewayMetrics()
-    let store = try SQLiteTaskStore(path: configuration.storePath, logger: logger, metrics: metrics)
+    let store: any TaskStore
+    let storeService: any Service
+    var migration: (@Sendable () async throws -> Void)?
+    switch configuration.store {
+    case .sqlite(let path):
+        let sqlite = try SQLiteTaskStore(path: path, logger: logger, metrics: metrics)
+        (store, storeService) = (sqlite, StoreService(store: sqlite, logger: logger))
+    case .postgres(let url):
+        let postgres = PostgresTaskStore(url: url, poolSize: configuration.storePool, logger: logger, metrics: metrics)
+        (store, storeService) = (postgres, postgres)
+        // The pool runs as a service; the schema is brought up to date before the server listens.
+        migration = { try await postgres.migrate() }
+    }
     let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
     let providers = built.map(\.provider)
     let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, clock: clock)
@@ -78,7 +90,8 @@ func buildGateway(
         logger: logger
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
-    app.addServices(StoreService(store: store, logger: logger), HTTPClientService(clients: built.map(\.client)))
+    app.addServices(storeService, HTTPClientService(clients: built.map(\.client)))
+    if let migration { app.beforeServerStarts(perform: migration) }
     return Gateway(application: app, service: service, metrics: metrics, hotPath: hotPath)
 }
 

@@ -9,7 +9,10 @@ import Yams
 ///
 /// Keys (top level):
 /// - `listen` (string, default `127.0.0.1:8080`): address the HTTP server binds to.
-/// - `store` (string, default `taskgate.sqlite`): the SQLite file; created on first start.
+/// - `store` (string, default `taskgate.sqlite`): the SQLite file, created on first start; or a
+///   `postgres://user:password@host:port/database?sslmode=disable|require` URL (`postgresql://`
+///   too) for a store several replicas share. The password is a secret.
+/// - `store_pool` (integer, default `8`): PostgreSQL connections per replica.
 /// - `log_level` (string, default `info`): trace, debug, info, notice, warning, error, critical.
 /// - `log_format` (string, default `json`): `json` (one object per line) or `text`.
 /// - `shutdown_grace_period` (duration, default `30s`): the longest requests in flight may take to
@@ -23,7 +26,9 @@ import Yams
 /// - `limits` (map, optional): connection and request bounds; see `LimitsConfiguration`.
 public struct GatewayConfiguration: Sendable {
     public var listen: ListenAddress
-    public var storePath: String
+    public var store: StoreLocation
+    /// PostgreSQL connections this replica may open.
+    public var storePool = 8
     public var logLevel: Logger.Level
     public var logFormat: LogFormat = .json
     public var shutdownGracePeriod: Duration = .seconds(30)
@@ -34,15 +39,15 @@ public struct GatewayConfiguration: Sendable {
     /// Sorted by name, so listings and logs are stable.
     public var providers: [ProviderConfiguration]
 
-    public init(listen: ListenAddress, storePath: String, logLevel: Logger.Level, providers: [ProviderConfiguration]) {
+    public init(listen: ListenAddress, store: StoreLocation, logLevel: Logger.Level, providers: [ProviderConfiguration]) {
         self.listen = listen
-        self.storePath = storePath
+        self.store = store
         self.logLevel = logLevel
         self.providers = providers.sorted { $0.name < $1.name }
     }
 
     static let topLevelKeys: Set<String> = [
-        "listen", "store", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "providers",
+        "listen", "store", "store_pool", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "providers",
         "auth", "limits",
     ]
 
@@ -108,7 +113,9 @@ public struct GatewayConfiguration: Sendable {
         for name in providerNames {
             providers.append(try ProviderConfiguration(name: name, values: values.scoped(to: "providers").scoped(to: name)))
         }
-        self.init(listen: listen, storePath: values.string("store") ?? "taskgate.sqlite", logLevel: level, providers: providers)
+        let store = try StoreLocation(parsing: values.string("store", isSecret: true) ?? "taskgate.sqlite")
+        self.init(listen: listen, store: store, logLevel: level, providers: providers)
+        storePool = try values.integer("store_pool", default: 8, range: 1...1000)
         let formatText = values.string("log_format") ?? "json"
         guard let format = LogFormat(rawValue: formatText) else {
             throw ConfigurationError(key: "log_format", "is not json or text: \(formatText)")

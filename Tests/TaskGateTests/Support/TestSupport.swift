@@ -65,7 +65,13 @@ func temporaryStorePath() -> String {
 
 /// A gateway on loopback (port 0) with `providers`, as a value: what `serve` builds from a file.
 func gatewayConfiguration(store: String, logLevel: Logger.Level = .critical, _ providers: ProviderConfiguration...) -> GatewayConfiguration {
-    GatewayConfiguration(listen: ListenAddress(host: "127.0.0.1", port: 0), storePath: store, logLevel: logLevel, providers: providers)
+    // A test's store is a file path or a test database's URL; both parse.
+    GatewayConfiguration(
+        listen: ListenAddress(host: "127.0.0.1", port: 0),
+        store: try! StoreLocation(parsing: store),
+        logLevel: logLevel,
+        providers: providers
+    )
 }
 
 /// A provider named `name` in front of `endpoint`, every common setting at its default.

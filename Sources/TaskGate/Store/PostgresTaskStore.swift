@@ -1,0 +1,296 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+
+/// The task store in a PostgreSQL database that several replicas share (`store: postgres://…`).
+///
+/// The same contract as `SQLiteTaskStore`, decided in the database so it holds across replicas:
+/// a final row is never replaced (the upsert's `WHERE NOT is_final`), a vendor call is counted
+/// with a row lock (`FOR UPDATE`), every write commits before it returns. The connection pool
+/// (`PostgresClient`) runs as a service of the application and reconnects by itself.
+public final class PostgresTaskStore: TaskStore, Service {
+    let client: PostgresClient
+    let logger: Logger
+    let metrics: GatewayMetrics?
+
+    public init(url: PostgresStoreURL, poolSize: Int, logger: Logger, metrics: GatewayMetrics? = nil) {
+        let tls: PostgresClient.Configuration.TLS = url.requiresTLS ? .require(.makeClientConfiguration()) : .disable
+        var configuration = PostgresClient.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.user,
+            password: url.password,
+            database: url.database,
+            tls: tls
+        )
+        configuration.options.maximumConnections = poolSize
+        configuration.options.connectTimeout = .seconds(2)
+        configuration.options.additionalStartupParameters = [("application_name", "taskgate")]
+        var background = logger
+        background[metadataKey: "component"] = "store"
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Runs the connection pool until the application shuts down.
+    public func run() async throws {
+        await client.run()
+    }
+
+    // MARK: - Schema
+
+    /// Every schema change, in order; a database that has applied one taskgate does not know was
+    /// written by a newer taskgate, and this one refuses to touch it.
+    static let migrations: [(name: String, sql: [String])] = [
+        (
+            "v1: task",
+            [
+                """
+                CREATE TABLE task (
+                    sequence bigserial PRIMARY KEY,
+                    provider text NOT NULL,
+                    task_id text NOT NULL,
+                    status text NOT NULL,
+                    is_final boolean NOT NULL,
+                    vendor_status text,
+                    body_gzip bytea NOT NULL,
+                    etag text NOT NULL,
+                    fetched_at double precision NOT NULL,
+                    first_seen_at double precision NOT NULL,
+                    UNIQUE (provider, task_id)
+                )
+                """,
+                "CREATE INDEX task_by_status ON task (provider, status, sequence)",
+            ]
+        ),
+        (
+            "v2: vendor_call_budget",
+            [
+                """
+                CREATE TABLE vendor_call_budget (
+                    provider text NOT NULL,
+                    task_id text NOT NULL,
+                    calls integer NOT NULL,
+                    last_call_at double precision NOT NULL,
+                    PRIMARY KEY (provider, task_id)
+                )
+                """
+            ]
+        ),
+        (
+            "v3: vendor_call_budget.spent_by_vendor",
+            ["ALTER TABLE vendor_call_budget ADD COLUMN spent_by_vendor boolean NOT NULL DEFAULT false"]
+        ),
+    ]
+
+    /// Creates or brings the schema up to date, once across replicas starting together (an
+    /// advisory lock held for the transaction).
+    /// - Throws: `StoreOpenError` when the database cannot be reached or was written by a newer taskgate.
+    public func migrate() async throws(StoreOpenError) {
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(7307147105)", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS taskgate_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                    logger: logger
+                )
+                var applied: Set<String> = []
+                for try await name in try await connection.query("SELECT name FROM taskgate_migrations", logger: logger).decode(String.self) {
+                    applied.insert(name)
+                }
+                let known = Set(Self.migrations.map(\.name))
+                if let unknown = applied.subtracting(known).sorted().first {
+                    throw StoreOpenError(
+                        path: self.locationDescription,
+                        reason: "it was written by a newer taskgate (unknown migration \(unknown)); refusing to touch it"
+                    )
+                }
+                for migration in Self.migrations where !applied.contains(migration.name) {
+                    for statement in migration.sql {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query("INSERT INTO taskgate_migrations (name) VALUES (\(migration.name))", logger: logger)
+                }
+            }
+        } catch let error as StoreOpenError {
+            throw error
+        } catch {
+            throw StoreOpenError(path: locationDescription, reason: Self.describe(error))
+        }
+    }
+
+    var locationDescription: String { "the PostgreSQL store" }
+
+    // MARK: - TaskStore
+
+    public func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer? {
+        let row = try await perform("read") { () async throws -> (String, String?, ByteBuffer, String, Double)? in
+            let rows = try await self.client.query(
+                "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = \(provider) AND task_id = \(id)",
+                logger: self.logger
+            )
+            for try await row in rows.decode((String, String?, ByteBuffer, String, Double).self) { return row }
+            return nil
+        }
+        guard let (statusText, vendorStatus, body, etag, fetchedAt) = row else { return nil }
+        guard let status = TaskStatus(rawValue: statusText), let validator = Validator(hex: etag) else {
+            logger.error("a stored task has an unknown status", metadata: ["provider": "\(provider)"])
+            throw GatewayError(.storeUnavailable, "A stored task could not be read.")
+        }
+        return EncodedAnswer(
+            provider: provider,
+            id: id,
+            status: status,
+            vendorStatus: vendorStatus,
+            fetchedAt: Date(timeIntervalSince1970: fetchedAt),
+            gzipBody: body,
+            identityBody: nil,
+            validator: validator
+        )
+    }
+
+    /// The hot path never waits on the network: it serves what memory holds, and a request for a
+    /// final answer not in memory takes the async path (`answer`), which keeps it in memory.
+    public func finalAnswerNow(provider: String, id: String) -> EncodedAnswer? { nil }
+
+    public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
+        let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
+        let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
+        try await perform("write") {
+            try await self.client.query(
+                """
+                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
+                VALUES (\(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt))
+                ON CONFLICT (provider, task_id) DO UPDATE SET
+                  status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
+                  body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
+                WHERE NOT task.is_final
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
+    public func reserveVendorCall(
+        provider: String,
+        id: String,
+        limit: Int,
+        spacing: Double,
+        now: Date
+    ) async throws(GatewayError) -> VendorCallReservation {
+        let time = now.timeIntervalSince1970
+        return try await perform("write") {
+            try await self.client.withTransaction(logger: self.logger) { connection -> VendorCallReservation in
+                // The row exists before it is locked, so two replicas counting a new task's first
+                // call serialize on it too.
+                try await connection.query(
+                    """
+                    INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at) VALUES (\(provider), \(id), 0, 0)
+                    ON CONFLICT (provider, task_id) DO NOTHING
+                    """,
+                    logger: self.logger
+                )
+                let rows = try await connection.query(
+                    """
+                    SELECT calls, last_call_at, spent_by_vendor FROM vendor_call_budget
+                    WHERE provider = \(provider) AND task_id = \(id) FOR UPDATE
+                    """,
+                    logger: self.logger
+                )
+                var current: (Int, Double, Bool) = (0, 0, false)
+                for try await row in rows.decode((Int, Double, Bool).self) { current = row }
+                let (calls, last, spentByVendor) = current
+                if spentByVendor { return .spentByVendor(calls: calls) }
+                if calls >= limit { return .exhausted(calls: calls) }
+                if calls > 0, time < last + spacing { return .notBefore(Date(timeIntervalSince1970: last + spacing)) }
+                try await connection.query(
+                    "UPDATE vendor_call_budget SET calls = calls + 1, last_call_at = \(time) WHERE provider = \(provider) AND task_id = \(id)",
+                    logger: self.logger
+                )
+                return .granted(calls: calls + 1)
+            }
+        }
+    }
+
+    public func markVendorBudgetSpent(provider: String, id: String, now: Date) async throws(GatewayError) {
+        let time = now.timeIntervalSince1970
+        try await perform("write") {
+            try await self.client.query(
+                """
+                INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at, spent_by_vendor)
+                VALUES (\(provider), \(id), 0, \(time), true)
+                ON CONFLICT (provider, task_id) DO UPDATE SET spent_by_vendor = true
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
+    public func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing] {
+        let after = afterSequence ?? 0
+        let statusText = status?.rawValue
+        return try await perform("read") {
+            let rows =
+                if let statusText {
+                    try await self.client.query(
+                        """
+                        SELECT sequence, body_gzip FROM task WHERE provider = \(provider) AND status = \(statusText) AND sequence > \(after)
+                        ORDER BY sequence LIMIT \(limit)
+                        """,
+                        logger: self.logger
+                    )
+                } else {
+                    try await self.client.query(
+                        "SELECT sequence, body_gzip FROM task WHERE provider = \(provider) AND sequence > \(after) ORDER BY sequence LIMIT \(limit)",
+                        logger: self.logger
+                    )
+                }
+            var listings: [StoredListing] = []
+            for try await (sequence, body) in rows.decode((Int64, ByteBuffer).self) {
+                listings.append(StoredListing(sequence: sequence, gzipBody: body))
+            }
+            return listings
+        }
+    }
+
+    public func checkReadable() async throws(GatewayError) {
+        try await perform("read") {
+            try await self.client.query("SELECT 1 FROM taskgate_migrations LIMIT 1", logger: self.logger)
+        }
+    }
+
+    public func statistics() async throws(GatewayError) -> (rows: Int, fileBytes: Int) {
+        try await perform("read") {
+            let rows = try await self.client.query(
+                "SELECT (SELECT count(*) FROM task), pg_total_relation_size('task') + pg_total_relation_size('vendor_call_budget')",
+                logger: self.logger
+            )
+            for try await (count, bytes) in rows.decode((Int, Int).self) { return (count, bytes) }
+            return (0, 0)
+        }
+    }
+
+    /// Runs a database operation and turns any failure into one logged `store-unavailable` error.
+    @discardableResult
+    private func perform<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws(GatewayError) -> T {
+        do {
+            return try await body()
+        } catch {
+            logger.error("store \(operation) failed", metadata: ["error": "\(Self.describe(error))"])
+            metrics?.storeFailure(operation: operation)
+            throw GatewayError(.storeUnavailable, "The task store could not \(operation).")
+        }
+    }
+
+    /// What went wrong, without the query's bound values (a task body) or the password.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return "\(error.code): \(message)" }
+            return "\(error.code)"
+        }
+        return "\(type(of: error))"
+    }
+}
