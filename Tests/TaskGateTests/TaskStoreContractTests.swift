@@ -134,7 +134,7 @@ func withStore<T: Sendable>(at location: String, _ body: @Sendable (any TaskStor
                 return nil
             }
             defer { group.cancelAll() }
-            try await store.migrate()
+            try await store.waitUntilReady()
             let value = try await body(store)
             group.cancelAll()
             return value

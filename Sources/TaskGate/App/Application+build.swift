@@ -44,16 +44,23 @@ func buildGateway(
     let metrics = GatewayMetrics()
     let store: any TaskStore
     let storeService: any Service
-    var migration: (@Sendable () async throws -> Void)?
+    var waitForStore: (@Sendable () async throws -> Void)?
     switch configuration.store {
     case .sqlite(let path):
         let sqlite = try SQLiteTaskStore(path: path, logger: logger, metrics: metrics)
         (store, storeService) = (sqlite, StoreService(store: sqlite, logger: logger))
     case .postgres(let url):
         let postgres = PostgresTaskStore(url: url, poolSize: configuration.storePool, logger: logger, metrics: metrics)
+        // The pool runs as a service; it brings the schema up to date once the database answers.
         (store, storeService) = (postgres, postgres)
-        // The pool runs as a service; the schema is brought up to date before the server listens.
-        migration = { try await postgres.migrate() }
+        waitForStore = { [logger] () async throws(StoreOpenError) in
+            do throws(StoreOpenError) {
+                try await postgres.waitUntilReady(timeout: .seconds(10))
+            } catch  where !error.isRefusal {
+                // Serve anyway: /readyz says 503 and store requests fail fast until it is back.
+                logger.error("the PostgreSQL store is not reachable yet; serving without it until it is")
+            }
+        }
     }
     let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
     let providers = built.map(\.provider)
@@ -91,7 +98,7 @@ func buildGateway(
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
     app.addServices(storeService, HTTPClientService(clients: built.map(\.client)))
-    if let migration { app.beforeServerStarts(perform: migration) }
+    if let waitForStore { app.beforeServerStarts(perform: waitForStore) }
     return Gateway(application: app, service: service, metrics: metrics, hotPath: hotPath)
 }
 

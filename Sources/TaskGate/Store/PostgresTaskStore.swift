@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The task store in a PostgreSQL database that several replicas share (`store: postgres://…`).
 ///
@@ -10,12 +11,33 @@ import ServiceLifecycle
 /// a final row is never replaced (the upsert's `WHERE NOT is_final`), a vendor call is counted
 /// with a row lock (`FOR UPDATE`), every write commits before it returns. The connection pool
 /// (`PostgresClient`) runs as a service of the application and reconnects by itself.
+///
+/// A database that is down never stops the process: `run` keeps trying to reach it and bring
+/// its schema up to date, and every operation is bounded (`operationTimeout`), so requests that
+/// need the store get 503 `store-unavailable` and `/readyz` 503 at once, until it is back.
 public final class PostgresTaskStore: TaskStore, Service {
     let client: PostgresClient
     let logger: Logger
     let metrics: GatewayMetrics?
+    /// Longest a store operation may take, waiting for a connection included.
+    let operationTimeout: Duration
+    private let state = Mutex(Phase.starting)
 
-    public init(url: PostgresStoreURL, poolSize: Int, logger: Logger, metrics: GatewayMetrics? = nil) {
+    enum Phase: Sendable {
+        /// The schema has not been checked yet (the database may be unreachable).
+        case starting
+        case ready
+        /// The database cannot be used by this taskgate (written by a newer one).
+        case refused(StoreOpenError)
+    }
+
+    public init(
+        url: PostgresStoreURL,
+        poolSize: Int,
+        logger: Logger,
+        metrics: GatewayMetrics? = nil,
+        operationTimeout: Duration = .milliseconds(1500)
+    ) {
         let tls: PostgresClient.Configuration.TLS = url.requiresTLS ? .require(.makeClientConfiguration()) : .disable
         var configuration = PostgresClient.Configuration(
             host: url.host,
@@ -33,11 +55,59 @@ public final class PostgresTaskStore: TaskStore, Service {
         self.client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.logger = logger
         self.metrics = metrics
+        self.operationTimeout = operationTimeout
     }
 
-    /// Runs the connection pool until the application shuts down.
+    /// Runs the connection pool until the application shuts down, and brings the schema up to
+    /// date as soon as the database answers (retrying while it does not).
+    /// - Throws: `StoreOpenError` when the database was written by a newer taskgate: the process
+    ///   must stop rather than touch it.
     public func run() async throws {
-        await client.run()
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await self.client.run() }
+                try await self.prepareSchema()
+                try await group.next()
+            }
+        }
+    }
+
+    /// Migrates as soon as the database answers, retrying with backoff while it does not.
+    private func prepareSchema() async throws(StoreOpenError) {
+        var wait = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do throws(StoreOpenError) {
+                try await migrate()
+                state.withLock { $0 = .ready }
+                logger.info("store ready", metadata: ["store": "postgres"])
+                return
+            } catch  where error.isRefusal {
+                state.withLock { $0 = .refused(error) }
+                logger.critical("\(error)")
+                throw error
+            } catch {
+                logger.error(
+                    "store not reachable; retrying",
+                    metadata: ["error": "\(error.reason)", "retry_in_ms": "\(wait.nanoseconds / 1_000_000)"]
+                )
+                try? await Task.sleep(for: wait)
+                wait = min(wait * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Waits until the schema is checked: before the server listens, and for tools and tests.
+    /// - Throws: the refusal, or `StoreOpenError` when the database did not answer within `timeout`.
+    public func waitUntilReady(timeout: Duration = .seconds(30)) async throws(StoreOpenError) {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            switch state.withLock({ $0 }) {
+            case .ready: return
+            case .refused(let error): throw error
+            case .starting: try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        throw StoreOpenError(path: locationDescription, reason: "the database did not answer within \(timeout)")
     }
 
     // MARK: - Schema
@@ -90,8 +160,10 @@ public final class PostgresTaskStore: TaskStore, Service {
     /// advisory lock held for the transaction).
     /// - Throws: `StoreOpenError` when the database cannot be reached or was written by a newer taskgate.
     public func migrate() async throws(StoreOpenError) {
+        let unknown: String?
         do {
-            try await client.withTransaction(logger: logger) { connection in
+            // Returns the first migration this taskgate does not know, having applied nothing.
+            unknown = try await client.withTransaction(logger: logger) { connection -> String? in
                 try await connection.query("SELECT pg_advisory_xact_lock(7307147105)", logger: logger)
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS taskgate_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -101,24 +173,24 @@ public final class PostgresTaskStore: TaskStore, Service {
                 for try await name in try await connection.query("SELECT name FROM taskgate_migrations", logger: logger).decode(String.self) {
                     applied.insert(name)
                 }
-                let known = Set(Self.migrations.map(\.name))
-                if let unknown = applied.subtracting(known).sorted().first {
-                    throw StoreOpenError(
-                        path: self.locationDescription,
-                        reason: "it was written by a newer taskgate (unknown migration \(unknown)); refusing to touch it"
-                    )
-                }
+                if let unknown = applied.subtracting(Self.migrations.map(\.name)).sorted().first { return unknown }
                 for migration in Self.migrations where !applied.contains(migration.name) {
                     for statement in migration.sql {
                         try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
                     try await connection.query("INSERT INTO taskgate_migrations (name) VALUES (\(migration.name))", logger: logger)
                 }
+                return nil
             }
-        } catch let error as StoreOpenError {
-            throw error
         } catch {
             throw StoreOpenError(path: locationDescription, reason: Self.describe(error))
+        }
+        if let unknown {
+            throw StoreOpenError(
+                path: locationDescription,
+                reason: "it was written by a newer taskgate (unknown migration \(unknown)); refusing to touch it",
+                isRefusal: true
+            )
         }
     }
 
@@ -273,11 +345,15 @@ public final class PostgresTaskStore: TaskStore, Service {
         }
     }
 
-    /// Runs a database operation and turns any failure into one logged `store-unavailable` error.
+    /// Runs a database operation within `operationTimeout` and turns any failure into one logged
+    /// `store-unavailable` error.
     @discardableResult
-    private func perform<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws(GatewayError) -> T {
+    private func perform<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () async throws -> T) async throws(GatewayError) -> T {
+        guard case .ready = state.withLock({ $0 }) else {
+            throw GatewayError(.storeUnavailable, "The task store is not reachable yet.")
+        }
         do {
-            return try await body()
+            return try await withTimeout(operationTimeout, body)
         } catch {
             logger.error("store \(operation) failed", metadata: ["error": "\(Self.describe(error))"])
             metrics?.storeFailure(operation: operation)
@@ -294,3 +370,38 @@ public final class PostgresTaskStore: TaskStore, Service {
         return "\(type(of: error))"
     }
 }
+
+/// Runs `body`, or throws `TimeoutError` once `timeout` has passed; `body` is then cancelled and
+/// left to end on its own (a connection lease may not notice cancellation at once).
+func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let race = FirstOutcome<T>()
+    return try await withCheckedThrowingContinuation { continuation in
+        race.waiting.withLock { $0 = continuation }
+        let work = Task {
+            do {
+                race.finish(.success(try await body()))
+            } catch {
+                race.finish(.failure(error))
+            }
+        }
+        Task {
+            try? await Task.sleep(for: timeout)
+            if race.finish(.failure(TimeoutError())) { work.cancel() }
+        }
+    }
+}
+
+/// The continuation of `withTimeout`, resumed by whichever outcome comes first.
+private final class FirstOutcome<T: Sendable>: Sendable {
+    let waiting = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    /// Resumes the waiter unless it was resumed already; true when this outcome won.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        guard let continuation = waiting.withLock({ $0.take() }) else { return false }
+        continuation.resume(with: result)
+        return true
+    }
+}
+
+struct TimeoutError: Error {}

@@ -32,6 +32,9 @@ final class PostgresCluster: Sendable {
     }
     private static let started = Mutex<PostgresCluster?>(nil)
 
+    /// A cluster of its own, for a test that stops and starts the server.
+    static func dedicated() throws -> PostgresCluster { try PostgresCluster() }
+
     private init() throws {
         guard let binaries = Self.findBinaries() else {
             throw ClusterError("PostgreSQL's server programs (initdb, pg_ctl) were not found: apt-get install postgresql")
@@ -45,16 +48,30 @@ final class PostgresCluster: Sendable {
         if let runAs { try run("/bin/chown", [runAs, directory], as: nil) }
         let data = directory + "/data"
         try run(binaries + "/initdb", ["-D", data, "-U", user, "-A", "trust", "-E", "UTF8", "--no-sync"], as: runAs)
-        let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        try run(binaries + "/pg_ctl", ["-D", data, "-o", options, "-l", directory + "/server.log", "-w", "start"], as: runAs)
+        try start()
         let stop = "\(binaries)/pg_ctl -D \(data) -m immediate stop"
-        Self.stopAtExit.withLock { $0 = runAs.map { "runuser -u \($0) -- \(stop)" } ?? stop }
-        atexit {
-            let command = PostgresCluster.stopAtExit.withLock { $0 }
-            if let command { _ = system(command + " >/dev/null 2>&1") }
+        let first = Self.stopAtExit.withLock { commands in
+            commands.append(runAs.map { "runuser -u \($0) -- \(stop)" } ?? stop)
+            return commands.count == 1
+        }
+        if first {
+            atexit {
+                for command in PostgresCluster.stopAtExit.withLock({ $0 }) { _ = system(command + " >/dev/null 2>&1") }
+            }
         }
     }
-    private static let stopAtExit = Mutex<String?>(nil)
+    private static let stopAtExit = Mutex<[String]>([])
+
+    /// Starts the server (again) and waits until it accepts connections.
+    func start() throws {
+        let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        try run(binaries + "/pg_ctl", ["-D", directory + "/data", "-o", options, "-l", directory + "/server.log", "-w", "start"], as: runAs)
+    }
+
+    /// Stops the server at once, as a crash or an outage would (open connections are cut).
+    func stop() throws {
+        try run(binaries + "/pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "stop"], as: runAs)
+    }
     private static let prefix = "taskgate-pg-"
 
     /// A test process killed before its exit handler ran leaves its cluster running: stop and

@@ -101,6 +101,17 @@ func eventually(_ condition: () -> Bool) async -> Bool {
     return true
 }
 
+/// `eventually` for a condition that asks something over the network (a server reconnecting):
+/// polled every 50 ms, for at most 60 s.
+func eventuallyAnswers(_ condition: () async throws -> Bool) async throws -> Bool {
+    let giveUp = ContinuousClock.now + .seconds(60)
+    while try await !condition() {
+        guard ContinuousClock.now < giveUp else { return false }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return true
+}
+
 /// Runs `operation` while moving `clock` to each sleeper's deadline as soon as one sleeps, so
 /// backoffs, spacing and rate waits pass at once and in deadline order.
 func advancingThroughWaits<T: Sendable>(_ clock: ManualClock, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
