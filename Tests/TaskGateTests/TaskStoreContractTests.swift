@@ -82,17 +82,17 @@ import Testing
     func vendorCallsAreCountedSpacedAndCapped(backend: Backend) async throws {
         try await withStore(at: try backend.newLocation()) { store in
             let start = Date(timeIntervalSince1970: 1_800_000_000)
-            #expect(try await store.reserveVendorCall(provider: "p", id: "9", limit: 2, spacing: 2, now: start) == .granted(calls: 1))
-            let early = try await store.reserveVendorCall(provider: "p", id: "9", limit: 2, spacing: 2, now: start.addingTimeInterval(1))
+            #expect(try await store.reserveVendorCall(account: "p", id: "9", limit: 2, spacing: 2, now: start) == .granted(calls: 1))
+            let early = try await store.reserveVendorCall(account: "p", id: "9", limit: 2, spacing: 2, now: start.addingTimeInterval(1))
             #expect(early == .notBefore(start.addingTimeInterval(2)))
-            let second = try await store.reserveVendorCall(provider: "p", id: "9", limit: 2, spacing: 2, now: start.addingTimeInterval(2))
+            let second = try await store.reserveVendorCall(account: "p", id: "9", limit: 2, spacing: 2, now: start.addingTimeInterval(2))
             #expect(second == .granted(calls: 2))
-            let third = try await store.reserveVendorCall(provider: "p", id: "9", limit: 2, spacing: 2, now: start.addingTimeInterval(9))
+            let third = try await store.reserveVendorCall(account: "p", id: "9", limit: 2, spacing: 2, now: start.addingTimeInterval(9))
             #expect(third == .exhausted(calls: 2))
             // Another task has its own count; the vendor saying "spent" ends it at once.
-            #expect(try await store.reserveVendorCall(provider: "p", id: "10", limit: 2, spacing: 2, now: start) == .granted(calls: 1))
-            try await store.markVendorBudgetSpent(provider: "p", id: "10", now: start)
-            let spent = try await store.reserveVendorCall(provider: "p", id: "10", limit: 2, spacing: 0, now: start.addingTimeInterval(60))
+            #expect(try await store.reserveVendorCall(account: "p", id: "10", limit: 2, spacing: 2, now: start) == .granted(calls: 1))
+            try await store.markVendorBudgetSpent(account: "p", id: "10", now: start)
+            let spent = try await store.reserveVendorCall(account: "p", id: "10", limit: 2, spacing: 0, now: start.addingTimeInterval(60))
             #expect(spent == .spentByVendor(calls: 1))
         }
     }
@@ -105,7 +105,7 @@ import Testing
             let granted = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<40 {
                     group.addTask {
-                        if case .granted = try await store.reserveVendorCall(provider: "p", id: "7", limit: 10, spacing: 0, now: now) {
+                        if case .granted = try await store.reserveVendorCall(account: "p", id: "7", limit: 10, spacing: 0, now: now) {
                             return true
                         }
                         return false

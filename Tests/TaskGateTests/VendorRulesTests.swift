@@ -44,6 +44,33 @@ import Testing
         }
     }
 
+    /// Budgets belong to the vendor account, not to the provider's name: two names for one
+    /// CapMonster key spend one budget.
+    @Test func twoNamesForOneAccountShareItsBudget() async throws {
+        let clock = ManualClock(skipsWaits: true)
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+            addTask(sim.state, id: "49", .state(.running))
+            var settings = CapMonsterSettings(clientKey: testClientKey)
+            settings.resultBudget = 2
+            var first = provider("capmonster", endpoint: sim.endpoint, settings)
+            var second = provider("capmonster-too", endpoint: sim.endpoint, settings)
+            first.statusTTL = .zero
+            second.statusTTL = .zero
+            #expect(first.accountKey == second.accountKey)
+            #expect(!first.accountKey.contains(testClientKey))
+            let app = try buildApplication(gatewayConfiguration(store: temporaryStorePath(), first, second), logger: quietLogger, clock: clock)
+            try await app.test(.router) { client in
+                var statuses: [HTTPResponse.Status] = []
+                for path in ["/tasks/capmonster/49", "/tasks/capmonster-too/49", "/tasks/capmonster-too/49", "/tasks/capmonster/49"] {
+                    statuses.append(try await client.get(path).status)
+                    clock.advance(by: .seconds(3))
+                }
+                #expect(statuses == [.ok, .ok, .tooManyRequests, .tooManyRequests])
+            }
+            #expect(sim.state.calls(for: "49") == ["getTaskResult": 2])
+        }
+    }
+
     // MARK: - Alibaba
 
     @Test(arguments: ["OK", "200"])

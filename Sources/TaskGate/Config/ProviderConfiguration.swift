@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// One provider instance under `providers.<name>`.
@@ -52,6 +53,14 @@ public struct ProviderConfiguration: Sendable {
     public var maxBodyBytes = 8 << 20
 
     public var kind: ProviderKind { type(of: vendor).kind }
+
+    /// The vendor account this provider calls as: the kind, the endpoint's host and the
+    /// credential's public id, hashed (never the credential itself). Two provider names for one
+    /// account share one key, so they share its budgets.
+    public var accountKey: String {
+        let text = "\(kind.name)\n\(endpoint.host ?? "")\n\(vendor.accountID)"
+        return kind.name + ":" + Hex.encode(SHA256.hash(data: Array(text.utf8))).prefix(16)
+    }
 
     /// A provider with every common setting at its default.
     public init(name: String, endpoint: URL, vendor: any VendorSettings) {

@@ -37,6 +37,10 @@ public protocol VendorSettings: Sendable {
     static var kind: ProviderKind { get }
     /// Reads and checks the kind's own keys; every error names its key.
     init(values: ConfigValues) throws(ConfigurationError)
+    /// The credential's public part (Alibaba AccessKeyId, Tencent SecretId; CapMonster has only
+    /// its client key): budgets and rates belong to the account it names, whatever the provider's
+    /// name. Only ever stored hashed (`ProviderConfiguration.accountKey`).
+    var accountID: String { get }
     /// A provider of this kind, on the vendor channel and store `environment` gives it.
     func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider
 }

@@ -6,6 +6,8 @@ import Logging
 /// sent, so a restart neither forgets the count nor lets a crash undercount it.
 struct TaskCallBudget: Sendable {
     let provider: String
+    /// Whose budget this is: the vendor account (`ProviderConfiguration.accountKey`).
+    let account: String
     /// Requests taskgate allows itself per task (below the vendor's own limit).
     let limit: Int
     /// Shortest time between two requests about one task.
@@ -19,7 +21,7 @@ struct TaskCallBudget: Sendable {
     ///   when the spacing ends after the deadline; `store-unavailable` when the count cannot be written.
     func spend(task: String, deadline: ContinuousClock.Instant, logger: Logger) async throws(GatewayError) {
         while true {
-            switch try await store.reserveVendorCall(provider: provider, id: task, limit: limit, spacing: spacing.seconds, now: clock.date) {
+            switch try await store.reserveVendorCall(account: account, id: task, limit: limit, spacing: spacing.seconds, now: clock.date) {
             case .granted:
                 return
             case .exhausted(let calls):
@@ -65,7 +67,7 @@ extension TaskCallBudget {
     /// replica, after any restart.
     func markSpentByVendor(task: String, logger: Logger) async {
         do throws(GatewayError) {
-            try await store.markVendorBudgetSpent(provider: provider, id: task, now: clock.date)
+            try await store.markVendorBudgetSpent(account: account, id: task, now: clock.date)
         } catch {
             logger.error("could not record that the vendor spent a task's budget", metadata: ["provider": "\(provider)"])
         }

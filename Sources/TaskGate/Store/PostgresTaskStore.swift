@@ -141,11 +141,11 @@ public final class PostgresTaskStore: TaskStore, Service {
             [
                 """
                 CREATE TABLE vendor_call_budget (
-                    provider text NOT NULL,
+                    account text NOT NULL,
                     task_id text NOT NULL,
                     calls integer NOT NULL,
                     last_call_at double precision NOT NULL,
-                    PRIMARY KEY (provider, task_id)
+                    PRIMARY KEY (account, task_id)
                 )
                 """
             ]
@@ -247,7 +247,7 @@ public final class PostgresTaskStore: TaskStore, Service {
     }
 
     public func reserveVendorCall(
-        provider: String,
+        account: String,
         id: String,
         limit: Int,
         spacing: Double,
@@ -260,15 +260,15 @@ public final class PostgresTaskStore: TaskStore, Service {
                 // call serialize on it too.
                 try await connection.query(
                     """
-                    INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at) VALUES (\(provider), \(id), 0, 0)
-                    ON CONFLICT (provider, task_id) DO NOTHING
+                    INSERT INTO vendor_call_budget (account, task_id, calls, last_call_at) VALUES (\(account), \(id), 0, 0)
+                    ON CONFLICT (account, task_id) DO NOTHING
                     """,
                     logger: self.logger
                 )
                 let rows = try await connection.query(
                     """
                     SELECT calls, last_call_at, spent_by_vendor FROM vendor_call_budget
-                    WHERE provider = \(provider) AND task_id = \(id) FOR UPDATE
+                    WHERE account = \(account) AND task_id = \(id) FOR UPDATE
                     """,
                     logger: self.logger
                 )
@@ -279,7 +279,7 @@ public final class PostgresTaskStore: TaskStore, Service {
                 if calls >= limit { return .exhausted(calls: calls) }
                 if calls > 0, time < last + spacing { return .notBefore(Date(timeIntervalSince1970: last + spacing)) }
                 try await connection.query(
-                    "UPDATE vendor_call_budget SET calls = calls + 1, last_call_at = \(time) WHERE provider = \(provider) AND task_id = \(id)",
+                    "UPDATE vendor_call_budget SET calls = calls + 1, last_call_at = \(time) WHERE account = \(account) AND task_id = \(id)",
                     logger: self.logger
                 )
                 return .granted(calls: calls + 1)
@@ -287,14 +287,14 @@ public final class PostgresTaskStore: TaskStore, Service {
         }
     }
 
-    public func markVendorBudgetSpent(provider: String, id: String, now: Date) async throws(GatewayError) {
+    public func markVendorBudgetSpent(account: String, id: String, now: Date) async throws(GatewayError) {
         let time = now.timeIntervalSince1970
         try await perform("write") {
             try await self.client.query(
                 """
-                INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at, spent_by_vendor)
-                VALUES (\(provider), \(id), 0, \(time), true)
-                ON CONFLICT (provider, task_id) DO UPDATE SET spent_by_vendor = true
+                INSERT INTO vendor_call_budget (account, task_id, calls, last_call_at, spent_by_vendor)
+                VALUES (\(account), \(id), 0, \(time), true)
+                ON CONFLICT (account, task_id) DO UPDATE SET spent_by_vendor = true
                 """,
                 logger: self.logger
             )

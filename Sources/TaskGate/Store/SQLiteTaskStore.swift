@@ -162,7 +162,7 @@ public final class SQLiteTaskStore: TaskStore {
     }
 
     public func reserveVendorCall(
-        provider: String,
+        account provider: String,
         id: String,
         limit: Int,
         spacing: Double,
@@ -175,7 +175,7 @@ public final class SQLiteTaskStore: TaskStore {
         return reservation
     }
 
-    public func markVendorBudgetSpent(provider: String, id: String, now: Date) async throws(GatewayError) {
+    public func markVendorBudgetSpent(account provider: String, id: String, now: Date) async throws(GatewayError) {
         _ = try await groupWrite(.markSpent(provider: provider, id: id, now: now))
     }
 

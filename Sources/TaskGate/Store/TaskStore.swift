@@ -14,13 +14,13 @@ public protocol TaskStore: Sendable {
     /// Records an answer. A final row is never replaced; this returns once the row is durable.
     func save(_ answer: EncodedAnswer) async throws(GatewayError)
 
-    /// Counts one vendor request about a task against its budget, atomically: granted only when
+    /// Counts one vendor request about a task against its vendor account's budget, atomically: granted only when
     /// fewer than `limit` were made and the last one was at least `spacing` seconds before `now`.
-    func reserveVendorCall(provider: String, id: String, limit: Int, spacing: Double, now: Date) async throws(GatewayError) -> VendorCallReservation
+    func reserveVendorCall(account: String, id: String, limit: Int, spacing: Double, now: Date) async throws(GatewayError) -> VendorCallReservation
 
     /// Marks a task's budget spent because the vendor said so (CapMonster ERROR_TOO_MUCH_REQUESTS):
     /// every later reservation is `exhausted`, whatever was counted.
-    func markVendorBudgetSpent(provider: String, id: String, now: Date) async throws(GatewayError)
+    func markVendorBudgetSpent(account: String, id: String, now: Date) async throws(GatewayError)
 
     /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
     func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]

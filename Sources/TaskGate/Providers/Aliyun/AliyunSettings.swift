@@ -24,6 +24,8 @@ public struct AliyunSettings: VendorSettings {
         case v3
     }
 
+    public var accountID: String { accessKeyID }
+
     public init(region: String, accessKeyID: String, accessKeySecret: String) {
         self.region = region
         self.accessKeyID = accessKeyID

@@ -32,10 +32,13 @@ public struct CapMonsterSettings: VendorSettings {
         minPollInterval = try values.duration("min_poll_interval", default: minPollInterval, range: 2...3600)
     }
 
+    public var accountID: String { clientKey }
+
     public func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider {
         var environment = environment
         environment.vendor.budget = TaskCallBudget(
             provider: configuration.name,
+            account: configuration.accountKey,
             limit: resultBudget,
             spacing: minPollInterval,
             store: environment.store,

@@ -17,6 +17,8 @@ public struct TencentSettings: VendorSettings {
     public var secretKey: String
     public var region: String?
 
+    public var accountID: String { secretID }
+
     public init(secretID: String, secretKey: String, region: String? = nil) {
         self.secretID = secretID
         self.secretKey = secretKey
