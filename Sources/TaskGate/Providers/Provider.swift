@@ -13,6 +13,9 @@ public protocol Provider: Sendable {
     var statusTTL: Duration { get }
     /// How old an earlier not-final answer may be to stand in when the vendor fails.
     var staleMax: Duration { get }
+    /// The whole time one vendor call may take (its `timeout`): how long another replica waits
+    /// on this one's lease before taking it over.
+    var callTimeout: Duration { get }
 
     /// Checks an id's syntax before any vendor call and returns its canonical form.
     func validateID(_ id: String) throws(GatewayError) -> String

@@ -154,6 +154,20 @@ public final class PostgresTaskStore: TaskStore, Service {
             "v3: vendor_call_budget.spent_by_vendor",
             ["ALTER TABLE vendor_call_budget ADD COLUMN spent_by_vendor boolean NOT NULL DEFAULT false"]
         ),
+        (
+            "v4: task_lease",
+            [
+                """
+                CREATE TABLE task_lease (
+                    provider text NOT NULL,
+                    task_id text NOT NULL,
+                    holder text NOT NULL,
+                    until double precision NOT NULL,
+                    PRIMARY KEY (provider, task_id)
+                )
+                """
+            ]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -232,8 +246,10 @@ public final class PostgresTaskStore: TaskStore, Service {
         let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
         try await perform("write") {
+            // The answer is saved and the task's lease released in one statement.
             try await self.client.query(
                 """
+                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id))
                 INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
                 VALUES (\(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt))
                 ON CONFLICT (provider, task_id) DO UPDATE SET
@@ -241,6 +257,34 @@ public final class PostgresTaskStore: TaskStore, Service {
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
                 WHERE NOT task.is_final
                 """,
+                logger: self.logger
+            )
+        }
+    }
+
+    public var isShared: Bool { true }
+
+    public func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool {
+        let (expiry, time) = (until.timeIntervalSince1970, now.timeIntervalSince1970)
+        return try await perform("write") {
+            let rows = try await self.client.query(
+                """
+                INSERT INTO task_lease (provider, task_id, holder, until) VALUES (\(provider), \(id), \(holder), \(expiry))
+                ON CONFLICT (provider, task_id) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                WHERE task_lease.until <= \(time) OR task_lease.holder = excluded.holder
+                RETURNING holder
+                """,
+                logger: self.logger
+            )
+            for try await _ in rows.decode(String.self) { return true }
+            return false
+        }
+    }
+
+    public func releaseLease(provider: String, id: String, holder: String) async {
+        _ = try? await perform("write") {
+            try await self.client.query(
+                "DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) AND holder = \(holder)",
                 logger: self.logger
             )
         }

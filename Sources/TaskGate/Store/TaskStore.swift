@@ -25,6 +25,16 @@ public protocol TaskStore: Sendable {
     /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
     func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]
 
+    /// Whether other replicas share this store (then a vendor call for a task is leased in it).
+    var isShared: Bool { get }
+
+    /// Takes the task's vendor-call lease until `until` unless another holder has one that has
+    /// not expired; true when `holder` has it now. Saving the task's answer releases it.
+    func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool
+
+    /// Gives a lease back early (the vendor call failed).
+    func releaseLease(provider: String, id: String, holder: String) async
+
     /// Throws when the store cannot be read (for `/readyz`).
     func checkReadable() async throws(GatewayError)
 
@@ -33,6 +43,17 @@ public protocol TaskStore: Sendable {
 }
 
 /// One row of a store listing: its position and its gzipped answer body.
+extension TaskStore {
+    /// One process: its own single flight is the only one, nothing to lease.
+    public var isShared: Bool { false }
+
+    public func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool {
+        true
+    }
+
+    public func releaseLease(provider: String, id: String, holder: String) async {}
+}
+
 public struct StoredListing: Sendable {
     public var sequence: Int64
     public var gzipBody: ByteBuffer

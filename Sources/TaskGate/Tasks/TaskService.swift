@@ -29,6 +29,8 @@ public final class TaskService: Sendable {
     let store: any TaskStore
     let cache: AnswerCache
     let clock: any GatewayClock
+    /// This process among the replicas sharing a store: the holder of its vendor-call leases.
+    let replicaID = UUID().uuidString
 
     init(providers: [any Provider], store: any TaskStore, cacheBytes: Int = 64 << 20, clock: any GatewayClock) {
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
@@ -96,14 +98,26 @@ public final class TaskService: Sendable {
         let known = stored.map { LastKnownStatus(status: $0.status, vendorStatus: $0.vendorStatus, fetchedAt: $0.fetchedAt) }
         let ttl = provider.statusTTL
         let loaded: (answer: AnswerBytes, expires: Date?, coalesced: Bool)
+        var answeredByOtherReplica = false
         do throws(GatewayError) {
             loaded = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
-                let record =
-                    if let fetch {
-                        try await fetch(known)
-                    } else {
-                        try await provider.fetchTask(id: id, known: known, logger: logger)
-                    }
+                // Another replica may be asking the vendor right now, or have just answered.
+                if let shared = try await awaitOtherReplica(provider, id: id) {
+                    answeredByOtherReplica = true
+                    return shared
+                }
+                let record: TaskRecord
+                do throws(GatewayError) {
+                    record =
+                        if let fetch {
+                            try await fetch(known)
+                        } else {
+                            try await provider.fetchTask(id: id, known: known, logger: logger)
+                        }
+                } catch {
+                    await store.releaseLease(provider: name, id: id, holder: replicaID)
+                    throw error
+                }
                 let answer = try EncodedAnswer(record: record)
                 if answer.isFinal {
                     try await store.save(answer)
@@ -134,7 +148,31 @@ public final class TaskService: Sendable {
             return Served(key: (name, id), answer: stored.bytes, cache: .stale, maxAge: 0, age: age)
         }
         let (answer, expires, coalesced) = loaded
-        return Served(key: (name, id), answer: answer, cache: coalesced ? .coalesced : .miss, maxAge: expires.map(secondsUntil))
+        let outcome: CacheOutcome = coalesced || answeredByOtherReplica ? .coalesced : .miss
+        return Served(key: (name, id), answer: answer, cache: outcome, maxAge: expires.map(secondsUntil))
+    }
+
+    /// Single flight across replicas sharing a store: returns an answer another replica saved that
+    /// is fresh (or final), or nil once this replica holds the task's lease and must ask the
+    /// vendor itself. A holder that crashed loses its lease after the provider's `timeout`.
+    private func awaitOtherReplica(_ provider: any Provider, id: String) async throws(GatewayError) -> EncodedAnswer? {
+        guard store.isShared else { return nil }
+        let name = provider.name
+        while true {
+            if let stored = try await store.answer(provider: name, id: id) {
+                let fresh = clock.date.timeIntervalSince(stored.fetchedAt) < provider.statusTTL.seconds
+                if stored.isFinal || fresh { return stored }
+            }
+            let until = clock.date.addingTimeInterval(provider.callTimeout.seconds)
+            if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) { return nil }
+            // Another replica is asking the vendor: look again shortly (a network wait, not the
+            // vendor's pace; the holder's lease bounds it).
+            do {
+                try await Task.sleep(for: .milliseconds(20))
+            } catch {
+                throw GatewayError(.vendorTimeout, "The request was cancelled while another replica asked the vendor.", provider: name)
+            }
+        }
     }
 
     /// Adds a task a vendor's list call names to a listing page as its single answer is (stored,

@@ -30,6 +30,8 @@ struct AliyunMultimediaAIProvider: Provider {
     let scheme: SignatureScheme
     let environment: ProviderEnvironment
 
+    var callTimeout: Duration { environment.vendor.timeout }
+
     /// A TaskId is a Long: 1 to 19 digits, no leading zero, so one task has one spelling (one row).
     func validateID(_ id: String) throws(GatewayError) -> String {
         guard let first = id.utf8.first, first != UInt8(ascii: "0"), id.utf8.count <= 19,

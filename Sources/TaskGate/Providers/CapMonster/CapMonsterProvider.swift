@@ -25,6 +25,8 @@ struct CapMonsterProvider: Provider {
     let clientKey: String
     let environment: ProviderEnvironment
 
+    var callTimeout: Duration { environment.vendor.timeout }
+
     /// taskIds are positive integers; no leading zeros, so one task has one spelling.
     func validateID(_ id: String) throws(GatewayError) -> String {
         guard let first = id.utf8.first, first != UInt8(ascii: "0"), id.utf8.count <= 18,

@@ -28,6 +28,8 @@ struct TencentMPSProvider: Provider {
     let secretKey: String
     let environment: ProviderEnvironment
 
+    var callTimeout: Duration { environment.vendor.timeout }
+
     /// 1–128 characters of `A-Z a-z 0-9 - _` (e.g. `2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a`).
     func validateID(_ id: String) throws(GatewayError) -> String {
         guard (1...128).contains(id.utf8.count),
