@@ -81,47 +81,4 @@ import Testing
         }
         try cluster.stop()
     }
-
-    /// Concurrent requests for one running task on two replicas cost one vendor call: the lease
-    /// on the task row holds the others until the answer is saved, which they then serve.
-    @Test func oneVendorCallAcrossReplicas() async throws {
-        let database = try PostgresCluster.shared.newDatabase()
-        let clock = ManualClock()
-        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
-            sim.state.add(
-                SimulatedTask(
-                    id: "51",
-                    steps: [SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 1000)],
-                    createdAt: clock.date
-                )
-            )
-            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: database)
-            let replicaA = try buildApplication(configuration, logger: quietLogger, clock: clock)
-            let replicaB = try buildApplication(configuration, logger: quietLogger, clock: clock)
-            try await replicaA.test(.router) { a in
-                try await replicaB.test(.router) { b in
-                    let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
-                        group.addTask {
-                            let response = try await a.get("/tasks/capmonster/51")
-                            return (response.status, response.headers[.init("X-Cache")!])
-                        }
-                        // The first call is at the vendor (asleep in the simulator) before the rest ask.
-                        #expect(await clock.sleepers(1))
-                        for index in 0..<16 {
-                            group.addTask {
-                                let response = try await (index.isMultiple(of: 2) ? a : b).get("/tasks/capmonster/51")
-                                return (response.status, response.headers[.init("X-Cache")!])
-                            }
-                        }
-                        clock.advance(by: .seconds(1))
-                        return try await group.reduce(into: []) { $0.append($1) }
-                    }
-                    #expect(outcomes.count == 17)
-                    #expect(outcomes.allSatisfy { $0.0 == .ok })
-                    #expect(outcomes.filter { $0.1 == "MISS" }.count == 1)
-                }
-            }
-            #expect(sim.state.calls(for: "51") == ["getTaskResult": 1])
-        }
-    }
 }

@@ -13,8 +13,9 @@ import Synchronization
 /// (`PostgresClient`) runs as a service of the application and reconnects by itself.
 ///
 /// A database that is down never stops the process: `run` keeps trying to reach it and bring
-/// its schema up to date, and every operation is bounded (`operationTimeout`), so requests that
-/// need the store get 503 `store-unavailable` and `/readyz` 503 at once, until it is back.
+/// its schema up to date, and every operation is bounded (`operationTimeout`, 5 s; `/readyz`'s
+/// 1.5 s), so requests that need the store get 503 `store-unavailable` and `/readyz` 503, until
+/// it is back.
 public final class PostgresTaskStore: TaskStore, Service {
     let client: PostgresClient
     let logger: Logger
@@ -36,7 +37,7 @@ public final class PostgresTaskStore: TaskStore, Service {
         poolSize: Int,
         logger: Logger,
         metrics: GatewayMetrics? = nil,
-        operationTimeout: Duration = .milliseconds(1500)
+        operationTimeout: Duration = .seconds(5)
     ) {
         let tls: PostgresClient.Configuration.TLS = url.requiresTLS ? .require(.makeClientConfiguration()) : .disable
         var configuration = PostgresClient.Configuration(
@@ -372,8 +373,10 @@ public final class PostgresTaskStore: TaskStore, Service {
         }
     }
 
+    /// Within 1.5 s, whatever `operationTimeout` is: `/readyz` must answer fast when the
+    /// database is gone.
     public func checkReadable() async throws(GatewayError) {
-        try await perform("read") {
+        try await perform("read", within: .milliseconds(1500)) {
             try await self.client.query("SELECT 1 FROM taskgate_migrations LIMIT 1", logger: self.logger)
         }
     }
@@ -392,12 +395,16 @@ public final class PostgresTaskStore: TaskStore, Service {
     /// Runs a database operation within `operationTimeout` and turns any failure into one logged
     /// `store-unavailable` error.
     @discardableResult
-    private func perform<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () async throws -> T) async throws(GatewayError) -> T {
+    private func perform<T: Sendable>(
+        _ operation: String,
+        within timeout: Duration? = nil,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws(GatewayError) -> T {
         guard case .ready = state.withLock({ $0 }) else {
             throw GatewayError(.storeUnavailable, "The task store is not reachable yet.")
         }
         do {
-            return try await withTimeout(operationTimeout, body)
+            return try await withTimeout(timeout ?? operationTimeout, body)
         } catch {
             logger.error("store \(operation) failed", metadata: ["error": "\(Self.describe(error))"])
             metrics?.storeFailure(operation: operation)

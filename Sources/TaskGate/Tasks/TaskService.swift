@@ -158,6 +158,9 @@ public final class TaskService: Sendable {
     private func awaitOtherReplica(_ provider: any Provider, id: String) async throws(GatewayError) -> EncodedAnswer? {
         guard store.isShared else { return nil }
         let name = provider.name
+        // The holder's lease ends on the gateway's clock; this wait for another process is also
+        // bounded in real time, so a holder that never saves cannot hold a caller for ever.
+        let giveUp = ContinuousClock.now + provider.callTimeout
         while true {
             if let stored = try await store.answer(provider: name, id: id) {
                 let fresh = clock.date.timeIntervalSince(stored.fetchedAt) < provider.statusTTL.seconds
@@ -166,7 +169,10 @@ public final class TaskService: Sendable {
             let until = clock.date.addingTimeInterval(provider.callTimeout.seconds)
             if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) { return nil }
             // Another replica is asking the vendor: look again shortly (a network wait, not the
-            // vendor's pace; the holder's lease bounds it).
+            // vendor's pace).
+            guard ContinuousClock.now < giveUp else {
+                throw GatewayError(.vendorTimeout, "Another replica's call to the vendor for this task did not finish in time.", provider: name)
+            }
             do {
                 try await Task.sleep(for: .milliseconds(20))
             } catch {
