@@ -81,4 +81,52 @@ import Testing
         }
         try cluster.stop()
     }
+
+    /// Concurrent requests for one running task on two replicas cost one vendor call: the lease
+    /// on the task row holds the other replica's caller until the answer is saved (its
+    /// notification wakes it), which every caller then gets.
+    @Test func oneVendorCallAcrossReplicas() async throws {
+        let database = try PostgresCluster.shared.newDatabase()
+        let clock = ManualClock()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+            addTask(
+                sim.state,
+                id: "51",
+                SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 1000)
+            )
+            // Real-time bounds (the vendor call's socket deadline, the wait on the other replica) far
+            // above what a loaded machine needs: this test is about call counts, not time.
+            let configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: database) { $0.timeout = .seconds(60) }
+            let replicaA = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            let replicaB = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            let key = AnswerCache.Key(provider: "capmonster", id: "51")
+            try await replicaA.application.test(.router) { a in
+                try await replicaB.application.test(.router) { b in
+                    let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                        for index in 0..<16 {
+                            group.addTask {
+                                let response = try await (index.isMultiple(of: 2) ? a : b).get("/tasks/capmonster/51")
+                                return (response.status, response.headers[.init("X-Cache")!])
+                            }
+                        }
+                        // One replica's call is at the vendor (asleep in the simulator) and the
+                        // other's leader waits on the lease; each has 7 callers behind its leader.
+                        #expect(
+                            await eventually {
+                                clock.sleepers == 1 && replicaA.service.cache.waiters(for: key) == 7
+                                    && replicaB.service.cache.waiters(for: key) == 7
+                            }
+                        )
+                        clock.advance(by: .seconds(1))
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    #expect(outcomes.count == 16)
+                    #expect(outcomes.allSatisfy { $0.0 == .ok }, "\(outcomes)")
+                    #expect(outcomes.filter { $0.1 == "MISS" }.count == 1)
+                    #expect(outcomes.filter { $0.1 == "COALESCED" }.count == 15)
+                }
+            }
+            #expect(sim.state.calls(for: "51") == ["getTaskResult": 1])
+        }
+    }
 }

@@ -23,6 +23,10 @@ public final class PostgresTaskStore: TaskStore, Service {
     /// Longest a store operation may take, waiting for a connection included.
     let operationTimeout: Duration
     private let state = Mutex(Phase.starting)
+    /// Waiters on other replicas' work, woken by `NOTIFY taskgate_task`.
+    private let changes = TaskChangeWatches()
+    /// The channel a save or a lease release is announced on, naming the task.
+    static let changeChannel = "taskgate_task"
 
     enum Phase: Sendable {
         /// The schema has not been checked yet (the database may be unreachable).
@@ -68,6 +72,7 @@ public final class PostgresTaskStore: TaskStore, Service {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await self.client.run() }
                 try await self.prepareSchema()
+                group.addTask { await self.listenForChanges() }
                 try await group.next()
             }
         }
@@ -93,6 +98,26 @@ public final class PostgresTaskStore: TaskStore, Service {
                 )
                 try? await Task.sleep(for: wait)
                 wait = min(wait * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Keeps one connection listening for other replicas' saves and lease releases, and wakes
+    /// this process's watches on them. The connection is one of the pool's (`store_pool`).
+    private func listenForChanges() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.changeChannel) { notifications in
+                        // Whatever was announced while nobody listened is lost: look again.
+                        self.changes.deliverToAll()
+                        for try await notification in notifications { self.changes.deliver(notification.payload) }
+                    }
+                }
+            } catch {
+                guard !Task.isCancelled else { return }
+                logger.warning("store change listener stopped; restarting", metadata: ["error": "\(Self.describe(error))"])
+                try? await Task.sleep(for: .seconds(1))
             }
         }
     }
@@ -246,20 +271,26 @@ public final class PostgresTaskStore: TaskStore, Service {
     public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
         let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
+        let change = TaskChangeWatches.key(provider: provider, id: id)
         try await perform("write") {
-            // The answer is saved and the task's lease released in one statement.
-            try await self.client.query(
+            // The answer is saved, the task's lease released and the other replicas told, in one
+            // statement (the notification is delivered when it commits).
+            let rows = try await self.client.query(
                 """
-                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id))
+                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id)),
+                saved AS (
                 INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
                 VALUES (\(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt))
                 ON CONFLICT (provider, task_id) DO UPDATE SET
                   status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
                 WHERE NOT task.is_final
+                )
+                SELECT pg_notify(\(Self.changeChannel), \(change))
                 """,
                 logger: self.logger
             )
+            for try await _ in rows {}
         }
     }
 
@@ -283,12 +314,21 @@ public final class PostgresTaskStore: TaskStore, Service {
     }
 
     public func releaseLease(provider: String, id: String, holder: String) async {
+        let change = TaskChangeWatches.key(provider: provider, id: id)
         _ = try? await perform("write") {
-            try await self.client.query(
-                "DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) AND holder = \(holder)",
+            let rows = try await self.client.query(
+                """
+                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) AND holder = \(holder))
+                SELECT pg_notify(\(Self.changeChannel), \(change))
+                """,
                 logger: self.logger
             )
+            for try await _ in rows {}
         }
+    }
+
+    public func watchChanges(provider: String, id: String) -> TaskChangeWatch {
+        changes.watch(provider: provider, id: id)
     }
 
     public func reserveVendorCall(

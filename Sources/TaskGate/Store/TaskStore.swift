@@ -35,6 +35,9 @@ public protocol TaskStore: Sendable {
     /// Gives a lease back early (the vendor call failed).
     func releaseLease(provider: String, id: String, holder: String) async
 
+    /// Begins watching a task for another replica's save or lease release; `end()` it when done.
+    func watchChanges(provider: String, id: String) -> TaskChangeWatch
+
     /// Throws when the store cannot be read (for `/readyz`).
     func checkReadable() async throws(GatewayError)
 
@@ -52,6 +55,8 @@ extension TaskStore {
     }
 
     public func releaseLease(provider: String, id: String, holder: String) async {}
+
+    public func watchChanges(provider: String, id: String) -> TaskChangeWatch { .unnotified() }
 }
 
 public struct StoredListing: Sendable {

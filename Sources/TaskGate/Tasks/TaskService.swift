@@ -158,27 +158,35 @@ public final class TaskService: Sendable {
     private func awaitOtherReplica(_ provider: any Provider, id: String) async throws(GatewayError) -> EncodedAnswer? {
         guard store.isShared else { return nil }
         let name = provider.name
+        // Watching starts before the first look, so a save between a look and the wait wakes it.
+        let changes = store.watchChanges(provider: name, id: id)
+        defer { changes.end() }
         // The holder's lease ends on the gateway's clock; this wait for another process is also
         // bounded in real time, so a holder that never saves cannot hold a caller for ever.
         let giveUp = ContinuousClock.now + provider.callTimeout
         while true {
-            if let stored = try await store.answer(provider: name, id: id) {
-                let fresh = clock.date.timeIntervalSince(stored.fetchedAt) < provider.statusTTL.seconds
-                if stored.isFinal || fresh { return stored }
-            }
+            if let shared = try await sharedAnswer(provider, id: id) { return shared }
             let until = clock.date.addingTimeInterval(provider.callTimeout.seconds)
-            if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) { return nil }
-            // Another replica is asking the vendor: look again shortly (a network wait, not the
-            // vendor's pace).
-            guard ContinuousClock.now < giveUp else {
+            if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) {
+                // The holder before may have saved between the look and the lease: serve that.
+                guard let shared = try await sharedAnswer(provider, id: id) else { return nil }
+                await store.releaseLease(provider: name, id: id, holder: replicaID)
+                return shared
+            }
+            guard ContinuousClock.now < giveUp, !Task.isCancelled else {
                 throw GatewayError(.vendorTimeout, "Another replica's call to the vendor for this task did not finish in time.", provider: name)
             }
-            do {
-                try await Task.sleep(for: .milliseconds(20))
-            } catch {
-                throw GatewayError(.vendorTimeout, "The request was cancelled while another replica asked the vendor.", provider: name)
-            }
+            // Another replica is asking the vendor: its save (or release) wakes this wait; the
+            // bound covers a lost notification and a holder's lease running out.
+            await changes.next(orAfter: .milliseconds(250))
         }
+    }
+
+    /// The stored answer when it is final or still fresh.
+    private func sharedAnswer(_ provider: any Provider, id: String) async throws(GatewayError) -> EncodedAnswer? {
+        guard let stored = try await store.answer(provider: provider.name, id: id) else { return nil }
+        let fresh = clock.date.timeIntervalSince(stored.fetchedAt) < provider.statusTTL.seconds
+        return stored.isFinal || fresh ? stored : nil
     }
 
     /// Adds a task a vendor's list call names to a listing page as its single answer is (stored,
