@@ -129,4 +129,55 @@ import Testing
             #expect(sim.state.calls(for: "51") == ["getTaskResult": 1])
         }
     }
+
+    /// `rate_limit` is the vendor account's rate across replicas: two replicas sending together
+    /// take turns in one bucket kept in the store, and the vendor never sees more.
+    @Test func theRateLimitHoldsForTheCluster() async throws {
+        let database = try PostgresCluster.shared.newDatabase()
+        let clock = ManualClock()
+        let simulator = TencentSimulator(
+            secretID: tencentSecretID,
+            secretKey: tencentSecretKey,
+            requestsPerSecond: 20,
+            state: SimulatorState(clock: clock)
+        )
+        try await withSimulator(simulator) { sim in
+            var tencent = provider(
+                "tencent",
+                endpoint: sim.endpoint,
+                TencentSettings(secretID: tencentSecretID, secretKey: tencentSecretKey, region: "ap-guangzhou")
+            )
+            tencent.statusTTL = .zero
+            tencent.rateLimit = 20
+            tencent.rateLimitWait = .seconds(5)
+            let configuration = gatewayConfiguration(store: database, tencent)
+            let replicaA = try buildApplication(configuration, logger: quietLogger, clock: clock)
+            let replicaB = try buildApplication(configuration, logger: quietLogger, clock: clock)
+            let ids = (0..<40).map { "2600010949-WorkflowTask-cluster\($0)" }
+            for id in ids { addTask(sim.state, id: id, .state(.running)) }
+            try await replicaA.test(.router) { a in
+                try await replicaB.test(.router) { b in
+                    let started = clock.now
+                    let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                        for (index, id) in ids.enumerated() {
+                            group.addTask { try await (index.isMultiple(of: 2) ? a : b).get("/tasks/tencent/\(id)").status }
+                        }
+                        // One goes at once, 39 wait for their slots, on both replicas.
+                        #expect(await eventually { sim.state.totalCalls == 1 && clock.sleepers == 39 })
+                        for sent in 2...40 {
+                            clock.advanceToNextDeadline()
+                            #expect(await eventually { sim.state.totalCalls == sent })
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    #expect(statuses.allSatisfy { $0 == .ok })
+                    #expect(sim.state.rejections.isEmpty)  // never RequestLimitExceeded
+                    // 40 calls at 20 a second (55 ms apart with the margin) span 39 intervals (the
+                    // store keeps times as float epoch seconds: within 0.1 ms).
+                    let span = clock.now - started
+                    #expect(abs((span - .nanoseconds(39 * 55_000_000)).seconds) < 1e-4, "\(span)")
+                }
+            }
+        }
+    }
 }

@@ -42,7 +42,7 @@ extension ProviderConfiguration {
             provider: name,
             timeout: timeout,
             retry: RetryPolicy(retries: retries, base: retryBackoff, maxDelay: retryBackoffMax),
-            limiter: RateLimiter(perSecond: rateLimit, burst: rateBurst, maxWait: rateLimitWait, clock: clock),
+            limiter: RateLimiter(perSecond: rateLimit, burst: rateBurst, maxWait: rateLimitWait, bucket: rateBucket(in: store), clock: clock),
             breaker: breaker,
             budget: nil,
             metrics: metrics,
@@ -50,5 +50,10 @@ extension ProviderConfiguration {
         )
         let environment = ProviderEnvironment(vendor: channel, store: store, metrics: metrics, clock: clock)
         return (vendor.makeProvider(self, environment: environment), client)
+    }
+
+    /// Replicas sharing a store share each vendor account's rate; one process keeps its own.
+    private func rateBucket(in store: any TaskStore) -> RateLimiter.Bucket {
+        if store.isShared, let slots = store as? any RateSlotStore { .shared(slots, account: accountKey) } else { .local(LocalBucket()) }
     }
 }

@@ -46,7 +46,7 @@ public struct VendorChannel: Sendable {
             do throws(GatewayError) {
                 try await limiter.acquire(provider: provider, deadline: deadline)
             } catch {
-                metrics?.vendorCallRefused(provider: provider, reason: "rate_limit")
+                if error.kind == .vendorThrottled { metrics?.vendorCallRefused(provider: provider, reason: "rate_limit") }
                 throw error
             }
             let admission: CircuitBreaker.Admission

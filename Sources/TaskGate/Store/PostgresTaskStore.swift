@@ -16,7 +16,7 @@ import Synchronization
 /// its schema up to date, and every operation is bounded (`operationTimeout`, 5 s; `/readyz`'s
 /// 1.5 s), so requests that need the store get 503 `store-unavailable` and `/readyz` 503, until
 /// it is back.
-public final class PostgresTaskStore: TaskStore, Service {
+public final class PostgresTaskStore: TaskStore, RateSlotStore, Service {
     let client: PostgresClient
     let logger: Logger
     let metrics: GatewayMetrics?
@@ -194,6 +194,13 @@ public final class PostgresTaskStore: TaskStore, Service {
                 """
             ]
         ),
+        (
+            "v5: vendor_rate",
+            [
+                // One GCRA timestamp per vendor account (epoch seconds): when its bucket is full again.
+                "CREATE TABLE vendor_rate (account text PRIMARY KEY, full_at double precision NOT NULL)"
+            ]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -369,6 +376,25 @@ public final class PostgresTaskStore: TaskStore, Service {
                 )
                 return .granted(calls: calls + 1)
             }
+        }
+    }
+
+    func takeRateSlot(account: String, interval: Double, tolerance: Double, now: Date, latest: Date) async throws(GatewayError) -> Date? {
+        let (time, limit) = (now.timeIntervalSince1970, latest.timeIntervalSince1970)
+        return try await perform("write") {
+            // GCRA in one statement under the row's lock: the slot starts when the bucket has room
+            // (full_at − interval − tolerance, or now), and is taken only if that is not after `latest`.
+            let rows = try await self.client.query(
+                """
+                INSERT INTO vendor_rate AS rate (account, full_at) VALUES (\(account), \(time) + \(interval))
+                ON CONFLICT (account) DO UPDATE SET full_at = GREATEST(rate.full_at, \(time)) + \(interval)
+                WHERE GREATEST(rate.full_at, \(time)) - \(tolerance) <= \(limit)
+                RETURNING GREATEST(\(time), full_at - \(interval) - \(tolerance))
+                """,
+                logger: self.logger
+            )
+            for try await start in rows.decode(Double.self) { return Date(timeIntervalSince1970: start) }
+            return nil
         }
     }
 
