@@ -13,7 +13,7 @@ struct TaskGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "taskgate",
         abstract: "One HTTP gateway in front of vendors' asynchronous-task APIs.",
-        subcommands: [Serve.self, Demo.self, Simulate.self, CheckConfig.self, Backup.self],
+        subcommands: [Serve.self, Demo.self, Simulate.self, CheckConfig.self, Backup.self, MigrateStore.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -122,6 +122,39 @@ struct Backup: AsyncParsableCommand {
             print("backed up \(summary.tasks) tasks (\(summary.bytes) bytes) from \(path) to \(to)")
         } catch {
             FileHandle.standardError.write(Data("taskgate: backup failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct MigrateStore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate-store",
+        abstract: "Copy every row of one store into another, empty one (SQLite to PostgreSQL or back), and check the counts.",
+        discussion: "Stop taskgate first: rows written to the source during the copy make the counts differ, and the copy fails."
+    )
+    @Option(help: ArgumentHelp("The store to copy: an SQLite file or a postgres:// URL.", valueName: "store"))
+    var from: String
+    @Option(help: ArgumentHelp("The store to copy into, created or migrated if needed; it must hold no rows.", valueName: "store"))
+    var to: String
+
+    func run() async throws {
+        let logger = {
+            var logger = Logger(label: "taskgate")
+            logger.logLevel = .warning
+            return logger
+        }()
+        do {
+            let (source, destination) = (try StoreLocation(parsing: from), try StoreLocation(parsing: to))
+            guard source.description != destination.description else { throw StoreTransferError("--from and --to name the same store") }
+            let summary = try await source.withStore(logger: logger, mustExist: true) { source in
+                try await destination.withStore(logger: logger) { destination in
+                    try await StoreTransfer.copy(from: source, to: destination)
+                }
+            }
+            print("copied \(summary.tasks) tasks and \(summary.budgets) budgets from \(source) to \(destination); counts checked")
+        } catch {
+            FileHandle.standardError.write(Data("taskgate: migrate-store failed: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -120,24 +120,6 @@ import Testing
 
 /// Opens the store at `location` (a file path or a postgres:// URL) as `serve` does — the pool
 /// running, the schema migrated — runs `body`, and stops it.
-func withStore<T: Sendable>(at location: String, _ body: @Sendable (any TaskStore) async throws -> T) async throws -> T {
-    switch try StoreLocation(parsing: location) {
-    case .sqlite(let path):
-        let store = try SQLiteTaskStore(path: path, logger: quietLogger)
-        defer { try? store.close() }
-        return try await body(store)
-    case .postgres(let url):
-        let store = PostgresTaskStore(url: url, poolSize: 8, logger: quietLogger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await store.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            try await store.waitUntilReady()
-            let value = try await body(store)
-            group.cancelAll()
-            return value
-        }
-    }
+func withStore<T: Sendable>(at location: String, _ body: @Sendable (any TransferableStore) async throws -> T) async throws -> T {
+    try await StoreLocation(parsing: location).withStore(logger: quietLogger, body)
 }

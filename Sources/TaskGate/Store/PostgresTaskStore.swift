@@ -16,7 +16,7 @@ import Synchronization
 /// its schema up to date, and every operation is bounded (`operationTimeout`, 5 s; `/readyz`'s
 /// 1.5 s), so requests that need the store get 503 `store-unavailable` and `/readyz` 503, until
 /// it is back.
-public final class PostgresTaskStore: TaskStore, RateSlotStore, Service {
+public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service {
     let client: PostgresClient
     let logger: Logger
     let metrics: GatewayMetrics?
@@ -461,7 +461,7 @@ public final class PostgresTaskStore: TaskStore, RateSlotStore, Service {
     /// Runs a database operation within `operationTimeout` and turns any failure into one logged
     /// `store-unavailable` error.
     @discardableResult
-    private func perform<T: Sendable>(
+    fileprivate func perform<T: Sendable>(
         _ operation: String,
         within timeout: Duration? = nil,
         _ body: @escaping @Sendable () async throws -> T
@@ -485,6 +485,94 @@ public final class PostgresTaskStore: TaskStore, RateSlotStore, Service {
             return "\(error.code)"
         }
         return "\(type(of: error))"
+    }
+}
+
+extension PostgresTaskStore {
+    public func exportTasks(afterSequence: Int64, limit: Int) async throws(GatewayError) -> [StoredTaskRow] {
+        try await perform("read") {
+            let rows = try await self.client.query(
+                """
+                SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at
+                FROM task WHERE sequence > \(afterSequence) ORDER BY sequence LIMIT \(limit)
+                """,
+                logger: self.logger
+            )
+            var tasks: [StoredTaskRow] = []
+            for try await row in rows.decode((Int64, String, String, String, Bool, String?, ByteBuffer, String, Double, Double).self) {
+                tasks.append(
+                    StoredTaskRow(
+                        sequence: row.0,
+                        provider: row.1,
+                        taskID: row.2,
+                        status: row.3,
+                        isFinal: row.4,
+                        vendorStatus: row.5,
+                        bodyGzip: row.6,
+                        etag: row.7,
+                        fetchedAt: row.8,
+                        firstSeenAt: row.9
+                    )
+                )
+            }
+            return tasks
+        }
+    }
+
+    public func exportBudgets(after: (account: String, taskID: String)?, limit: Int) async throws(GatewayError) -> [StoredBudgetRow] {
+        let (account, taskID) = after ?? ("", "")
+        let first = after == nil
+        return try await perform("read") {
+            let rows = try await self.client.query(
+                """
+                SELECT account, task_id, calls, last_call_at, spent_by_vendor FROM vendor_call_budget
+                WHERE \(first) OR (account, task_id) > (\(account), \(taskID)) ORDER BY account, task_id LIMIT \(limit)
+                """,
+                logger: self.logger
+            )
+            var budgets: [StoredBudgetRow] = []
+            for try await (account, taskID, calls, last, spent) in rows.decode((String, String, Int, Double, Bool).self) {
+                budgets.append(StoredBudgetRow(account: account, taskID: taskID, calls: calls, lastCallAt: last, spentByVendor: spent))
+            }
+            return budgets
+        }
+    }
+
+    public func importRows(tasks: [StoredTaskRow], budgets: [StoredBudgetRow]) async throws(GatewayError) {
+        try await perform("write", within: .seconds(60)) {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                for task in tasks {
+                    try await connection.query(
+                        """
+                        INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
+                        VALUES (\(task.provider), \(task.taskID), \(task.status), \(task.isFinal), \(task.vendorStatus), \(task.bodyGzip),
+                                \(task.etag), \(task.fetchedAt), \(task.firstSeenAt))
+                        """,
+                        logger: self.logger
+                    )
+                }
+                for budget in budgets {
+                    try await connection.query(
+                        """
+                        INSERT INTO vendor_call_budget (account, task_id, calls, last_call_at, spent_by_vendor)
+                        VALUES (\(budget.account), \(budget.taskID), \(budget.calls), \(budget.lastCallAt), \(budget.spentByVendor))
+                        """,
+                        logger: self.logger
+                    )
+                }
+            }
+        }
+    }
+
+    public func rowCounts() async throws(GatewayError) -> (tasks: Int, budgets: Int) {
+        try await perform("read") {
+            let rows = try await self.client.query(
+                "SELECT (SELECT count(*) FROM task), (SELECT count(*) FROM vendor_call_budget)",
+                logger: self.logger
+            )
+            for try await counts in rows.decode((Int, Int).self) { return counts }
+            return (0, 0)
+        }
     }
 }
 

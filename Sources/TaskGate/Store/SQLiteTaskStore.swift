@@ -6,7 +6,7 @@ import Synchronization
 
 /// The task store on one SQLite file through a GRDB `DatabasePool` (WAL: readers never wait
 /// for the writer).
-public final class SQLiteTaskStore: TaskStore {
+public final class SQLiteTaskStore: TransferableStore {
     let pool: DatabasePool
     let logger: Logger
     let metrics: GatewayMetrics?
@@ -324,7 +324,7 @@ public final class SQLiteTaskStore: TaskStore {
     }
 
     /// Runs a database operation and turns any failure into one logged `store-unavailable` error.
-    private func perform<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws(GatewayError) -> T {
+    fileprivate func perform<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws(GatewayError) -> T {
         do {
             return try await body()
         } catch {
@@ -339,6 +339,101 @@ public final class SQLiteTaskStore: TaskStore {
             return "\(error.resultCode): \(error.message ?? "")"
         }
         return "\(error)"
+    }
+}
+
+extension SQLiteTaskStore {
+    public func exportTasks(afterSequence: Int64, limit: Int) async throws(GatewayError) -> [StoredTaskRow] {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at
+                        FROM task WHERE sequence > ? ORDER BY sequence LIMIT ?
+                        """,
+                    arguments: [afterSequence, limit]
+                ).map { row in
+                    let body: Data = row["body_gzip"]
+                    return StoredTaskRow(
+                        sequence: row["sequence"],
+                        provider: row["provider"],
+                        taskID: row["task_id"],
+                        status: row["status"],
+                        isFinal: row["is_final"],
+                        vendorStatus: row["vendor_status"],
+                        bodyGzip: ByteBuffer(bytes: body),
+                        etag: row["etag"],
+                        fetchedAt: row["fetched_at"],
+                        firstSeenAt: row["first_seen_at"]
+                    )
+                }
+            }
+        }
+    }
+
+    public func exportBudgets(after: (account: String, taskID: String)?, limit: Int) async throws(GatewayError) -> [StoredBudgetRow] {
+        let (account, taskID) = after ?? ("", "")
+        let first = after == nil
+        return try await perform("read") {
+            try await self.pool.read { db in
+                // The budget's account key is kept in the column named `provider` (see migration v2).
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT provider, task_id, calls, last_call_at, spent_by_vendor FROM vendor_call_budget
+                        WHERE ? OR (provider, task_id) > (?, ?) ORDER BY provider, task_id LIMIT ?
+                        """,
+                    arguments: [first, account, taskID, limit]
+                ).map { row in
+                    StoredBudgetRow(
+                        account: row["provider"],
+                        taskID: row["task_id"],
+                        calls: row["calls"],
+                        lastCallAt: row["last_call_at"],
+                        spentByVendor: row["spent_by_vendor"]
+                    )
+                }
+            }
+        }
+    }
+
+    public func importRows(tasks: [StoredTaskRow], budgets: [StoredBudgetRow]) async throws(GatewayError) {
+        try await perform("write") {
+            try await self.pool.write { db in
+                for task in tasks {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            task.provider, task.taskID, task.status, task.isFinal, task.vendorStatus, Data(task.bodyGzip.readableBytesView),
+                            task.etag, task.fetchedAt, task.firstSeenAt,
+                        ]
+                    )
+                }
+                for budget in budgets {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at, spent_by_vendor) VALUES (?, ?, ?, ?, ?)
+                            """,
+                        arguments: [budget.account, budget.taskID, budget.calls, budget.lastCallAt, budget.spentByVendor]
+                    )
+                }
+            }
+        }
+    }
+
+    public func rowCounts() async throws(GatewayError) -> (tasks: Int, budgets: Int) {
+        try await perform("read") {
+            try await self.pool.read { db in
+                (
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM task") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM vendor_call_budget") ?? 0
+                )
+            }
+        }
     }
 }
 

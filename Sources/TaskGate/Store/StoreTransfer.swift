@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import NIOCore
+
+/// One task row as it is kept, for copying between stores (`taskgate migrate-store`).
+public struct StoredTaskRow: Sendable, Equatable {
+    /// Its place in the source; the destination gives its own, in the same order.
+    public var sequence: Int64
+    public var provider: String
+    public var taskID: String
+    public var status: String
+    public var isFinal: Bool
+    public var vendorStatus: String?
+    public var bodyGzip: ByteBuffer
+    public var etag: String
+    public var fetchedAt: Double
+    public var firstSeenAt: Double
+}
+
+/// One task's vendor-call count (CapMonster's per-task budget), for copying between stores.
+public struct StoredBudgetRow: Sendable, Equatable {
+    public var account: String
+    public var taskID: String
+    public var calls: Int
+    public var lastCallAt: Double
+    public var spentByVendor: Bool
+}
+
+/// A store whose rows can be read out and written in as they are.
+public protocol TransferableStore: TaskStore {
+    /// Tasks after `afterSequence`, in the order taskgate first saw them.
+    func exportTasks(afterSequence: Int64, limit: Int) async throws(GatewayError) -> [StoredTaskRow]
+    /// Budgets after `after` (account, task id), in that order.
+    func exportBudgets(after: (account: String, taskID: String)?, limit: Int) async throws(GatewayError) -> [StoredBudgetRow]
+    /// Writes rows as they are, in one transaction; tasks get this store's sequence in the order given.
+    func importRows(tasks: [StoredTaskRow], budgets: [StoredBudgetRow]) async throws(GatewayError)
+    /// How many tasks and budgets the store holds.
+    func rowCounts() async throws(GatewayError) -> (tasks: Int, budgets: Int)
+}
+
+/// Copies every row of one store into another, empty one: SQLite to PostgreSQL or back.
+public enum StoreTransfer {
+    public struct Summary: Sendable, Equatable {
+        public var tasks: Int
+        public var budgets: Int
+    }
+
+    /// Rows per read and per destination transaction.
+    static let batchSize = 1_000
+
+    /// Copies every task (final and not) and every budget, then checks both stores hold the same
+    /// counts. Run it with taskgate stopped: rows written to the source meanwhile fail the check.
+    /// - Throws: `StoreTransferError` when the destination holds rows, a store fails, or the
+    ///   counts differ.
+    public static func copy(
+        from source: any TransferableStore,
+        to destination: any TransferableStore,
+        progress: (Summary) -> Void = { _ in }
+    ) async throws(StoreTransferError) -> Summary {
+        do {
+            let held = try await destination.rowCounts()
+            guard held.tasks == 0, held.budgets == 0 else {
+                throw StoreTransferError(
+                    "the destination holds \(held.tasks) tasks and \(held.budgets) budgets; taskgate copies only into an empty store"
+                )
+            }
+            var copied = Summary(tasks: 0, budgets: 0)
+            var after: Int64 = 0
+            while true {
+                let tasks = try await source.exportTasks(afterSequence: after, limit: batchSize)
+                guard let last = tasks.last else { break }
+                try await destination.importRows(tasks: tasks, budgets: [])
+                copied.tasks += tasks.count
+                after = last.sequence
+                progress(copied)
+            }
+            var afterBudget: (account: String, taskID: String)?
+            while true {
+                let budgets = try await source.exportBudgets(after: afterBudget, limit: batchSize)
+                guard let last = budgets.last else { break }
+                try await destination.importRows(tasks: [], budgets: budgets)
+                copied.budgets += budgets.count
+                afterBudget = (last.account, last.taskID)
+                progress(copied)
+            }
+            let (sourceCounts, destinationCounts) = (try await source.rowCounts(), try await destination.rowCounts())
+            guard sourceCounts == (copied.tasks, copied.budgets), destinationCounts == (copied.tasks, copied.budgets) else {
+                throw StoreTransferError(
+                    """
+                    the counts differ after the copy: source \(sourceCounts.tasks) tasks / \(sourceCounts.budgets) budgets, \
+                    copied \(copied.tasks) / \(copied.budgets), destination \(destinationCounts.tasks) / \(destinationCounts.budgets) \
+                    (was taskgate running on the source?)
+                    """
+                )
+            }
+            return copied
+        } catch let error as StoreTransferError {
+            throw error
+        } catch {
+            throw StoreTransferError("a store failed during the copy: \((error as? GatewayError)?.detail ?? "\(error)")")
+        }
+    }
+}
+
+/// Why a copy between stores stopped.
+public struct StoreTransferError: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+}
+
+extension StoreLocation {
+    /// Opens the store here for a tool (`migrate-store`, tests), runs `body` with it, and closes it.
+    /// A PostgreSQL store's connection pool runs for as long as `body` does.
+    /// - Parameter mustExist: refuse an SQLite path with no file rather than create a store there.
+    public func withStore<T: Sendable>(
+        logger: Logger,
+        mustExist: Bool = false,
+        _ body: @Sendable (any TransferableStore) async throws -> T
+    ) async throws -> T {
+        switch self {
+        case .sqlite(let path):
+            guard !mustExist || FileManager.default.fileExists(atPath: path) else {
+                throw StoreTransferError("there is no store at \(path)")
+            }
+            let store = try SQLiteTaskStore(path: path, logger: logger)
+            defer { try? store.close() }
+            return try await body(store)
+        case .postgres(let url):
+            let store = PostgresTaskStore(url: url, poolSize: 2, logger: logger)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await store.run()
+                    return nil
+                }
+                defer { group.cancelAll() }
+                try await store.waitUntilReady()
+                return try await body(store)
+            }
+        }
+    }
+}

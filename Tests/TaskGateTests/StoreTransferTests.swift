@@ -1,0 +1,76 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import TaskGate
+
+/// `taskgate migrate-store`: every row from SQLite to PostgreSQL and back, the same answers,
+/// order and budgets on the other side; never into a store that holds rows.
+@Suite(.timeLimit(.minutes(2))) struct StoreTransferTests {
+    typealias Contract = TaskStoreContractTests
+
+    /// Fills a store with final and not-final tasks and budgets (one spent by the vendor).
+    static func fill(_ store: any TaskStore) async throws {
+        for (id, status) in [("3", TaskStatus.succeeded), ("1", .running), ("2", .failed)] {
+            try await store.save(try Contract.answer(id, status, text: "task \(id)"))
+        }
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        for _ in 0..<2 { _ = try await store.reserveVendorCall(account: "account-a", id: "1", limit: 5, spacing: 0, now: now) }
+        try await store.markVendorBudgetSpent(account: "account-a", id: "9", now: now)
+    }
+
+    /// What a copy must keep: each answer byte for byte, the listing's order, the budgets' counts.
+    static func expectSameRows(_ copy: any TaskStore) async throws {
+        for (id, status) in [("3", TaskStatus.succeeded), ("1", .running), ("2", .failed)] {
+            let stored = try #require(try await copy.answer(provider: "p", id: id))
+            let original = try Contract.answer(id, status, text: "task \(id)")
+            #expect(stored.status == status)
+            #expect(stored.bytes.validator == original.bytes.validator)
+            #expect(try Contract.body(stored) == Contract.body(original))
+        }
+        let listed = try await copy.list(provider: "p", status: nil, afterSequence: nil, limit: 10)
+        let ids = try listed.map { try JSONSerialization.jsonObject(with: Data(try Gzip.inflate($0.gzipBody, maxBytes: 1 << 20).readableBytesView)) }
+            .compactMap { ($0 as? [String: Any])?["id"] as? String }
+        #expect(ids == ["3", "1", "2"])
+        let later = Date(timeIntervalSince1970: 1_800_000_100)
+        #expect(try await copy.reserveVendorCall(account: "account-a", id: "1", limit: 2, spacing: 0, now: later) == .exhausted(calls: 2))
+        #expect(try await copy.reserveVendorCall(account: "account-a", id: "9", limit: 5, spacing: 0, now: later) == .spentByVendor(calls: 0))
+    }
+
+    @Test func everyRowGoesFromSQLiteToPostgreSQLAndBack() async throws {
+        let (sqlite, postgres, back) = (temporaryStorePath(), try PostgresCluster.shared.newDatabase(), temporaryStorePath())
+        try await withStore(at: sqlite) { try await Self.fill($0) }
+        let there = try await withStore(at: sqlite) { source in
+            try await withStore(at: postgres) { destination in try await StoreTransfer.copy(from: source, to: destination) }
+        }
+        #expect(there == StoreTransfer.Summary(tasks: 3, budgets: 2))
+        let home = try await withStore(at: postgres) { source in
+            try await Self.expectSameRows(source)
+            return try await withStore(at: back) { destination in try await StoreTransfer.copy(from: source, to: destination) }
+        }
+        #expect(home == StoreTransfer.Summary(tasks: 3, budgets: 2))
+        try await withStore(at: back) { store in
+            let counts = try await store.rowCounts()
+            #expect(counts.tasks == 3 && counts.budgets == 2)
+            let stored = try #require(try await store.answer(provider: "p", id: "3"))
+            #expect(try Contract.body(stored) == Contract.body(try Contract.answer("3", .succeeded, text: "task 3")))
+        }
+    }
+
+    @Test(arguments: TaskStoreContractTests.Backend.allCases)
+    func aDestinationThatHoldsRowsIsRefused(backend: TaskStoreContractTests.Backend) async throws {
+        let (source, destination) = (temporaryStorePath(), try backend.newLocation())
+        try await withStore(at: source) { try await Self.fill($0) }
+        try await withStore(at: destination) { try await $0.save(try Contract.answer("7", .succeeded)) }
+        let refusal = await #expect(throws: StoreTransferError.self) {
+            try await withStore(at: source) { source in
+                try await withStore(at: destination) { destination in try await StoreTransfer.copy(from: source, to: destination) }
+            }
+        }
+        #expect(refusal?.description.contains("holds 1 tasks") == true)
+        try await withStore(at: destination) { store in
+            let counts = try await store.rowCounts()
+            #expect(counts.tasks == 1 && counts.budgets == 0)
+        }
+    }
+}
