@@ -17,6 +17,23 @@ public final class SimulatorState: Sendable {
         var calls: [String: [String: Int]] = [:]
         var rejected: [String: Int] = [:]
         var nextID = 1_000_000
+        /// When each task was last asked about, and the shortest gap between two such requests.
+        var lastCallAt: [String: Double] = [:]
+        var shortestGap: [String: Double] = [:]
+        /// Times of the requests in the last second, and the most there ever were in one second.
+        var lastSecond: [Double] = []
+        var peakPerSecond = 0
+
+        /// Notes a request about `id` (`*`: not about one task) at `time` (epoch seconds).
+        mutating func record(_ id: String, at time: Double) {
+            if id != "*" {
+                if let last = lastCallAt[id] { shortestGap[id] = min(shortestGap[id] ?? .infinity, time - last) }
+                lastCallAt[id] = time
+            }
+            lastSecond.removeAll { $0 <= time - 1 }
+            lastSecond.append(time)
+            peakPerSecond = max(peakPerSecond, lastSecond.count)
+        }
     }
 
     private let ledger = Mutex(Ledger())
@@ -50,6 +67,7 @@ public final class SimulatorState: Sendable {
         let time = clock.date
         return ledger.withLock { ledger in
             ledger.calls[id, default: [:]][call, default: 0] += 1
+            ledger.record(id, at: time.timeIntervalSince1970)
             let count = ledger.calls[id]![call]!
             guard var entry = ledger.tasks[id], !entry.task.steps.isEmpty else { return nil }
             // Time runs from the task's creation; a timed step ends exactly `seconds` after it began.
@@ -73,7 +91,11 @@ public final class SimulatorState: Sendable {
 
     /// Counts a request that is not about one task (a list call), under the id `*`.
     public func count(call: String) {
-        ledger.withLock { $0.calls["*", default: [:]][call, default: 0] += 1 }
+        let time = clock.date.timeIntervalSince1970
+        ledger.withLock { ledger in
+            ledger.calls["*", default: [:]][call, default: 0] += 1
+            ledger.record("*", at: time)
+        }
     }
 
     /// The step a task is in now, without counting a request (for list calls): timed steps
@@ -126,14 +148,18 @@ public final class SimulatorState: Sendable {
         ledger.withLock { $0 = Ledger() }
     }
 
-    /// `{"total", "rejected", "rejectedByReason": {...}, "tasks": {"<id>": {"<call>": n}}}`
+    /// `{"total", "rejected", "rejectedByReason": {...}, "tasks": {"<id>": {"<call>": n}},
+    /// "peakPerSecond": n, "shortestGapSeconds": {"<id>": s}}`: the most requests it saw within
+    /// any one second (a sliding window), and per task the shortest time between two requests.
     public func callsReport() -> Data {
-        let (calls, rejected) = ledger.withLock { ($0.calls, $0.rejected) }
+        let (calls, rejected, peak, gaps) = ledger.withLock { ($0.calls, $0.rejected, $0.peakPerSecond, $0.shortestGap) }
         let object: [String: Any] = [
             "total": calls.values.reduce(0) { $0 + $1.values.reduce(0, +) },
             "rejected": rejected.values.reduce(0, +),
             "rejectedByReason": rejected,
             "tasks": calls,
+            "peakPerSecond": peak,
+            "shortestGapSeconds": gaps,
         ]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     }

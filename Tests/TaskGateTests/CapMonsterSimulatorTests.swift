@@ -136,6 +136,26 @@ import Testing
         }
     }
 
+    /// The control API's measures: the most requests within any one second, and per task the
+    /// shortest time between two requests about it.
+    @Test func theLedgerMeasuresPeakRateAndSpacing() throws {
+        let clock = ManualClock()
+        let state = SimulatorState(clock: clock)
+        addTask(state, id: "557", .state(.running))
+        _ = state.poll("557", call: "getTaskResult")
+        clock.advance(by: .milliseconds(500))
+        _ = state.poll("557", call: "getTaskResult")
+        clock.advance(by: .milliseconds(700))
+        _ = state.poll("557", call: "getTaskResult")
+        clock.advance(by: .milliseconds(50))
+        state.count(call: "getBalance")
+        let report = try #require(try JSONSerialization.jsonObject(with: state.callsReport()) as? [String: Any])
+        // Requests at 0, 0.5, 1.2 and 1.25 s: three within the second ending at 1.25 s.
+        #expect(report["peakPerSecond"] as? Int == 3)
+        let gap = try #require((report["shortestGapSeconds"] as? [String: Double])?["557"])
+        #expect(abs(gap - 0.5) < 1e-6)
+    }
+
     @Test func timedStepsFollowTheClock() async throws {
         let clock = ManualClock()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
