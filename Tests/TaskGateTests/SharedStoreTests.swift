@@ -30,6 +30,8 @@ import Testing
                 #expect(response.body == given)
                 let listed = try await client.get("/tasks?provider=capmonster").json()
                 #expect((listed["tasks"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["31"])
+                let metrics = String(buffer: try await client.get("/metrics").body)
+                #expect(metrics.contains(#"taskgate_store_operation_duration_seconds_count{operation="read"}"#))
             }
             #expect(sim.state.calls(for: "31") == ["getTaskResult": 1])
         }

@@ -105,6 +105,11 @@ public final class GatewayMetrics: Sendable {
         counter("taskgate_store_errors_total", ["operation": operation]).increment()
     }
 
+    /// How long a PostgreSQL store operation took, waiting for a pooled connection included.
+    func storeOperation(_ operation: String, duration: Duration) {
+        timer("taskgate_store_operation_duration_seconds", ["operation": operation]).recordNanoseconds(duration.nanoseconds)
+    }
+
     /// A request refused by caller authentication: `missing`, `invalid`, `forbidden`.
     func authRefused(reason: String) {
         counter("taskgate_auth_refused_total", ["reason": reason]).increment()

@@ -469,6 +469,8 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         guard case .ready = state.withLock({ $0 }) else {
             throw GatewayError(.storeUnavailable, "The task store is not reachable yet.")
         }
+        let started = ContinuousClock.now
+        defer { metrics?.storeOperation(operation, duration: ContinuousClock.now - started) }
         do {
             return try await withTimeout(timeout ?? operationTimeout, body)
         } catch {
