@@ -197,9 +197,16 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         (
             "v5: vendor_rate",
             [
-                // One GCRA timestamp per vendor account (epoch seconds): when its bucket is full again.
-                "CREATE TABLE vendor_rate (account text PRIMARY KEY, full_at double precision NOT NULL)"
+                // One GCRA timestamp per vendor account (epoch seconds): when its bucket is full
+                // again. Unlogged: taking a slot waits for no WAL flush (0.4 → 0.18 ms a call,
+                // bench/shared-rate.sh), and a bucket emptied by a database crash is harmless.
+                "CREATE UNLOGGED TABLE vendor_rate (account text PRIMARY KEY, full_at double precision NOT NULL)"
             ]
+        ),
+        (
+            // A lease lives seconds; one lost in a database crash only lets a second replica ask.
+            "v6: task_lease unlogged",
+            ["ALTER TABLE task_lease SET UNLOGGED"]
         ),
     ]
 
