@@ -5,6 +5,9 @@
 #
 #   bench/run.sh                      # 3 rounds of 8 s per scenario and target
 #   BENCH_DURATION=15s BENCH_ROUNDS=5 bench/run.sh
+#   BENCH_STORE=postgres bench/run.sh # the same on a PostgreSQL store (a throwaway local cluster,
+#                                     # seeded with `taskgate migrate-store`), plus scenario 6:
+#                                     # three replicas on it behind nginx
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,6 +19,7 @@ count=${BENCH_COUNT:-100000}
 first=500000
 work=/tmp/taskgate-bench
 results="$root/bench/results.json"
+store_kind=${BENCH_STORE:-sqlite}
 export BENCH_FIRST_ID=$first BENCH_COUNT=$count BENCH_CLIENT_KEY=bench-client-key
 
 need=()
@@ -26,9 +30,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 pids=()
+source bench/pg-cluster.sh
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     [ -f "$work/nginx/nginx.pid" ] && nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -s stop 2>/dev/null || true
+    pg_cluster_stop
 }
 trap cleanup EXIT
 
@@ -41,10 +47,20 @@ rm -rf "$work" && mkdir -p "$work/nginx/logs" "$work/nginx/cache"
 : >"$results"
 echo "== seeding $count final tasks into the store and nginx's origin"
 "$bin/taskgate-bench" --store "$work/taskgate.sqlite" --origin-directory "$work/origin" --count "$count" --first-id "$first"
+store=$work/taskgate.sqlite
+if [ "$store_kind" = postgres ]; then
+    echo "== a PostgreSQL store: a local cluster, the seeded tasks copied in with migrate-store"
+    pg_cluster_start "$work/pg"
+    store=$PG_URL
+    migrate_started=$(date +%s.%N)
+    "$bin/taskgate" migrate-store --from "$work/taskgate.sqlite" --to "$store"
+    echo "   ($(python3 -c "print(round($(date +%s.%N) - $migrate_started, 1))") s)"
+fi
 
-cat >"$work/taskgate.yaml" <<YAML
-listen: 127.0.0.1:19080
-store: $work/taskgate.sqlite
+taskgate_config() {
+    cat <<YAML
+listen: 127.0.0.1:$1
+store: $store
 log_level: warning
 providers:
   aliyun:
@@ -58,6 +74,8 @@ providers:
     endpoint: http://127.0.0.1:19085
     client_key: bench-client-key
 YAML
+}
+taskgate_config 19080 >"$work/taskgate.yaml"
 "$bin/taskgate" simulate --config "$work/taskgate.yaml" >"$work/simulate.log" 2>&1 &
 pids+=($!)
 
@@ -162,7 +180,46 @@ import json
 rows=[json.loads(l) for l in open('$results') if l.strip()]
 print(sum(r['rps'] for r in rows if r['scenario'].startswith('5') and r['target']=='taskgate'))")
 
+if [ "$store_kind" = postgres ]; then
+    echo "== scenario 6: three replicas on the PostgreSQL store behind nginx (upstream keepalive)"
+    for port in 19071 19072; do
+        taskgate_config "$port" >"$work/taskgate-$port.yaml"
+        "$bin/taskgate" serve --config "$work/taskgate-$port.yaml" >"$work/serve-$port.log" 2>&1 &
+        pids+=($!)
+        until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.05; done
+    done
+    cat >"$work/nginx/replicas.conf" <<NGINX
+worker_processes auto;
+pid $work/nginx/replicas.pid;
+error_log $work/nginx/logs/replicas-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    upstream taskgate { server 127.0.0.1:19080; server 127.0.0.1:19071; server 127.0.0.1:19072; keepalive 64; }
+    server {
+        listen 127.0.0.1:19092;
+        location / {
+            proxy_pass http://taskgate;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding \$http_accept_encoding;
+            gzip off;
+        }
+    }
+}
+NGINX
+    nginx -p "$work/nginx" -c "$work/nginx/replicas.conf"
+    # Each replica reads an answer from PostgreSQL once, then holds it in memory: three sweeps
+    # (nginx spreads each over the replicas) and an untimed random run before measuring.
+    for _ in 1 2 3; do wrk -t2 -c16 -d"${warm_seconds}s" -s bench/sweep.lua http://127.0.0.1:19092 >/dev/null; done
+    wrk -t2 -c64 -d"$duration" -s bench/random.lua http://127.0.0.1:19092 >/dev/null
+    taskgate_args=(-s bench/random.lua); other_args=(-s bench/random.lua)
+    scenario "6 3 replicas behind nginx, random, gzip" "http://127.0.0.1:19092" nginx "http://127.0.0.1:19090"
+    nginx -p "$work/nginx" -c "$work/nginx/replicas.conf" -s stop
+fi
+
 echo
+echo "store: $store_kind"
 python3 bench/report.py table "$results"
 echo
 echo "taskgate ready in ${ready_ms} ms; resident memory ${rss_idle_kb} KiB idle, ${rss_load_kb} KiB after scenario 4"
@@ -172,5 +229,5 @@ import json, sys
 with open(sys.argv[1], "a") as out:
     out.write(json.dumps({"ready_ms": $ready_ms, "rss_idle_kib": $rss_idle_kb, "rss_after_scenario4_kib": $rss_load_kb,
                           "scenario5_vendor_calls": $((calls_after - calls_before)), "duration": "$duration", "rounds": $rounds,
-                          "threads": $threads, "connections": $connections, "count": $count}) + "\n")
+                          "threads": $threads, "connections": $connections, "count": $count, "store": "$store_kind"}) + "\n")
 PY

@@ -8,18 +8,14 @@
 #   BENCH_DURATION=30 bench/shared-rate.sh
 set -euo pipefail
 duration=${BENCH_DURATION:-10}
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+cd "$(dirname "$0")"
+source ./pg-cluster.sh
 work=$(mktemp -d /tmp/taskgate-bench-pg.XXXXXX)
-as=()
-if [ "$(id -u)" = 0 ]; then chown postgres "$work"; as=(runuser -u postgres --); fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { "${as[@]}" "$bin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-"${as[@]}" "$bin/initdb" -D "$work/data" -U taskgate -A trust -E UTF8 >/dev/null
-"${as[@]}" "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-    -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
-psql=("$bin/psql" -h 127.0.0.1 -p "$port" -U taskgate -d postgres -qAt)
+trap 'pg_cluster_stop; rm -rf "$work"' EXIT
+pg_cluster_start "$work/pg"
+bin=$PG_BIN
+port=$PG_PORT
+psql=("$bin/psql" -h 127.0.0.1 -p "$port" -U taskgate -d taskgate -qAt)
 # As taskgate's migration v5 makes it: unlogged (no WAL flush per slot).
 "${psql[@]}" -c "CREATE UNLOGGED TABLE vendor_rate (account text PRIMARY KEY, full_at double precision NOT NULL)"
 
@@ -35,7 +31,7 @@ SQL
 echo "shared rate limit: one slot taken per vendor call (PostgreSQL $("$bin/postgres" --version | awk '{print $3}'), loopback, ${duration} s each)"
 printf '%-10s %14s %14s\n' clients "statements/s" "latency ms"
 for clients in 1 3; do
-    out=$("$bin/pgbench" -h 127.0.0.1 -p "$port" -U taskgate -n -M prepared -c "$clients" -j "$clients" -T "$duration" -f "$work/slot.sql" postgres 2>&1)
+    out=$("$bin/pgbench" -h 127.0.0.1 -p "$port" -U taskgate -n -M prepared -c "$clients" -j "$clients" -T "$duration" -f "$work/slot.sql" taskgate 2>&1)
     tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
     latency=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
     printf '%-10s %14.0f %14s\n' "$clients" "$tps" "$latency"

@@ -12,7 +12,8 @@ import Yams
 /// - `store` (string, default `taskgate.sqlite`): the SQLite file, created on first start; or a
 ///   `postgres://user:password@host:port/database?sslmode=disable|require` URL (`postgresql://`
 ///   too) for a store several replicas share. The password is a secret.
-/// - `store_pool` (integer, default `8`): PostgreSQL connections per replica.
+/// - `store_pool` (integer, default `8`, at least 2): PostgreSQL connections per replica, one of
+///   them listening for the other replicas' saves.
 /// - `log_level` (string, default `info`): trace, debug, info, notice, warning, error, critical.
 /// - `log_format` (string, default `json`): `json` (one object per line) or `text`.
 /// - `shutdown_grace_period` (duration, default `30s`): the longest requests in flight may take to
@@ -115,7 +116,7 @@ public struct GatewayConfiguration: Sendable {
         }
         let store = try StoreLocation(parsing: values.string("store", isSecret: true) ?? "taskgate.sqlite")
         self.init(listen: listen, store: store, logLevel: level, providers: providers)
-        storePool = try values.integer("store_pool", default: 8, range: 1...1000)
+        storePool = try values.integer("store_pool", default: 8, range: 2...1000)
         let formatText = values.string("log_format") ?? "json"
         guard let format = LogFormat(rawValue: formatText) else {
             throw ConfigurationError(key: "log_format", "is not json or text: \(formatText)")

@@ -354,35 +354,31 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     ) async throws(GatewayError) -> VendorCallReservation {
         let time = now.timeIntervalSince1970
         return try await perform("write") {
-            try await self.client.withTransaction(logger: self.logger) { connection -> VendorCallReservation in
-                // The row exists before it is locked, so two replicas counting a new task's first
-                // call serialize on it too.
-                try await connection.query(
-                    """
-                    INSERT INTO vendor_call_budget (account, task_id, calls, last_call_at) VALUES (\(account), \(id), 0, 0)
-                    ON CONFLICT (account, task_id) DO NOTHING
-                    """,
-                    logger: self.logger
-                )
-                let rows = try await connection.query(
-                    """
-                    SELECT calls, last_call_at, spent_by_vendor FROM vendor_call_budget
-                    WHERE account = \(account) AND task_id = \(id) FOR UPDATE
-                    """,
-                    logger: self.logger
-                )
-                var current: (Int, Double, Bool) = (0, 0, false)
-                for try await row in rows.decode((Int, Double, Bool).self) { current = row }
-                let (calls, last, spentByVendor) = current
-                if spentByVendor { return .spentByVendor(calls: calls) }
-                if calls >= limit { return .exhausted(calls: calls) }
-                if calls > 0, time < last + spacing { return .notBefore(Date(timeIntervalSince1970: last + spacing)) }
-                try await connection.query(
-                    "UPDATE vendor_call_budget SET calls = calls + 1, last_call_at = \(time) WHERE account = \(account) AND task_id = \(id)",
-                    logger: self.logger
-                )
-                return .granted(calls: calls + 1)
-            }
+            // Granted in one statement under the row's lock (the common case); a refusal then reads
+            // the row to say why. Two replicas counting a new task's first call meet on the
+            // primary key, so one of them is the update.
+            let granted = try await self.client.query(
+                """
+                INSERT INTO vendor_call_budget AS budget (account, task_id, calls, last_call_at)
+                SELECT \(account), \(id), 1, \(time) WHERE \(limit) > 0
+                ON CONFLICT (account, task_id) DO UPDATE SET calls = budget.calls + 1, last_call_at = excluded.last_call_at
+                WHERE NOT budget.spent_by_vendor AND budget.calls < \(limit)
+                  AND (budget.calls = 0 OR excluded.last_call_at >= budget.last_call_at + \(spacing))
+                RETURNING calls
+                """,
+                logger: self.logger
+            )
+            for try await calls in granted.decode(Int.self) { return .granted(calls: calls) }
+            let rows = try await self.client.query(
+                "SELECT calls, last_call_at, spent_by_vendor FROM vendor_call_budget WHERE account = \(account) AND task_id = \(id)",
+                logger: self.logger
+            )
+            var current: (Int, Double, Bool) = (0, 0, false)
+            for try await row in rows.decode((Int, Double, Bool).self) { current = row }
+            let (calls, last, spentByVendor) = current
+            if spentByVendor { return .spentByVendor(calls: calls) }
+            if calls >= limit { return .exhausted(calls: calls) }
+            return .notBefore(Date(timeIntervalSince1970: last + spacing))
         }
     }
 

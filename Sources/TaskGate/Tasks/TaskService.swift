@@ -102,7 +102,7 @@ public final class TaskService: Sendable {
         do throws(GatewayError) {
             loaded = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
                 // Another replica may be asking the vendor right now, or have just answered.
-                if let shared = try await awaitOtherReplica(provider, id: id) {
+                if let shared = try await awaitOtherReplica(provider, id: id, stored: stored) {
                     answeredByOtherReplica = true
                     return shared
                 }
@@ -155,7 +155,8 @@ public final class TaskService: Sendable {
     /// Single flight across replicas sharing a store: returns an answer another replica saved that
     /// is fresh (or final), or nil once this replica holds the task's lease and must ask the
     /// vendor itself. A holder that crashed loses its lease after the provider's `timeout`.
-    private func awaitOtherReplica(_ provider: any Provider, id: String) async throws(GatewayError) -> EncodedAnswer? {
+    /// - Parameter stored: the row as this request already read it (the first look).
+    private func awaitOtherReplica(_ provider: any Provider, id: String, stored: EncodedAnswer?) async throws(GatewayError) -> EncodedAnswer? {
         guard store.isShared else { return nil }
         let name = provider.name
         // Watching starts before the first look, so a save between a look and the wait wakes it.
@@ -164,8 +165,9 @@ public final class TaskService: Sendable {
         // The holder's lease ends on the gateway's clock; this wait for another process is also
         // bounded in real time, so a holder that never saves cannot hold a caller for ever.
         let giveUp = ContinuousClock.now + provider.callTimeout
+        var look = stored
         while true {
-            if let shared = try await sharedAnswer(provider, id: id) { return shared }
+            if let look, look.isFinal || isFresh(look, provider) { return look }
             let until = clock.date.addingTimeInterval(provider.callTimeout.seconds)
             if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) {
                 // The holder before may have saved between the look and the lease: serve that.
@@ -179,14 +181,18 @@ public final class TaskService: Sendable {
             // Another replica is asking the vendor: its save (or release) wakes this wait; the
             // bound covers a lost notification and a holder's lease running out.
             await changes.next(orAfter: .milliseconds(250))
+            look = try await store.answer(provider: name, id: id)
         }
     }
 
     /// The stored answer when it is final or still fresh.
     private func sharedAnswer(_ provider: any Provider, id: String) async throws(GatewayError) -> EncodedAnswer? {
         guard let stored = try await store.answer(provider: provider.name, id: id) else { return nil }
-        let fresh = clock.date.timeIntervalSince(stored.fetchedAt) < provider.statusTTL.seconds
-        return stored.isFinal || fresh ? stored : nil
+        return stored.isFinal || isFresh(stored, provider) ? stored : nil
+    }
+
+    private func isFresh(_ answer: EncodedAnswer, _ provider: any Provider) -> Bool {
+        clock.date.timeIntervalSince(answer.fetchedAt) < provider.statusTTL.seconds
     }
 
     /// Adds a task a vendor's list call names to a listing page as its single answer is (stored,
