@@ -70,7 +70,13 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await self.client.run() }
+                // The pool is running before the first query (else postgres-nio warns that it is not).
+                let (running, announce) = AsyncStream<Never>.makeStream()
+                group.addTask {
+                    announce.finish()
+                    await self.client.run()
+                }
+                for await _ in running {}
                 try await self.prepareSchema()
                 group.addTask { await self.listenForChanges() }
                 try await group.next()
@@ -253,12 +259,8 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     // MARK: - TaskStore
 
     public func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer? {
-        let row = try await perform("read") { () async throws -> (String, String?, ByteBuffer, String, Double)? in
-            let rows = try await self.client.query(
-                "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = \(provider) AND task_id = \(id)",
-                logger: self.logger
-            )
-            for try await row in rows.decode((String, String?, ByteBuffer, String, Double).self) { return row }
+        let row = try await perform("read") { () async throws -> ReadAnswer.Row? in
+            for try await row in try await self.client.execute(ReadAnswer(provider: provider, id: id), logger: self.logger) { return row }
             return nil
         }
         guard let (statusText, vendorStatus, body, etag, fetchedAt) = row else { return nil }
@@ -581,12 +583,31 @@ extension PostgresTaskStore {
     }
 }
 
+/// The read of every stored answer: the most frequent statement, prepared once per connection.
+struct ReadAnswer: PostgresPreparedStatement {
+    static let sql = "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = $1 AND task_id = $2"
+    typealias Row = (String, String?, ByteBuffer, String, Double)
+
+    var provider: String
+    var id: String
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(provider)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
 /// Runs `body`, or throws `TimeoutError` once `timeout` has passed; `body` is then cancelled and
-/// left to end on its own (a connection lease may not notice cancellation at once).
+/// left to end on its own (a connection lease may not notice cancellation at once). The timer is
+/// cancelled as soon as `body` ends, so finished operations leave no sleeping task behind.
 func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let race = FirstOutcome<T>()
     return try await withCheckedThrowingContinuation { continuation in
-        race.waiting.withLock { $0 = continuation }
+        race.begin(continuation)
         let work = Task {
             do {
                 race.finish(.success(try await body()))
@@ -594,22 +615,50 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
                 race.finish(.failure(error))
             }
         }
-        Task {
-            try? await Task.sleep(for: timeout)
-            if race.finish(.failure(TimeoutError())) { work.cancel() }
-        }
+        race.arm(
+            Task {
+                try? await Task.sleep(for: timeout)
+                if race.finish(.failure(TimeoutError())) { work.cancel() }
+            }
+        )
     }
 }
 
-/// The continuation of `withTimeout`, resumed by whichever outcome comes first.
+/// The continuation of `withTimeout`, resumed by whichever outcome comes first, and its timer.
 private final class FirstOutcome<T: Sendable>: Sendable {
-    let waiting = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    private struct State {
+        var waiter: CheckedContinuation<T, any Error>?
+        var timer: Task<Void, Never>?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+
+    func begin(_ waiter: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.waiter = waiter }
+    }
+
+    /// Keeps the timer to cancel when the work ends; cancels it at once if it has ended.
+    func arm(_ timer: Task<Void, Never>) {
+        let finished = state.withLock { state in
+            if !state.finished { state.timer = timer }
+            return state.finished
+        }
+        if finished { timer.cancel() }
+    }
 
     /// Resumes the waiter unless it was resumed already; true when this outcome won.
     @discardableResult
     func finish(_ result: Result<T, any Error>) -> Bool {
-        guard let continuation = waiting.withLock({ $0.take() }) else { return false }
-        continuation.resume(with: result)
+        let (waiter, timer) = state.withLock { state -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
+            guard !state.finished else { return (nil, nil) }
+            state.finished = true
+            defer { (state.waiter, state.timer) = (nil, nil) }
+            return (state.waiter, state.timer)
+        }
+        timer?.cancel()
+        guard let waiter else { return false }
+        waiter.resume(with: result)
         return true
     }
 }
