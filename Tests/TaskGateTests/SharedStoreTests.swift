@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import PostgresNIO
+import Synchronization
 import Testing
 
 @testable import TaskGate
@@ -180,6 +181,33 @@ import Testing
                     #expect(abs((span - .nanoseconds(39 * 55_000_000)).seconds) < 1e-4, "\(span)")
                 }
             }
+        }
+    }
+
+    /// A replica that found a task's lease taken is woken by the holder's save itself, not by
+    /// its next look: the wait's bound here is longer than the suite's time limit.
+    @Test func theHoldersSaveWakesTheWaitingReplica() async throws {
+        let database = try PostgresCluster.shared.newDatabase()
+        guard case .postgres(let url) = try StoreLocation(parsing: database) else { throw PostgresCluster.ClusterError("not a URL") }
+        let (holder, waiter) = (
+            PostgresTaskStore(url: url, poolSize: 2, logger: quietLogger), PostgresTaskStore(url: url, poolSize: 2, logger: quietLogger)
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await holder.run() }
+            group.addTask { try await waiter.run() }
+            try await holder.waitUntilReady()
+            try await waiter.waitUntilReady()
+            #expect(await eventually { waiter.listening.withLock { $0 } })
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            let until = now.addingTimeInterval(60)
+            #expect(try await holder.acquireLease(provider: "p", id: "1", holder: "A", until: until, now: now))
+            let changes = waiter.watchChanges(provider: "p", id: "1")
+            #expect(try await !waiter.acquireLease(provider: "p", id: "1", holder: "B", until: until, now: now))
+            try await holder.save(try TaskStoreContractTests.answer("1", .running))
+            await changes.next(orAfter: .seconds(600))
+            changes.end()
+            #expect(try await waiter.acquireLease(provider: "p", id: "1", holder: "B", until: until, now: now))
+            group.cancelAll()
         }
     }
 }

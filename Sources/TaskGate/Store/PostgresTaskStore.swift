@@ -27,6 +27,8 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     private let changes = TaskChangeWatches()
     /// The channel a save or a lease release is announced on, naming the task.
     static let changeChannel = "taskgate_task"
+    /// Whether this replica hears the others' announcements now.
+    let listening = Mutex(false)
 
     enum Phase: Sendable {
         /// The schema has not been checked yet (the database may be unreachable).
@@ -115,6 +117,8 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.changeChannel) { notifications in
+                        self.listening.withLock { $0 = true }
+                        defer { self.listening.withLock { $0 = false } }
                         // Whatever was announced while nobody listened is lost: look again.
                         self.changes.deliverToAll()
                         for try await notification in notifications { self.changes.deliver(notification.payload) }
@@ -214,6 +218,12 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             "v6: task_lease unlogged",
             ["ALTER TABLE task_lease SET UNLOGGED"]
         ),
+        (
+            // Whether another replica waited on the lease: only then does its release notify
+            // (a NOTIFY serializes commits; one per vendor call cost a third of the miss path).
+            "v7: task_lease.contended",
+            ["ALTER TABLE task_lease ADD COLUMN contended boolean NOT NULL DEFAULT false"]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -289,11 +299,11 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
         let change = TaskChangeWatches.key(provider: provider, id: id)
         try await perform("write") {
-            // The answer is saved, the task's lease released and the other replicas told, in one
-            // statement (the notification is delivered when it commits).
+            // The answer is saved, the task's lease released and — when another replica waited
+            // on it — that replica told, in one statement (the notification goes out at commit).
             let rows = try await self.client.query(
                 """
-                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id)),
+                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
                 saved AS (
                 INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
                 VALUES (\(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt))
@@ -302,7 +312,7 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
                 WHERE NOT task.is_final
                 )
-                SELECT pg_notify(\(Self.changeChannel), \(change))
+                SELECT pg_notify(\(Self.changeChannel), \(change)) FROM released WHERE contended
                 """,
                 logger: self.logger
             )
@@ -315,16 +325,20 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     public func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool {
         let (expiry, time) = (until.timeIntervalSince1970, now.timeIntervalSince1970)
         return try await perform("write") {
+            // Taken when free, expired or already this holder's; otherwise marked contended, so
+            // the holder's save (or release) wakes the replicas waiting on it.
             let rows = try await self.client.query(
                 """
-                INSERT INTO task_lease (provider, task_id, holder, until) VALUES (\(provider), \(id), \(holder), \(expiry))
-                ON CONFLICT (provider, task_id) DO UPDATE SET holder = excluded.holder, until = excluded.until
-                WHERE task_lease.until <= \(time) OR task_lease.holder = excluded.holder
-                RETURNING holder
+                INSERT INTO task_lease AS lease (provider, task_id, holder, until) VALUES (\(provider), \(id), \(holder), \(expiry))
+                ON CONFLICT (provider, task_id) DO UPDATE SET
+                  holder = CASE WHEN lease.until <= \(time) OR lease.holder = excluded.holder THEN excluded.holder ELSE lease.holder END,
+                  until = CASE WHEN lease.until <= \(time) OR lease.holder = excluded.holder THEN excluded.until ELSE lease.until END,
+                  contended = CASE WHEN lease.until <= \(time) THEN false WHEN lease.holder = excluded.holder THEN lease.contended ELSE true END
+                RETURNING holder = \(holder)
                 """,
                 logger: self.logger
             )
-            for try await _ in rows.decode(String.self) { return true }
+            for try await taken in rows.decode(Bool.self) { return taken }
             return false
         }
     }
@@ -334,8 +348,10 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         _ = try? await perform("write") {
             let rows = try await self.client.query(
                 """
-                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) AND holder = \(holder))
-                SELECT pg_notify(\(Self.changeChannel), \(change))
+                WITH released AS (
+                  DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) AND holder = \(holder) RETURNING contended
+                )
+                SELECT pg_notify(\(Self.changeChannel), \(change)) FROM released WHERE contended
                 """,
                 logger: self.logger
             )
