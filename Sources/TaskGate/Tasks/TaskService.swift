@@ -159,7 +159,8 @@ public final class TaskService: Sendable {
     private func awaitOtherReplica(_ provider: any Provider, id: String, stored: EncodedAnswer?) async throws(GatewayError) -> EncodedAnswer? {
         guard store.isShared else { return nil }
         let name = provider.name
-        // Watching starts before the first look, so a save between a look and the wait wakes it.
+        // Watching starts before the first try for the lease: a holder that saves after a failed
+        // try finds it contended and wakes this wait (one that saved before freed the lease).
         let changes = store.watchChanges(provider: name, id: id)
         defer { changes.end() }
         // The holder's lease ends on the gateway's clock; this wait for another process is also
