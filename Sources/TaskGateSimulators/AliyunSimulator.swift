@@ -20,6 +20,8 @@ public struct AliyunSimulator: ProviderSimulator {
     /// The `Code` a success answer carries, as some of the vendor's answers do (the seed's
     /// GetTaskResult example: `"OK"`); nil sends none, as the official SDK's captures show.
     public var successCode: String?
+    /// The `Success` flag a success answer carries, as other Alibaba APIs answer; nil sends none.
+    public var successFlag: Bool?
 
     public static let timestampWindow: TimeInterval = 15 * 60
 
@@ -92,6 +94,7 @@ public struct AliyunSimulator: ProviderSimulator {
         case .state(let taskState, let result, let errorCode, let errorMessage):
             var object: [String: Any] = ["RequestId": requestID, "Status": Self.statusCode(taskState)]
             if let successCode { object["Code"] = successCode }
+            if let successFlag { object["Success"] = successFlag }
             if call.action == "GetTaskResult" {
                 if taskState == .succeeded {
                     object["Result"] = result.flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? Self.defaultResult
@@ -148,6 +151,7 @@ public struct AliyunSimulator: ProviderSimulator {
         let page = Array(rows.dropFirst((pageNumber - 1) * pageSize).prefix(pageSize))
         var answer: [String: Any] = ["RequestId": requestID, "TotalCount": rows.count, "PageNumber": pageNumber, "PageSize": pageSize, "Tasks": page]
         if let successCode { answer["Code"] = successCode }
+        if let successFlag { answer["Success"] = successFlag }
         return Self.json(answer)
     }
 

@@ -73,10 +73,12 @@ import Testing
 
     // MARK: - Alibaba
 
-    @Test(arguments: ["OK", "200"])
-    func aSuccessCodeIsASuccessOnEveryCall(code: String) async throws {
+    /// `Code` OK or 200, or `"Success": true` whatever `Code` says, on GetTaskResult and ListTasks.
+    @Test(arguments: [("OK", nil), ("200", nil), (nil, true), ("Done", true)] as [(String?, Bool?)])
+    func aSuccessCodeIsASuccessOnEveryCall(code: String?, flag: Bool?) async throws {
         var vendor = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: ManualClock()))
         vendor.successCode = code
+        vendor.successFlag = flag
         try await withAliyunGateway(simulator: vendor) { client, sim in
             addTask(sim.state, id: "400099", .state(.succeeded, result: AliyunGatewayTests.result))
             addTask(sim.state, id: "400100", .state(.running))
