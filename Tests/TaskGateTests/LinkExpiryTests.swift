@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import TaskGate
+@testable import TaskGateSimulators
 
 /// Where each signed-link form keeps its expiry, one row per form (and per way to get it wrong).
 @Suite struct LinkExpiryTests {
@@ -65,5 +66,17 @@ import Testing
         #expect(LinkExpiry.earliest(in: result) == Date(timeIntervalSince1970: 1_700_000_000))
         #expect(LinkExpiry.earliest(in: JSONFragment(jsonObject: ["text": "no links"])) == nil)
         #expect(LinkExpiry.earliest(in: nil) == nil)
+    }
+
+    /// The answer says when its links die: a signed ProcessResultUrl's expiry, null without one.
+    @Test func theAnswerCarriesLinksExpireAt() async throws {
+        try await withAliyunGateway { client, sim in
+            let signed = "https://b.oss-cn-shanghai.aliyuncs.com/r.json?Expires=1800000000&OSSAccessKeyId=LTAI&Signature=s%3D"
+            addTask(sim.state, id: "400201", .state(.succeeded, result: #"{"ProcessResultUrl":"\#(signed)"}"#))
+            addTask(sim.state, id: "400202", .state(.succeeded, result: AliyunGatewayTests.result))
+            #expect(try await client.get("/tasks/aliyun/400201").json()["linksExpireAt"] as? String == "2027-01-15T08:00:00Z")
+            let plain = try await client.get("/tasks/aliyun/400202").json()
+            #expect(plain.keys.contains("linksExpireAt") && plain["linksExpireAt"] is NSNull)
+        }
     }
 }

@@ -43,6 +43,8 @@ extension TaskRecord {
         writer.string(vendorRequestID)
         writer.key("vendorFields")
         if let vendorFields { writer.raw(vendorFields.bytes) } else { writer.null() }
+        writer.key("linksExpireAt")
+        writer.date(linksExpireAt)
         writer.endObject()
     }
 }

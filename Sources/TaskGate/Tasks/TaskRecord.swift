@@ -52,6 +52,9 @@ public struct TaskRecord: Sendable, Equatable {
     }
 
     public var isFinal: Bool { status.isFinal }
+
+    /// When the earliest signed link in the result stops working; nil when it holds none.
+    public var linksExpireAt: Date? { LinkExpiry.earliest(in: result) }
 }
 
 /// Why a task failed, in the vendor's own code and message.
