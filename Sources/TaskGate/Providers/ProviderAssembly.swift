@@ -54,6 +54,6 @@ extension ProviderConfiguration {
 
     /// Replicas sharing a store share each vendor account's rate; one process keeps its own.
     private func rateBucket(in store: any TaskStore) -> RateLimiter.Bucket {
-        if store.isShared, let slots = store as? any RateSlotStore { .shared(slots, account: accountKey) } else { .local(LocalBucket()) }
+        if let slots = store as? any RateSlotStore { .shared(slots, account: accountKey) } else { .local(LocalBucket()) }
     }
 }

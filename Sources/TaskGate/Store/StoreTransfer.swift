@@ -54,8 +54,7 @@ public enum StoreTransfer {
     ///   counts differ.
     public static func copy(
         from source: any TransferableStore,
-        to destination: any TransferableStore,
-        progress: (Summary) -> Void = { _ in }
+        to destination: any TransferableStore
     ) async throws(StoreTransferError) -> Summary {
         do {
             let held = try await destination.rowCounts()
@@ -72,7 +71,6 @@ public enum StoreTransfer {
                 try await destination.importRows(tasks: tasks, budgets: [])
                 copied.tasks += tasks.count
                 after = last.sequence
-                progress(copied)
             }
             var afterBudget: (account: String, taskID: String)?
             while true {
@@ -81,7 +79,6 @@ public enum StoreTransfer {
                 try await destination.importRows(tasks: [], budgets: budgets)
                 copied.budgets += budgets.count
                 afterBudget = (last.account, last.taskID)
-                progress(copied)
             }
             let (sourceCounts, destinationCounts) = (try await source.rowCounts(), try await destination.rowCounts())
             guard sourceCounts == (copied.tasks, copied.budgets), destinationCounts == (copied.tasks, copied.budgets) else {

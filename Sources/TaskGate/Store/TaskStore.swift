@@ -45,7 +45,6 @@ public protocol TaskStore: Sendable {
     func statistics() async throws(GatewayError) -> (rows: Int, fileBytes: Int)
 }
 
-/// One row of a store listing: its position and its gzipped answer body.
 extension TaskStore {
     /// One process: its own single flight is the only one, nothing to lease.
     public var isShared: Bool { false }
@@ -59,6 +58,7 @@ extension TaskStore {
     public func watchChanges(provider: String, id: String) -> TaskChangeWatch { .unnotified() }
 }
 
+/// One row of a store listing: its position and its gzipped answer body.
 public struct StoredListing: Sendable {
     public var sequence: Int64
     public var gzipBody: ByteBuffer

@@ -158,6 +158,7 @@ public final class TaskService: Sendable {
     /// - Parameter stored: the row as this request already read it (the first look).
     private func awaitOtherReplica(_ provider: any Provider, id: String, stored: EncodedAnswer?) async throws(GatewayError) -> EncodedAnswer? {
         guard store.isShared else { return nil }
+        if let stored, stored.isFinal || isFresh(stored, provider) { return stored }
         let name = provider.name
         // Watching starts before the first try for the lease: a holder that saves after a failed
         // try finds it contended and wakes this wait (one that saved before freed the lease).
@@ -166,9 +167,7 @@ public final class TaskService: Sendable {
         // The holder's lease ends on the gateway's clock; this wait for another process is also
         // bounded in real time, so a holder that never saves cannot hold a caller for ever.
         let giveUp = ContinuousClock.now + provider.callTimeout
-        var look = stored
         while true {
-            if let look, look.isFinal || isFresh(look, provider) { return look }
             let until = clock.date.addingTimeInterval(provider.callTimeout.seconds)
             if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) {
                 // The holder before may have saved between the look and the lease: serve that.
@@ -182,7 +181,7 @@ public final class TaskService: Sendable {
             // Another replica is asking the vendor: its save (or release) wakes this wait; the
             // bound covers a lost notification and a holder's lease running out.
             await changes.next(orAfter: .milliseconds(250))
-            look = try await store.answer(provider: name, id: id)
+            if let shared = try await sharedAnswer(provider, id: id) { return shared }
         }
     }
 
