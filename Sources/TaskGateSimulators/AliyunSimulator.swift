@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -11,6 +12,11 @@ import TaskGate
 /// It verifies signatures as the vendor does, RPC (HMAC-SHA1 over query and form parameters)
 /// and V3 (ACS3-HMAC-SHA256), rejects a timestamp more than 15 minutes off and a reused nonce,
 /// and answers in the vendor's JSON shapes with its HTTP statuses and error bodies.
+///
+/// A succeeded task's result file is in its object storage, as with the vendor: the default
+/// result's `ProcessResultUrl` is an OSS V1 query-signed link (`Expires`, `OSSAccessKeyId`,
+/// `Signature`), signed afresh by every GetTaskResult, and the simulator serves the file there —
+/// until the link expires, then OSS's 403 `AccessDenied` "Request has expired.".
 public struct AliyunSimulator: ProviderSimulator {
     public let kind = "aliyun-multimediaai"
     public let state: SimulatorState
@@ -22,6 +28,17 @@ public struct AliyunSimulator: ProviderSimulator {
     public var successCode: String?
     /// The `Success` flag a success answer carries, as other Alibaba APIs answer; nil sends none.
     public var successFlag: Bool?
+    /// How long the result links it signs stay valid; nil gives the seed's unsigned placeholder
+    /// (`http://example.invalid/processResult/x.txt`) instead.
+    public var resultLinkLifetime: Duration? = .seconds(3600)
+    /// The size of every result file it serves, in bytes (about: the file is whole JSON).
+    public var resultFileBytes = 2048
+
+    /// The storage the result files are in, and the vendor's own key that signs their links
+    /// (not the caller's: the caller only follows them).
+    static let resultBucket = "multimediaai-output"
+    static let storageKeyID = "LTAI5tSimulatorOSS"
+    static let storageSecret = "simulator-oss-signing-secret"
 
     public static let timestampWindow: TimeInterval = 15 * 60
 
@@ -44,6 +61,12 @@ public struct AliyunSimulator: ProviderSimulator {
         let router = Router()
         router.post("/") { request, _ in try await self.handle(request) }
         router.get("/") { request, _ in try await self.handle(request) }
+        router.get("/processResult/:task/result.json") { request, context in
+            self.resultFile(request, task: context.parameters.get("task") ?? "", method: "GET")
+        }
+        router.head("/processResult/:task/result.json") { request, context in
+            self.resultFile(request, task: context.parameters.get("task") ?? "", method: "HEAD")
+        }
         return router
     }
 
@@ -66,7 +89,7 @@ public struct AliyunSimulator: ProviderSimulator {
         }
         switch call.action {
         case "GetTaskStatus", "GetTaskResult":
-            return await answerTask(call, requestID: requestID)
+            return await answerTask(call, host: request.head.authority ?? "127.0.0.1", requestID: requestID)
         case "ListTasks":
             state.count(call: "ListTasks")
             return listTasks(call, requestID: requestID)
@@ -80,7 +103,8 @@ public struct AliyunSimulator: ProviderSimulator {
         }
     }
 
-    private func answerTask(_ call: Call, requestID: String) async -> Response {
+    /// - Parameter host: where the caller reached the simulator: its result links point there.
+    private func answerTask(_ call: Call, host: String, requestID: String) async -> Response {
         guard let id = call.value("TaskId"), !id.isEmpty else {
             return Self.error("MissingTaskId", "TaskId is mandatory for this action.", status: .badRequest, requestID: requestID)
         }
@@ -91,13 +115,14 @@ public struct AliyunSimulator: ProviderSimulator {
         switch step.answer {
         case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.vendorError(code, requestID: requestID)
+        case .gone: return Self.error("ResourceNotFound", "The specified task does not exist.", status: .notFound, requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):
             var object: [String: Any] = ["RequestId": requestID, "Status": Self.statusCode(taskState)]
             if let successCode { object["Code"] = successCode }
             if let successFlag { object["Success"] = successFlag }
             if call.action == "GetTaskResult" {
                 if taskState == .succeeded {
-                    object["Result"] = result.flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? Self.defaultResult
+                    object["Result"] = result.flatMap { try? JSONSerialization.jsonObject(with: $0) } ?? defaultResult(taskID: id, host: host)
                 } else if taskState == .failed {
                     object["Result"] = Self.failure(code: errorCode, message: errorMessage)
                 }
@@ -273,6 +298,98 @@ public struct AliyunSimulator: ProviderSimulator {
             "VideoName": "videoName", "AnalysisUseTime": 30, "ApplicationId": "applicationId",
             "ProcessResultUrl": "http://example.invalid/processResult/x.txt",
         ]
+    }
+
+    /// A succeeded task's result when its timeline gives none: the seed's, its file's link
+    /// signed now for `resultLinkLifetime`.
+    func defaultResult(taskID: String, host: String) -> [String: Any] {
+        var result = Self.defaultResult
+        guard let resultLinkLifetime else { return result }
+        let expires = Int(state.clock.date.timeIntervalSince1970) + Int(resultLinkLifetime.components.seconds)
+        let signature = Self.storageSignature(object: Self.resultObject(taskID), expires: expires)
+        result["ProcessResultUrl"] =
+            "http://\(host)/\(Self.resultObject(taskID))?Expires=\(expires)&OSSAccessKeyId=\(Self.storageKeyID)"
+            + "&Signature=\(AliyunRPCSigner.percentEncode(signature))"
+        return result
+    }
+
+    static func resultObject(_ taskID: String) -> String { "processResult/\(taskID)/result.json" }
+
+    /// OSS V1 query-string signature: base64 HMAC-SHA1 of `GET\n\n\n<Expires>\n/<bucket>/<object>`.
+    static func storageSignature(object: String, expires: Int) -> String {
+        let stringToSign = "GET\n\n\n\(expires)\n/\(resultBucket)/\(object)"
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Data(stringToSign.utf8), using: SymmetricKey(data: Data(storageSecret.utf8)))
+        return Data(mac).base64EncodedString()
+    }
+
+    /// GET (or HEAD) of a result file, as OSS answers a query-signed request: the file while the
+    /// link holds, else its XML errors (403 `AccessDenied` "Request has expired." once expired).
+    private func resultFile(_ request: Request, task taskID: String, method: String) -> Response {
+        let object = Self.resultObject(taskID)
+        let query = request.uri.queryParameters
+        let now = state.clock.date
+        guard let expires = query["Expires"].map(String.init), let keyID = query["OSSAccessKeyId"].map(String.init),
+            let signature = query["Signature"].map(String.init)
+        else {
+            return Self.storageError("AccessDenied", "You have no right to access this object because of bucket acl.", status: .forbidden)
+        }
+        guard keyID == Self.storageKeyID else {
+            return Self.storageError("InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our records.", status: .forbidden)
+        }
+        guard let expiry = Int(expires), Double(expiry) >= now.timeIntervalSince1970 else {
+            let extra = Int(expires).map {
+                ["Expires": AliyunTimestamp.format(Date(timeIntervalSince1970: Double($0))), "ServerTime": AliyunTimestamp.format(now)]
+            }
+            return Self.storageError("AccessDenied", "Request has expired.", status: .forbidden, extra: extra ?? [:])
+        }
+        guard signature == Self.storageSignature(object: object, expires: expiry) else {
+            return Self.storageError(
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                status: .forbidden
+            )
+        }
+        guard state.peek(taskID) != nil else {
+            return Self.storageError("NoSuchKey", "The specified key does not exist.", status: .notFound)
+        }
+        state.count(call: "GetObject", for: taskID)
+        let body = Self.resultFileBody(taskID: taskID, bytes: resultFileBytes)
+        let md5 = Insecure.MD5.hash(data: body).map { String(format: "%02X", $0) }.joined()
+        var headers: HTTPFields = [.contentType: "application/json", .eTag: "\"\(md5)\"", .acceptRanges: "bytes"]
+        headers[HTTPField.Name("x-oss-request-id")!] = Self.storageRequestID()
+        headers[HTTPField.Name("x-oss-object-type")!] = "Normal"
+        headers[.contentLength] = String(body.count)
+        return Response(status: .ok, headers: headers, body: method == "HEAD" ? .init() : .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// A result file: the task's frames as JSON, about `bytes` long, the same every time.
+    public static func resultFileBody(taskID: String, bytes: Int) -> [UInt8] {
+        var body = Array(#"{"TaskId":"\#(taskID)","Frames":["#.utf8)
+        body.reserveCapacity(bytes + 64)
+        var frame = 0
+        while body.count < bytes - 40 {
+            if frame > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(contentsOf: #"{"Time":\#(frame),"Label":"scene-\#(frame % 7)"}"#.utf8)
+            frame += 1
+        }
+        body.append(contentsOf: "]}".utf8)
+        return body
+    }
+
+    static func storageRequestID() -> String {
+        String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24))
+    }
+
+    /// OSS's XML error body.
+    static func storageError(_ code: String, _ message: String, status: HTTPResponse.Status, extra: [String: String] = [:]) -> Response {
+        let requestID = storageRequestID()
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>\(code)</Code>\n  <Message>\(message)</Message>\n"
+        xml += "  <RequestId>\(requestID)</RequestId>\n  <HostId>\(resultBucket).oss-cn-shanghai.aliyuncs.com</HostId>\n"
+        for (name, value) in extra.sorted(by: { $0.key < $1.key }) { xml += "  <\(name)>\(value)</\(name)>\n" }
+        xml += "</Error>\n"
+        var headers: HTTPFields = [.contentType: "application/xml"]
+        headers[HTTPField.Name("x-oss-request-id")!] = requestID
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: xml)))
     }
 
     static func statusCode(_ state: SimulatedTask.Step.State) -> Int {

@@ -93,6 +93,8 @@ public struct CapMonsterSimulator: ProviderSimulator {
             return Self.answer(String(decoding: data, as: UTF8.self))
         case .state(.failed, _, let code, let message):
             return Self.error(code ?? "ERROR_CAPTCHA_UNSOLVABLE", description: message)
+        case .gone:
+            return Self.error("ERROR_NO_SUCH_CAPCHA_ID")
         }
     }
 

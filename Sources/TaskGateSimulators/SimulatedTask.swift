@@ -27,6 +27,9 @@ public struct SimulatedTask: Sendable {
             case vendorError(code: String)
             /// The vendor misbehaves at the HTTP level.
             case fault(Fault)
+            /// The vendor no longer has the task (its retention has passed): it answers as for an
+            /// id it never knew, and its list calls leave it out.
+            case gone
         }
 
         public enum Fault: String, Sendable, CaseIterable {
@@ -74,6 +77,8 @@ public struct SimulatedTask: Sendable {
         public static func failed(code: String, message: String? = nil) -> Step {
             Step(answer: .state(.failed, result: nil, errorCode: code, errorMessage: message))
         }
+
+        public static let gone = Step(answer: .gone)
     }
 
     public init(id: String, steps: [Step], createdAt: Date, fields: [String: JSONValue] = [:]) {
@@ -103,13 +108,16 @@ public struct JSONValue: Sendable {
 extension SimulatedTask.Step {
     /// Parses one step of the control API: `{"state": "running", "polls": 3}`,
     /// `{"state": "succeeded", "result": {...}}`, `{"state": "failed", "error": {"code", "message"}}`,
-    /// `{"vendor_error": "ERROR_ZERO_BALANCE"}`, `{"fault": "http-503"}`, with `seconds` / `delay_ms`.
+    /// `{"vendor_error": "ERROR_ZERO_BALANCE"}`, `{"fault": "http-503"}`, `{"gone": true}` (retention
+    /// passed), with `seconds` / `delay_ms`.
     init(json: [String: Any]) throws(SimulatorError) {
-        let known: Set<String> = ["state", "result", "error", "vendor_error", "fault", "polls", "seconds", "delay_ms"]
+        let known: Set<String> = ["state", "result", "error", "vendor_error", "fault", "gone", "polls", "seconds", "delay_ms"]
         if let unknown = json.keys.first(where: { !known.contains($0) }) {
             throw SimulatorError("unknown step key \(unknown)")
         }
-        if let code = json["vendor_error"] as? String {
+        if json["gone"] as? Bool == true {
+            answer = .gone
+        } else if let code = json["vendor_error"] as? String {
             answer = .vendorError(code: code)
         } else if let faultName = json["fault"] as? String {
             guard let fault = Fault(rawValue: faultName) else {
@@ -124,7 +132,7 @@ extension SimulatedTask.Step {
             let error = json["error"] as? [String: Any]
             answer = .state(state, result: result, errorCode: error?["code"] as? String, errorMessage: error?["message"] as? String)
         } else {
-            throw SimulatorError("a step needs state (queued, running, succeeded, failed), vendor_error or fault")
+            throw SimulatorError("a step needs state (queued, running, succeeded, failed), vendor_error, fault or gone")
         }
         polls = json["polls"] as? Int
         seconds = (json["seconds"] as? NSNumber)?.doubleValue

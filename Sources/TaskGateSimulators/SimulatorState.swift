@@ -61,8 +61,8 @@ public final class SimulatorState: Sendable {
         }
     }
 
-    /// Counts a request for a task and returns the step that answers it (nil: no such task),
-    /// with how many times this call was made for the task, this one included.
+    /// Counts a request for a task and returns the step that answers it (nil: no such task, or
+    /// one gone), with how many times this call was made for the task, this one included.
     public func poll(_ id: String, call: String) -> (task: SimulatedTask, step: SimulatedTask.Step, count: Int)? {
         let time = clock.date
         return ledger.withLock { ledger in
@@ -85,21 +85,24 @@ public final class SimulatorState: Sendable {
             entry.stepStartedAt = startedAt
             entry.pollsInStep += 1
             ledger.tasks[id] = entry
-            return (entry.task, entry.task.steps[entry.stepIndex], count)
+            let step = entry.task.steps[entry.stepIndex]
+            if case .gone = step.answer { return nil }
+            return (entry.task, step, count)
         }
     }
 
-    /// Counts a request that is not about one task (a list call), under the id `*`.
-    public func count(call: String) {
+    /// Counts a request without walking a task's timeline: a list call (under the id `*`), or a
+    /// download of a task's result file.
+    public func count(call: String, for id: String = "*") {
         let time = clock.date.timeIntervalSince1970
         ledger.withLock { ledger in
-            ledger.calls["*", default: [:]][call, default: 0] += 1
-            ledger.record("*", at: time)
+            ledger.calls[id, default: [:]][call, default: 0] += 1
+            ledger.record(id, at: time)
         }
     }
 
     /// The step a task is in now, without counting a request (for list calls): timed steps
-    /// advance with the clock, counted ones only with polls.
+    /// advance with the clock, counted ones only with polls. nil for a task gone.
     public func currentStep(_ id: String) -> SimulatedTask.Step? {
         let time = clock.date
         return ledger.withLock { ledger in
@@ -112,6 +115,7 @@ public final class SimulatorState: Sendable {
                 startedAt = startedAt.addingTimeInterval(seconds)
                 index += 1
             }
+            if case .gone = entry.task.steps[index].answer { return nil }
             return entry.task.steps[index]
         }
     }

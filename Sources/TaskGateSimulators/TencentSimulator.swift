@@ -85,6 +85,7 @@ public struct TencentSimulator: ProviderSimulator {
         switch step.answer {
         case .fault(let fault): return fault.response
         case .vendorError(let code): return Self.error(code, "The request failed: \(code).", requestID: requestID)
+        case .gone: return Self.error("ResourceNotFound.TaskNotFound", "The task does not exist.", requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):
             return Self.json(
                 Self.detail(task, taskState, result: result, errorCode: errorCode, errorMessage: errorMessage, now: state.clock.date),

@@ -154,7 +154,7 @@ import Testing
                 #expect(answer.status == 200)
                 #expect(answer["X-Cache"] == "HIT")
                 #expect(answer["X-Request-Id"]?.utf8.count == 32)
-                #expect(parts.service.cache.fresh(AnswerCache.Key(provider: "capmonster", id: Self.finalTask)) != nil)
+                #expect(parts.service.cache.fresh(AnswerCache.Key(provider: "capmonster", id: Self.finalTask), linkMargin: 300) != nil)
                 #expect(sim.state.calls(for: Self.finalTask)["getTaskResult"] == 1)
             }
         }
@@ -281,9 +281,9 @@ import Testing
         let key = AnswerCache.Key(provider: "capmonster", id: "1")
         let record = TaskRecord(provider: "capmonster", kind: "capmonster", id: "1", status: .running, fetchedAt: clock.date)
         let answer = try EncodedAnswer(record: record)
-        let first = try await cache.load(key, ttl: .seconds(2)) { () throws(GatewayError) in answer }
+        let first = try await cache.load(key, ttl: .seconds(2), linkMargin: 300) { () throws(GatewayError) in answer }
         #expect(first.coalesced == false)
-        let second = try await cache.load(key, ttl: .seconds(2)) { () throws(GatewayError) -> EncodedAnswer in
+        let second = try await cache.load(key, ttl: .seconds(2), linkMargin: 300) { () throws(GatewayError) -> EncodedAnswer in
             Issue.record("loaded again while a fresh answer was held")
             return answer
         }
@@ -324,7 +324,7 @@ struct RawAnswer {
         var generator = SystemRandomNumberGenerator()
         let body = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let json = Array("{\"id\":\(index)}".utf8)
-        return AnswerBytes(gzip: ByteBuffer(bytes: body), identity: nil, validator: Validator(of: json), status: .succeeded)
+        return AnswerBytes(gzip: ByteBuffer(bytes: body), identity: nil, validator: Validator(of: json), status: .succeeded, linksExpireAt: nil)
     }
 
     static func key(_ index: Int) -> AnswerCache.Key { AnswerCache.Key(provider: "capmonster", id: String(index)) }
@@ -378,9 +378,31 @@ struct RawAnswer {
         let withIdentity = packed.lookup(Self.key(1))
         #expect(withIdentity?.identity.map { ByteBuffer(bytes: $0) } == json)
         #expect(withIdentity.map { ByteBuffer(bytes: $0.gzip) } == large.gzip)
-        // A final answer never changes: a second insert leaves the first.
-        packed.insert(Self.answer(2), for: Self.key(1))
-        #expect(packed.lookup(Self.key(1)).map { ByteBuffer(bytes: $0.gzip) } == large.gzip)
+        // The same answer again changes nothing; another one (its links signed afresh) replaces it.
+        packed.insert(large, for: Self.key(1))
+        #expect(packed.lookup(Self.key(1))?.identity != nil)
+        let refreshed = Self.answer(2)
+        packed.insert(refreshed, for: Self.key(1))
+        #expect(packed.lookup(Self.key(1)).map { ByteBuffer(bytes: $0.gzip) } == refreshed.gzip)
+        #expect(packed.lookup(Self.key(1))?.identity == nil)
+        #expect(packed.count == 1)
+    }
+
+    /// A replaced answer's old record stays in its slab; when that slab goes, the current answer stays.
+    @Test func aReplacedAnswerOutlivesItsOldRecord() {
+        var packed = PackedAnswers(budget: 256 << 10)
+        let first = Self.answer(1)
+        packed.insert(first, for: Self.key(1))
+        let refreshed = Self.answer(2)
+        packed.insert(refreshed, for: Self.key(1))
+        _ = packed.lookup(Self.key(1))  // read: copied forward when its slab goes
+        // Fill well past the budget, so every slab goes at least once; task 1 stays read.
+        for index in 10..<6_000 {
+            packed.insert(Self.answer(index), for: Self.key(index))
+            if index % 100 == 0 { #expect(packed.lookup(Self.key(1)).map { ByteBuffer(bytes: $0.gzip) } == refreshed.gzip) }
+        }
+        #expect(packed.lookup(Self.key(10)) == nil)
+        #expect(packed.heldBytes <= packed.budget)
     }
 
     @Test func aZeroBudgetHoldsNothing() {

@@ -64,7 +64,7 @@ func buildGateway(
     }
     let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
     let providers = built.map(\.provider)
-    let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, clock: clock)
+    let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, clock: clock, metrics: metrics)
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ObservabilityMiddleware(metrics: metrics))

@@ -100,6 +100,13 @@ public final class GatewayMetrics: Sendable {
         gauge("taskgate_vendor_circuit_state", ["provider": provider]).record(value)
     }
 
+    /// A final answer's links refreshed (or not): `refreshed`, `shared` (another replica's
+    /// refresh), `gone` (the vendor forgot the task), `inconsistent` (it answered another
+    /// status), `failed`.
+    func linkRefresh(provider: String, outcome: String) {
+        counter("taskgate_link_refreshes_total", ["provider": provider, "outcome": outcome]).increment()
+    }
+
     /// A store read or write that failed (full or read-only disk, corruption).
     func storeFailure(operation: String) {
         counter("taskgate_store_errors_total", ["operation": operation]).increment()
@@ -119,7 +126,7 @@ public final class GatewayMetrics: Sendable {
     func answers(provider: String) -> AnswerMetrics {
         answers.withLock { answers in
             if let metrics = answers[provider] { return metrics }
-            let outcomes: [TaskService.CacheOutcome] = [.hit, .miss, .coalesced, .stale]
+            let outcomes: [TaskService.CacheOutcome] = [.hit, .miss, .coalesced, .stale, .refresh]
             let metrics = AnswerMetrics(
                 answers: Dictionary(
                     uniqueKeysWithValues: outcomes.map {

@@ -163,18 +163,21 @@ final class HotPath: Sendable {
     final class HotProvider: Sendable {
         let provider: any Provider
         let answers: GatewayMetrics.AnswerMetrics
+        /// Its `link_refresh_margin` in seconds.
+        let linkMargin: Double
 
         init(_ provider: any Provider, answers: GatewayMetrics.AnswerMetrics) {
             self.provider = provider
             self.answers = answers
+            self.linkMargin = provider.linkRefreshMargin.seconds
         }
     }
 
-    /// The templates of one kind of answer: gzip or identity, final or not.
+    /// The templates of one kind of answer: gzip or identity, and its kind of freshness.
     struct Templates {
         struct Key: Hashable {
             var coding: ContentCoding
-            var final: Bool
+            var freshness: AnswerTemplate.FreshnessKind
         }
 
         let ok: AnswerTemplate
@@ -191,10 +194,10 @@ final class HotPath: Sendable {
         self.serverName = serverName
         var templates: [Templates.Key: Templates] = [:]
         for coding in [ContentCoding.gzip, .identity] {
-            for final in [true, false] {
-                templates[Templates.Key(coding: coding, final: final)] = Templates(
-                    ok: AnswerTemplate(status: .ok, coding: coding, final: final, serverName: serverName),
-                    notModified: AnswerTemplate(status: .notModified, coding: coding, final: final, serverName: serverName)
+            for freshness in AnswerTemplate.FreshnessKind.allCases {
+                templates[Templates.Key(coding: coding, freshness: freshness)] = Templates(
+                    ok: AnswerTemplate(status: .ok, coding: coding, freshness: freshness, serverName: serverName),
+                    notModified: AnswerTemplate(status: .notModified, coding: coding, freshness: freshness, serverName: serverName)
                 )
             }
         }
@@ -253,12 +256,13 @@ final class HotPath: Sendable {
         }
         let ifNoneMatch = headers.first(name: "if-none-match")
         let date = date.now
-        let written = service.withAnswerAtHand(AnswerCache.Key(provider: hot.provider.name, id: id), coding: coding) {
+        let written = service.withAnswerAtHand(AnswerCache.Key(provider: hot.provider.name, id: id), coding: coding, linkMargin: hot.linkMargin) {
             body,
             validator,
-            maxAge -> (HTTPResponse.Status, Int) in
+            freshness -> (HTTPResponse.Status, Int) in
             let notModified = ifNoneMatch.map { validator.isMatched(by: $0, coding: coding) } ?? false
-            let templates = templates[Templates.Key(coding: coding, final: maxAge == nil)]!
+            let (kind, maxAge) = AnswerTemplate.FreshnessKind.of(freshness)
+            let templates = templates[Templates.Key(coding: coding, freshness: kind)]!
             let template = notModified ? templates.notModified : templates.ok
             template.write(
                 validator: validator,
@@ -363,10 +367,24 @@ final class HotPath: Sendable {
 }
 
 /// The bytes of a hot answer's status line and headers, made once from the router's own header
-/// functions (``TaskController/validatorFields(etag:maxAge:cache:age:)``), so both paths send
-/// the same headers in the same order. Per answer only the ETag, the max-age of a not-final
-/// answer, Content-Length, X-Request-Id and Date are written.
+/// functions (``TaskController/validatorFields(etag:freshness:cache:age:)``), so both paths send
+/// the same headers in the same order. Per answer only the ETag, the max-age (but for an
+/// immutable answer), Content-Length, X-Request-Id and Date are written.
 struct AnswerTemplate {
+    /// A ``Freshness`` without its number: one template each.
+    enum FreshnessKind: CaseIterable {
+        case immutable, linked, transient
+
+        /// The kind and the max-age to write into its template.
+        static func of(_ freshness: Freshness) -> (FreshnessKind, Int) {
+            switch freshness {
+            case .immutable: (.immutable, 0)
+            case .linked(let maxAge): (.linked, maxAge)
+            case .transient(let maxAge): (.transient, maxAge)
+            }
+        }
+    }
+
     /// Fixed bytes, and the places between them where an answer's own values go.
     private enum Piece {
         case bytes([UInt8])
@@ -379,12 +397,17 @@ struct AnswerTemplate {
     private let pieces: [Piece]
     private let serverLine: [UInt8]
 
-    /// - Parameter final: a final answer's template (`immutable`); else one with a max-age.
-    init(status: HTTPResponse.Status, coding: ContentCoding, final: Bool, serverName: String) {
+    init(status: HTTPResponse.Status, coding: ContentCoding, freshness: FreshnessKind, serverName: String) {
         // Values no answer has, replaced by pieces once the router's headers are written out.
         let etagMarker = "taskgate-etag-goes-here"
         let maxAgeMarker = 9_876_543_210
-        var fields = TaskController.validatorFields(etag: etagMarker, maxAge: final ? nil : maxAgeMarker, cache: .hit, age: nil)
+        let marked: Freshness =
+            switch freshness {
+            case .immutable: .immutable
+            case .linked: .linked(maxAge: maxAgeMarker)
+            case .transient: .transient(maxAge: maxAgeMarker)
+            }
+        var fields = TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .hit, age: nil)
         if status == .ok { TaskController.addContentFields(to: &fields, coding: coding) }
         var text = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
         for field in fields { text += "\(field.name.rawName): \(field.value)\r\n" }
@@ -405,7 +428,7 @@ struct AnswerTemplate {
 
     func write(
         validator: Validator,
-        maxAge: Int?,
+        maxAge: Int,
         contentLength: Int?,
         requestID: (inout ByteBuffer) -> Void,
         date: String,
@@ -415,7 +438,7 @@ struct AnswerTemplate {
             switch piece {
             case .bytes(let bytes): buffer.writeBytes(bytes)
             case .etag: validator.writeETag(for: coding, into: &buffer)
-            case .maxAge: buffer.writeString(String(maxAge ?? 0))
+            case .maxAge: buffer.writeString(String(maxAge))
             }
         }
         if let contentLength {

@@ -11,8 +11,6 @@ struct TaskController: Sendable {
     let providerNames: [String]
     let metrics: GatewayMetrics
 
-    static let finalCacheControl = "public, max-age=31536000, immutable"
-
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/tasks/:provider/:id", use: task)
         router.get("/tasks", use: list)
@@ -29,7 +27,7 @@ struct TaskController: Sendable {
         metrics.answers(provider: provider).record(result.cache)
         let answer = result.answer
         let etag = answer.etag(for: coding)
-        var headers = Self.validatorFields(etag: etag, maxAge: result.maxAge, cache: result.cache, age: result.age)
+        var headers = Self.validatorFields(etag: etag, freshness: result.freshness, cache: result.cache, age: result.age)
         if let condition = request.headers[.ifNoneMatch], answer.validator.isMatched(by: condition, coding: coding) {
             return Response(status: .notModified, headers: headers)
         }
@@ -40,12 +38,12 @@ struct TaskController: Sendable {
 
     /// The headers of every task answer, 304 included. The hot path builds its answers with this
     /// too, so both paths send the same headers.
-    static func validatorFields(etag: String, maxAge: Int?, cache: TaskService.CacheOutcome, age: Int?) -> HTTPFields {
+    static func validatorFields(etag: String, freshness: Freshness, cache: TaskService.CacheOutcome, age: Int?) -> HTTPFields {
         var fields = HTTPFields()
         fields.reserveCapacity(11)
         fields[.vary] = "Accept-Encoding"
         fields[.eTag] = etag
-        fields[.cacheControl] = maxAge.map { "max-age=\($0)" } ?? finalCacheControl
+        fields[.cacheControl] = freshness.cacheControl
         fields[.xCache] = cache.rawValue
         if let age { fields[.age] = String(age) }
         return fields

@@ -29,6 +29,9 @@ import Foundation
 /// - `stale_max` (duration, default `60s`): when the vendor fails (timeout, throttling, 5xx,
 ///   garbage, open circuit), an earlier not-final answer at most this old is served instead,
 ///   marked `X-Cache: STALE` with `Age`; `0s` turns this off.
+/// - `link_refresh_margin` (duration, default `5m`): a final answer whose result holds signed
+///   links is cached until this long before the earliest expires; a request after that asks the
+///   vendor for the task again (fresh links, `X-Cache: REFRESH`).
 /// Credentials and other keys belong to the kind (`vendor`, e.g. `CapMonsterSettings`).
 ///
 /// Built once: from the file by `GatewayConfiguration.load`, or in code as a value (the demo,
@@ -42,6 +45,7 @@ public struct ProviderConfiguration: Sendable {
     public var timeout: Duration = .seconds(10)
     public var connectTimeout: Duration = .seconds(3)
     public var staleMax: Duration = .seconds(60)
+    public var linkRefreshMargin: Duration = .seconds(300)
     public var retries = 2
     public var retryBackoff: Duration = .milliseconds(200)
     public var retryBackoffMax: Duration = .seconds(2)
@@ -72,7 +76,7 @@ public struct ProviderConfiguration: Sendable {
     }
 
     static let commonKeys: Set<String> = [
-        "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "retries", "retry_backoff",
+        "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "link_refresh_margin", "retries", "retry_backoff",
         "retry_backoff_max", "circuit_failures", "circuit_open", "rate_limit", "rate_burst", "rate_limit_wait", "max_body",
     ]
 
@@ -97,6 +101,7 @@ public struct ProviderConfiguration: Sendable {
         timeout = try values.duration("timeout", default: timeout, range: 0.001...600)
         connectTimeout = try values.duration("connect_timeout", default: connectTimeout, range: 0.001...600)
         staleMax = try values.duration("stale_max", default: staleMax, range: 0...86_400)
+        linkRefreshMargin = try values.duration("link_refresh_margin", default: linkRefreshMargin, range: 0...86_400)
         retries = try values.integer("retries", default: retries, range: 0...10)
         retryBackoff = try values.duration("retry_backoff", default: retryBackoff, range: 0.001...60)
         retryBackoffMax = try values.duration("retry_backoff_max", default: retryBackoffMax, range: 0.001...600)

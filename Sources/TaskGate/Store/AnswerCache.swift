@@ -73,30 +73,36 @@ final class AnswerCache: Sendable {
         }
     }
 
-    /// A cached answer still fresh, and when it stops being fresh (nil: final).
-    func fresh(_ key: Key) -> (answer: AnswerBytes, expires: Date?)? {
+    /// A cached answer still fresh, and for how long. A final answer whose links are within
+    /// `linkMargin` seconds of expiring is not fresh: its links are due for a refresh.
+    func fresh(_ key: Key, linkMargin: Double) -> (answer: AnswerBytes, freshness: Freshness)? {
         let now = clock.date
         return state.withLock { state in
-            if let final = Self.final(key, in: &state) { return (final, nil) }
-            return Self.freshNotFinal(key, now: now, in: state).map { ($0.answer.bytes, $0.expires) }
+            if let (final, freshness) = Self.final(key, linkMargin: linkMargin, now: now, in: &state) { return (final, freshness) }
+            return Self.freshNotFinal(key, now: now, in: state).map {
+                ($0.answer.bytes, .transient(maxAge: Self.secondsUntil($0.expires, from: now)))
+            }
         }
     }
 
-    /// Calls `body` with the bytes of a fresh answer held in memory, its validator and — for a
-    /// not-final answer — its max-age, without copying the bytes out first (the hot path writes
-    /// them straight into its answer). For `.identity`, only when the JSON body is held too. The
-    /// bytes are valid only inside `body`, which runs under the cache's lock: it must be short
-    /// and must not call back.
+    /// Calls `body` with the bytes of a fresh answer held in memory (as ``fresh(_:linkMargin:)``
+    /// finds it), its validator and its freshness, without copying the bytes out first (the hot
+    /// path writes them straight into its answer). For `.identity`, only when the JSON body is
+    /// held too. The bytes are valid only inside `body`, which runs under the cache's lock: it
+    /// must be short and must not call back.
     func withFresh<Result: Sendable>(
         _ key: Key,
         coding: ContentCoding,
-        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ maxAge: Int?) -> Result
+        linkMargin: Double,
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ freshness: Freshness) -> Result
     ) -> Result? {
         let now = clock.date
         let found: FreshAnswer<Result>? = state.withLock { state in
             if let held = state.finals.lookup(key) {
-                guard let bytes = coding == .gzip ? held.gzip : held.identity else { return nil }
-                return .final(body(bytes, held.validator, nil))
+                guard let freshness = Freshness.final(linksExpireAt: held.linksExpireAt, margin: linkMargin, now: now),
+                    let bytes = coding == .gzip ? held.gzip : held.identity
+                else { return nil }
+                return .final(body(bytes, held.validator, freshness))
             }
             guard let entry = Self.freshNotFinal(key, now: now, in: state),
                 let buffer = coding == .gzip ? entry.answer.bytes.gzip : entry.answer.bytes.identity
@@ -107,12 +113,12 @@ final class AnswerCache: Sendable {
         case .final(let result): return result
         case .notFinal(let buffer, let validator, let maxAge):
             // A not-final answer's buffer lives on its own: read outside the lock.
-            return buffer.withUnsafeReadableBytes { body($0, validator, maxAge) }
+            return buffer.withUnsafeReadableBytes { body($0, validator, .transient(maxAge: maxAge)) }
         case nil: return nil
         }
     }
 
-    /// What ``withFresh(_:coding:_:)`` found under the lock.
+    /// What ``withFresh(_:coding:linkMargin:_:)`` found under the lock.
     private enum FreshAnswer<Result: Sendable>: Sendable {
         case final(Result)
         case notFinal(ByteBuffer, Validator, maxAge: Int)
@@ -130,7 +136,8 @@ final class AnswerCache: Sendable {
         state.withLock { $0.slots[key] != nil }
     }
 
-    /// Keeps a final answer read from the store, so the next request touches neither SQLite nor zlib.
+    /// Keeps a final answer read from the store, so the next request touches neither SQLite nor
+    /// zlib; it replaces one held with other links.
     func keep(_ answer: AnswerBytes, for key: Key) {
         state.withLock { state in
             if case .loading? = state.slots[key] { return }
@@ -151,24 +158,31 @@ final class AnswerCache: Sendable {
         return entry
     }
 
-    /// A final answer held in memory, copied out of its slab.
-    private static func final(_ key: Key, in state: inout State) -> AnswerBytes? {
-        guard let held = state.finals.lookup(key) else { return nil }
-        return AnswerBytes(
+    /// A final answer held in memory whose links are not due for a refresh, copied out of its slab.
+    private static func final(_ key: Key, linkMargin: Double, now: Date, in state: inout State) -> (AnswerBytes, Freshness)? {
+        guard let held = state.finals.lookup(key),
+            let freshness = Freshness.final(linksExpireAt: held.linksExpireAt, margin: linkMargin, now: now)
+        else { return nil }
+        let answer = AnswerBytes(
             gzip: ByteBuffer(bytes: held.gzip),
             identity: held.identity.map { ByteBuffer(bytes: $0) },
             validator: held.validator,
-            status: held.status
+            status: held.status,
+            linksExpireAt: held.linksExpireAt
         )
+        return (answer, freshness)
     }
 
     /// Runs `load` unless a call for the same key is already under way, in which case this waits
     /// for that call's outcome. A not-final answer is kept `ttl` from when it was fetched; a
-    /// final one until evicted.
+    /// final one until evicted (or replaced, its links refreshed).
+    /// - Parameter linkMargin: a final answer held whose links are this close to expiring is not
+    ///   shared: the call is for fresh ones.
     /// - Returns: the answer and whether this call shared another's vendor call.
     func load(
         _ key: Key,
         ttl: Duration,
+        linkMargin: Double,
         _ load: () async throws(GatewayError) -> EncodedAnswer
     ) async throws(GatewayError) -> (answer: AnswerBytes, expires: Date?, coalesced: Bool) {
         while true {
@@ -176,7 +190,7 @@ final class AnswerCache: Sendable {
             let (leads, fresh): (Bool, (AnswerBytes, Date?)?) = state.withLock { state in
                 // Another call's vendor answer may have arrived while this caller was looking
                 // elsewhere (the store): share it rather than ask the vendor again.
-                if let final = Self.final(key, in: &state) { return (false, (final, nil)) }
+                if let (final, _) = Self.final(key, linkMargin: linkMargin, now: now, in: &state) { return (false, (final, nil)) }
                 if let entry = Self.freshNotFinal(key, now: now, in: state) { return (false, (entry.answer.bytes, entry.expires)) }
                 if case .loading? = state.slots[key] { return (false, nil) }
                 remove(key, from: &state)
@@ -220,7 +234,7 @@ final class AnswerCache: Sendable {
             }
             let outcome = await withCheckedContinuation { (waiter: CheckedContinuation<Outcome, Never>) in
                 let immediate: Outcome? = state.withLock { state in
-                    if let final = Self.final(key, in: &state) { return .answer(final, expires: nil) }
+                    if let (final, _) = Self.final(key, linkMargin: linkMargin, now: now, in: &state) { return .answer(final, expires: nil) }
                     switch state.slots[key] {
                     case .loading(var waiters)?:
                         waiters.append(waiter)

@@ -1,12 +1,14 @@
 import DequeModule
+import Foundation
 import NIOCore
 
 /// Final answers packed into large append-only slabs: an answer costs its gzip bytes and its
-/// validator (and its JSON, once an identity caller asked for it) plus a 16-byte index entry and
+/// validator (and its JSON, once an identity caller asked for it) plus a 20-byte index entry and
 /// its key in its slab's list —
 /// not a buffer, an object and strings each, which cost about 1.3 KiB per answer of ~330 bytes.
 ///
-/// Final answers never change, so their bytes are written once and then only read. Memory is
+/// Final answers never change (but for links signed afresh, which replace the answer), so their
+/// bytes are written once and then only read. Memory is
 /// given back a slab at a time, oldest first; an answer read since it was last passed gets a
 /// second chance and is copied into the newest slab (CLOCK, over slabs).
 ///
@@ -20,9 +22,11 @@ struct PackedAnswers {
         var length: UInt32
     }
 
-    /// An answer held: 16 bytes, so the index of 100,000 answers is a few MiB.
+    /// An answer held: 20 bytes, so the index of 100,000 answers is a few MiB.
     private struct Entry {
         var gzip: Location
+        /// When its links expire, in whole epoch seconds (as signed); 0 when it has none.
+        let linksExpireAt: UInt32
         let status: TaskStatus
         var referenced = false
     }
@@ -33,6 +37,7 @@ struct PackedAnswers {
         let identity: UnsafeRawBufferPointer?
         let validator: Validator
         let status: TaskStatus
+        let linksExpireAt: Date?
     }
 
     /// One block of memory, filled from the front and never rewritten.
@@ -40,9 +45,10 @@ struct PackedAnswers {
         let sequence: UInt32
         let memory: UnsafeMutableRawBufferPointer
         var used = 0
-        /// The answers whose gzip record is here: what to visit when the slab goes, rather than
-        /// every answer held.
-        var keys: [AnswerCache.Key] = []
+        /// The answers whose gzip record is here, with its offset: what to visit when the slab
+        /// goes, rather than every answer held. (A replaced answer's old record stays listed; the
+        /// offset tells it from the current one.)
+        var records: [(key: AnswerCache.Key, offset: UInt32)] = []
 
         init(sequence: UInt32, capacity: Int) {
             self.sequence = sequence
@@ -100,17 +106,26 @@ struct PackedAnswers {
             gzip: UnsafeRawBufferPointer(rebasing: record[16...]),
             identity: identity,
             validator: Validator(bytes: UnsafeRawBufferPointer(rebasing: record[..<16])),
-            status: entry.status
+            status: entry.status,
+            linksExpireAt: entry.linksExpireAt == 0 ? nil : Date(timeIntervalSince1970: Double(entry.linksExpireAt))
         )
     }
 
-    /// Holds a final answer; one already held is left as it is (a final answer never changes).
+    /// Holds a final answer. The same answer already held is left as it is; a different one (its
+    /// links signed afresh) takes its place.
     mutating func insert(_ answer: AnswerBytes, for key: AnswerCache.Key) {
-        guard budget > 0, tables[key.provider]?[key.id] == nil else { return }
+        guard budget > 0 else { return }
+        if let held = tables[key.provider]?[key.id] {
+            let record = slab(held.gzip.slab).bytes(at: Int(held.gzip.offset), count: 16)
+            guard Validator(bytes: record) != answer.validator else { return }
+            remove(key)
+        }
         let location = answer.gzip.withUnsafeReadableBytes { body in
             answer.validator.withUnsafeBytes { validator in append(validator, body, for: key) }
         }
-        tables[key.provider, default: [:]][key.id] = Entry(gzip: location, status: answer.status)
+        // Whole seconds, rounded down: never later than the links (0 stands for none).
+        let linksExpireAt = answer.linksExpireAt.map { UInt32(clamping: max(1, Int64($0.timeIntervalSince1970.rounded(.down)))) } ?? 0
+        tables[key.provider, default: [:]][key.id] = Entry(gzip: location, linksExpireAt: linksExpireAt, status: answer.status)
         count += 1
         heldBytes += Self.entryOverhead
         if let identity = answer.identity { identities[key] = identity.withUnsafeReadableBytes { append($0) } }
@@ -122,6 +137,14 @@ struct PackedAnswers {
         guard tables[key.provider]?[key.id] != nil, identities[key] == nil else { return }
         identities[key] = identity.withUnsafeReadableBytes { append($0) }
         evictOverBudget()
+    }
+
+    /// Forgets a held answer; its bytes stay in their slab until the slab goes.
+    private mutating func remove(_ key: AnswerCache.Key) {
+        tables[key.provider]?[key.id] = nil
+        if !identities.isEmpty { identities[key] = nil }
+        count -= 1
+        heldBytes -= Self.entryOverhead
     }
 
     private func slab(_ sequence: UInt32) -> Slab {
@@ -141,7 +164,7 @@ struct PackedAnswers {
         }
         let slab = slabs.last!
         let offset = parts.count == 2 ? slab.append(parts[0], parts[1]) : slab.append(parts[0])
-        if let key { slab.keys.append(key) }
+        if let key { slab.records.append((key, offset)) }
         return Location(slab: slab.sequence, offset: offset, length: UInt32(parts.last!.count))
     }
 
@@ -150,16 +173,13 @@ struct PackedAnswers {
     private mutating func evictOverBudget() {
         while heldBytes > budget, let oldest = slabs.first {
             var moving: [(key: AnswerCache.Key, record: UnsafeRawBufferPointer)] = []
-            for key in oldest.keys {
-                // An answer listed here may have moved on already (read, copied forward).
-                guard let entry = tables[key.provider]?[key.id], entry.gzip.slab == oldest.sequence else { continue }
+            for (key, offset) in oldest.records {
+                // An answer listed here may have moved on already (read, copied forward, replaced).
+                guard let entry = tables[key.provider]?[key.id], entry.gzip.slab == oldest.sequence, entry.gzip.offset == offset else { continue }
                 if entry.referenced {
                     moving.append((key, oldest.bytes(at: Int(entry.gzip.offset), count: 16 + Int(entry.gzip.length))))
                 } else {
-                    tables[key.provider]?[key.id] = nil
-                    if !identities.isEmpty { identities[key] = nil }
-                    count -= 1
-                    heldBytes -= Self.entryOverhead
+                    remove(key)
                 }
             }
             if !identities.isEmpty { identities = identities.filter { $0.value.slab != oldest.sequence } }

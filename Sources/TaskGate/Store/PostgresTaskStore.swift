@@ -224,6 +224,11 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             "v7: task_lease.contended",
             ["ALTER TABLE task_lease ADD COLUMN contended boolean NOT NULL DEFAULT false"]
         ),
+        (
+            // When the answer's signed links expire (epoch seconds); null when it has none.
+            "v8: task.links_expire_at",
+            ["ALTER TABLE task ADD COLUMN links_expire_at double precision"]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -273,7 +278,7 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             for try await row in try await self.client.execute(ReadAnswer(provider: provider, id: id), logger: self.logger) { return row }
             return nil
         }
-        guard let (statusText, vendorStatus, body, etag, fetchedAt) = row else { return nil }
+        guard let (statusText, vendorStatus, body, etag, fetchedAt, linksExpireAt) = row else { return nil }
         guard let status = TaskStatus(rawValue: statusText), let validator = Validator(hex: etag) else {
             logger.error("a stored task has an unknown status", metadata: ["provider": "\(provider)"])
             throw GatewayError(.storeUnavailable, "A stored task could not be read.")
@@ -286,7 +291,8 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             fetchedAt: Date(timeIntervalSince1970: fetchedAt),
             gzipBody: body,
             identityBody: nil,
-            validator: validator
+            validator: validator,
+            linksExpireAt: linksExpireAt.map(Date.init(timeIntervalSince1970:))
         )
     }
 
@@ -297,6 +303,7 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
         let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
+        let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
         let change = TaskChangeWatches.key(provider: provider, id: id)
         try await perform("write") {
             // The answer is saved, the task's lease released and — when another replica waited
@@ -305,11 +312,12 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                 """
                 WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
                 saved AS (
-                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
-                VALUES (\(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt))
+                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at)
+                VALUES (\(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt), \(linksExpireAt))
                 ON CONFLICT (provider, task_id) DO UPDATE SET
                   status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
-                  body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
+                  body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
+                  links_expire_at = excluded.links_expire_at
                 WHERE NOT task.is_final
                 )
                 SELECT pg_notify(\(Self.changeChannel), \(change)) FROM released WHERE contended
@@ -317,6 +325,32 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                 logger: self.logger
             )
             for try await _ in rows {}
+        }
+    }
+
+    public func replaceFinal(_ answer: EncodedAnswer) async throws(GatewayError) -> Bool {
+        let (provider, id, status, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.vendorStatus)
+        let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
+        let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
+        let change = TaskChangeWatches.key(provider: provider, id: id)
+        return try await perform("write") {
+            // Like `save`: the lease released and a waiting replica told in the same statement.
+            let rows = try await self.client.query(
+                """
+                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
+                replaced AS (
+                UPDATE task SET vendor_status = \(vendorStatus), body_gzip = \(body), etag = \(etag), fetched_at = \(fetchedAt),
+                  links_expire_at = \(linksExpireAt)
+                WHERE provider = \(provider) AND task_id = \(id) AND is_final AND status = \(status)
+                RETURNING 1
+                ),
+                notified AS (SELECT pg_notify(\(Self.changeChannel), \(change)) FROM released WHERE contended)
+                SELECT (SELECT count(*) FROM replaced), (SELECT count(*) FROM notified)
+                """,
+                logger: self.logger
+            )
+            for try await (replaced, _) in rows.decode((Int, Int).self) { return replaced > 0 }
+            return false
         }
     }
 
@@ -516,13 +550,14 @@ extension PostgresTaskStore {
         try await perform("read") {
             let rows = try await self.client.query(
                 """
-                SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at
+                SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
+                  links_expire_at
                 FROM task WHERE sequence > \(afterSequence) ORDER BY sequence LIMIT \(limit)
                 """,
                 logger: self.logger
             )
             var tasks: [StoredTaskRow] = []
-            for try await row in rows.decode((Int64, String, String, String, Bool, String?, ByteBuffer, String, Double, Double).self) {
+            for try await row in rows.decode((Int64, String, String, String, Bool, String?, ByteBuffer, String, Double, Double, Double?).self) {
                 tasks.append(
                     StoredTaskRow(
                         sequence: row.0,
@@ -534,7 +569,8 @@ extension PostgresTaskStore {
                         bodyGzip: row.6,
                         etag: row.7,
                         fetchedAt: row.8,
-                        firstSeenAt: row.9
+                        firstSeenAt: row.9,
+                        linksExpireAt: row.10
                     )
                 )
             }
@@ -567,9 +603,10 @@ extension PostgresTaskStore {
                 for task in tasks {
                     try await connection.query(
                         """
-                        INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
+                        INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
+                          links_expire_at)
                         VALUES (\(task.provider), \(task.taskID), \(task.status), \(task.isFinal), \(task.vendorStatus), \(task.bodyGzip),
-                                \(task.etag), \(task.fetchedAt), \(task.firstSeenAt))
+                                \(task.etag), \(task.fetchedAt), \(task.firstSeenAt), \(task.linksExpireAt))
                         """,
                         logger: self.logger
                     )
@@ -601,8 +638,8 @@ extension PostgresTaskStore {
 
 /// The read of every stored answer: the most frequent statement, prepared once per connection.
 struct ReadAnswer: PostgresPreparedStatement {
-    static let sql = "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = $1 AND task_id = $2"
-    typealias Row = (String, String?, ByteBuffer, String, Double)
+    static let sql = "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = $1 AND task_id = $2"
+    typealias Row = (String, String?, ByteBuffer, String, Double, Double?)
 
     var provider: String
     var id: String

@@ -81,6 +81,11 @@ public final class SQLiteTaskStore: TransferableStore {
                 table.add(column: "spent_by_vendor", .boolean).notNull().defaults(to: false)
             }
         }
+        migrator.registerMigration("v4: task.links_expire_at") { db in
+            // When the answer's signed links expire (epoch seconds); null when it has none, and
+            // for answers stored before taskgate looked (they are served as they were).
+            try db.alter(table: "task") { table in table.add(column: "links_expire_at", .double) }
+        }
         return migrator
     }
 
@@ -110,7 +115,7 @@ public final class SQLiteTaskStore: TransferableStore {
     private static func readAnswer(provider: String, id: String, in db: Database) throws -> EncodedAnswer?? {
         // Prepared once per connection: this is the read of every stored hit.
         let statement = try db.cachedStatement(
-            sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at FROM task WHERE provider = ? AND task_id = ?"
+            sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = ? AND task_id = ?"
         )
         guard let row = try Row.fetchOne(statement, arguments: [provider, id]) else { return .some(nil) }
         guard let status = TaskStatus(rawValue: row["status"]), let validator = Validator(hex: row["etag"]) else { return nil }
@@ -123,7 +128,8 @@ public final class SQLiteTaskStore: TransferableStore {
             fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]),
             gzipBody: ByteBuffer(bytes: body),
             identityBody: nil,
-            validator: validator
+            validator: validator,
+            linksExpireAt: (row["links_expire_at"] as Double?).map(Date.init(timeIntervalSince1970:))
         )
     }
 
@@ -147,18 +153,43 @@ public final class SQLiteTaskStore: TransferableStore {
         let body = Data(answer.bytes.gzip.readableBytesView)
         try db.execute(
             sql: """
-                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (provider, task_id) DO UPDATE SET
                   status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
-                  body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at
+                  body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
+                  links_expire_at = excluded.links_expire_at
                 WHERE task.is_final = 0
                 """,
             arguments: [
                 answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
                 answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
+                answer.bytes.linksExpireAt?.timeIntervalSince1970,
             ]
         )
+    }
+
+    /// The one change a final row takes: the same answer with its links signed afresh.
+    private static func replaceFinal(_ answer: EncodedAnswer, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE task SET vendor_status = ?, body_gzip = ?, etag = ?, fetched_at = ?, links_expire_at = ?
+                WHERE provider = ? AND task_id = ? AND is_final = 1 AND status = ?
+                """,
+            arguments: [
+                answer.vendorStatus, Data(answer.bytes.gzip.readableBytesView), answer.bytes.validator.hex,
+                answer.fetchedAt.timeIntervalSince1970, answer.bytes.linksExpireAt?.timeIntervalSince1970, answer.provider, answer.id,
+                answer.status.rawValue,
+            ]
+        )
+        return db.changesCount > 0
+    }
+
+    public func replaceFinal(_ answer: EncodedAnswer) async throws(GatewayError) -> Bool {
+        guard case .replaced(let replaced) = try await groupWrite(.replaceFinal(answer)) else {
+            throw GatewayError(.internal, "The store answered a replacement with something else.")
+        }
+        return replaced
     }
 
     public func reserveVendorCall(
@@ -190,12 +221,14 @@ public final class SQLiteTaskStore: TransferableStore {
     /// One write of the group writer.
     enum WriteOperation: Sendable {
         case save(EncodedAnswer)
+        case replaceFinal(EncodedAnswer)
         case reserve(BudgetRequest)
         case markSpent(provider: String, id: String, now: Date)
     }
 
     enum WriteOutcome: Sendable {
         case saved
+        case replaced(Bool)
         case reservation(VendorCallReservation)
     }
 
@@ -234,6 +267,8 @@ public final class SQLiteTaskStore: TransferableStore {
                             case .save(let answer):
                                 try Self.upsert(answer, in: db)
                                 return .saved
+                            case .replaceFinal(let answer):
+                                return .replaced(try Self.replaceFinal(answer, in: db))
                             case .reserve(let request):
                                 return .reservation(try Self.reserve(request, in: db))
                             case .markSpent(let provider, let id, let now):
@@ -349,7 +384,8 @@ extension SQLiteTaskStore {
                 try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at
+                        SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
+                          links_expire_at
                         FROM task WHERE sequence > ? ORDER BY sequence LIMIT ?
                         """,
                     arguments: [afterSequence, limit]
@@ -365,7 +401,8 @@ extension SQLiteTaskStore {
                         bodyGzip: ByteBuffer(bytes: body),
                         etag: row["etag"],
                         fetchedAt: row["fetched_at"],
-                        firstSeenAt: row["first_seen_at"]
+                        firstSeenAt: row["first_seen_at"],
+                        linksExpireAt: row["links_expire_at"]
                     )
                 }
             }
@@ -404,12 +441,13 @@ extension SQLiteTaskStore {
                 for task in tasks {
                     try db.execute(
                         sql: """
-                            INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
+                              links_expire_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
                         arguments: [
                             task.provider, task.taskID, task.status, task.isFinal, task.vendorStatus, Data(task.bodyGzip.readableBytesView),
-                            task.etag, task.fetchedAt, task.firstSeenAt,
+                            task.etag, task.fetchedAt, task.firstSeenAt, task.linksExpireAt,
                         ]
                     )
                 }

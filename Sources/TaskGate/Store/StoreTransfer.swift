@@ -15,6 +15,8 @@ public struct StoredTaskRow: Sendable, Equatable {
     public var etag: String
     public var fetchedAt: Double
     public var firstSeenAt: Double
+    /// When the answer's signed links expire (epoch seconds); nil when it has none.
+    public var linksExpireAt: Double?
 }
 
 /// One task's vendor-call count (CapMonster's per-task budget), for copying between stores.

@@ -14,6 +14,11 @@ public protocol TaskStore: Sendable {
     /// Records an answer. A final row is never replaced; this returns once the row is durable.
     func save(_ answer: EncodedAnswer) async throws(GatewayError)
 
+    /// Replaces a final answer with the vendor's newer one of the same status (its links signed
+    /// afresh) and releases the task's lease like `save`; false, with nothing written, when the
+    /// stored row is not final in that status.
+    func replaceFinal(_ answer: EncodedAnswer) async throws(GatewayError) -> Bool
+
     /// Counts one vendor request about a task against its vendor account's budget, atomically: granted only when
     /// fewer than `limit` were made and the last one was at least `spacing` seconds before `now`.
     func reserveVendorCall(account: String, id: String, limit: Int, spacing: Double, now: Date) async throws(GatewayError) -> VendorCallReservation

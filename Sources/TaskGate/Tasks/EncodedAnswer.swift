@@ -24,18 +24,20 @@ public struct EncodedAnswer: Sendable {
         fetchedAt: Date,
         gzipBody: ByteBuffer,
         identityBody: ByteBuffer?,
-        validator: Validator
+        validator: Validator,
+        linksExpireAt: Date?
     ) {
         self.provider = provider
         self.id = id
         self.vendorStatus = vendorStatus
         self.fetchedAt = fetchedAt
-        self.bytes = AnswerBytes(gzip: gzipBody, identity: identityBody, validator: validator, status: status)
+        self.bytes = AnswerBytes(gzip: gzipBody, identity: identityBody, validator: validator, status: status, linksExpireAt: linksExpireAt)
     }
 
     /// Encodes, hashes and compresses a record once.
     public init(record: TaskRecord) throws(GatewayError) {
-        let json = record.jsonBytes()
+        let linksExpireAt = record.linksExpireAt
+        let json = record.jsonBytes(linksExpireAt: linksExpireAt)
         let identity = ByteBuffer(bytes: json)
         self.init(
             provider: record.provider,
@@ -45,13 +47,14 @@ public struct EncodedAnswer: Sendable {
             fetchedAt: record.fetchedAt,
             gzipBody: try Gzip.compress(identity),
             identityBody: identity,
-            validator: Validator(of: json)
+            validator: Validator(of: json),
+            linksExpireAt: linksExpireAt
         )
     }
 }
 
 /// The bytes of a task answer as sent: the gzipped JSON, the JSON when at hand, their validator,
-/// and the task's status (listings filter on it).
+/// the task's status (listings filter on it) and when its links expire (its freshness).
 public struct AnswerBytes: Sendable {
     /// The body gzipped, as stored and as sent to gzip callers.
     public var gzip: ByteBuffer
@@ -59,6 +62,8 @@ public struct AnswerBytes: Sendable {
     public var identity: ByteBuffer?
     public let validator: Validator
     public let status: TaskStatus
+    /// The answer's `linksExpireAt`, kept beside the body so serving it needs no parsing.
+    public let linksExpireAt: Date?
 
     /// The quoted ETag of one representation.
     public func etag(for coding: ContentCoding) -> String { validator.etag(for: coding) }

@@ -1,12 +1,17 @@
+import Foundation
+
 extension TaskRecord {
     /// The answer body of `GET /tasks/{provider}/{id}`, in the field order of the API contract.
-    func jsonBytes() -> [UInt8] {
+    func jsonBytes() -> [UInt8] { jsonBytes(linksExpireAt: linksExpireAt) }
+
+    /// - Parameter linksExpireAt: `self.linksExpireAt`, when the caller has found it already.
+    func jsonBytes(linksExpireAt: Date?) -> [UInt8] {
         var writer = JSONWriter(capacity: 320 + (result?.bytes.count ?? 0) + (vendorFields?.bytes.count ?? 0))
-        write(to: &writer)
+        write(to: &writer, linksExpireAt: linksExpireAt)
         return writer.bytes
     }
 
-    func write(to writer: inout JSONWriter) {
+    func write(to writer: inout JSONWriter, linksExpireAt: Date?) {
         writer.beginObject()
         writer.key("provider")
         writer.string(provider)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 
 /// Answers `GET /tasks/{provider}/{id}`: memory, then the store, then one vendor call shared by
 /// every concurrent caller. A final answer is committed to the store before it is returned.
@@ -11,6 +12,8 @@ public final class TaskService: Sendable {
         case miss = "MISS"
         case coalesced = "COALESCED"
         case stale = "STALE"
+        /// A final answer whose links were due, asked of the vendor again and stored anew.
+        case refresh = "REFRESH"
     }
 
     /// A task's answer as served: the bytes and where they came from.
@@ -19,9 +22,9 @@ public final class TaskService: Sendable {
         public var key: (provider: String, id: String)
         public var answer: AnswerBytes
         public var cache: CacheOutcome
-        /// Seconds until taskgate would ask the vendor again; nil for a final answer.
-        public var maxAge: Int?
-        /// For a stale answer: seconds since the vendor gave it (the `Age` header).
+        /// How long it may be reused (`Cache-Control`).
+        var freshness: Freshness
+        /// For a stale not-final answer: seconds since the vendor gave it (the `Age` header).
         public var age: Int?
     }
 
@@ -29,14 +32,22 @@ public final class TaskService: Sendable {
     let store: any TaskStore
     let cache: AnswerCache
     let clock: any GatewayClock
+    let metrics: GatewayMetrics?
     /// This process among the replicas sharing a store: the holder of its vendor-call leases.
     let replicaID = UUID().uuidString
+    /// Tasks whose links could not be refreshed, and when the vendor may be asked again.
+    private let refreshRetries = Mutex<[AnswerCache.Key: Date]>([:])
 
-    init(providers: [any Provider], store: any TaskStore, cacheBytes: Int = 64 << 20, clock: any GatewayClock) {
+    /// How long after a failed link refresh (the vendor forgot the task, or failed) the stored
+    /// answer is served stale without asking again.
+    static let refreshRetryInterval: TimeInterval = 60
+
+    init(providers: [any Provider], store: any TaskStore, cacheBytes: Int = 64 << 20, clock: any GatewayClock, metrics: GatewayMetrics? = nil) {
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
         self.store = store
         self.cache = AnswerCache(budget: cacheBytes, clock: clock)
         self.clock = clock
+        self.metrics = metrics
     }
 
     /// The provider and the canonical id a request names: 404 for a provider not configured,
@@ -60,18 +71,21 @@ public final class TaskService: Sendable {
 
     /// A task's answer when it is at hand without waiting: fresh in memory, or final in the store
     /// (which then goes into memory). The hot path answers with this on the event loop; nil sends
-    /// the request the long way (`task`). The store keeps gzip, so identity comes from memory only.
+    /// the request the long way (`task`), as for a final answer whose links are due for a
+    /// refresh. The store keeps gzip, so identity comes from memory only.
+    /// - Parameter linkMargin: the provider's `link_refresh_margin`, in seconds.
     func withAnswerAtHand<T: Sendable>(
         _ key: AnswerCache.Key,
         coding: ContentCoding,
-        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ maxAge: Int?) -> T
+        linkMargin: Double,
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ freshness: Freshness) -> T
     ) -> T? {
-        if let written = cache.withFresh(key, coding: coding, body) { return written }
-        guard coding == .gzip, !cache.holdsNotFinal(key), let stored = store.finalAnswerNow(provider: key.provider, id: key.id) else {
-            return nil
-        }
+        if let written = cache.withFresh(key, coding: coding, linkMargin: linkMargin, body) { return written }
+        guard coding == .gzip, !cache.holdsNotFinal(key), let stored = store.finalAnswerNow(provider: key.provider, id: key.id),
+            let freshness = Freshness.final(linksExpireAt: stored.bytes.linksExpireAt, margin: linkMargin, now: clock.date)
+        else { return nil }
         cache.keep(stored.bytes, for: key)
-        return stored.bytes.gzip.withUnsafeReadableBytes { body($0, stored.bytes.validator, nil) }
+        return stored.bytes.gzip.withUnsafeReadableBytes { body($0, stored.bytes.validator, freshness) }
     }
 
     /// A vendor call that stands in for `Provider.fetchTask` (a list call already holds part of
@@ -87,22 +101,25 @@ public final class TaskService: Sendable {
     func task(provider name: String, id rawID: String, logger: Logger, fetch: Fetch?) async throws(GatewayError) -> Served {
         let (provider, id) = try resolve(provider: name, id: rawID)
         let key = AnswerCache.Key(provider: name, id: id)
-        if let (answer, expires) = cache.fresh(key) {
-            return Served(key: (name, id), answer: answer, cache: .hit, maxAge: expires.map(secondsUntil))
+        if let (answer, freshness) = cache.fresh(key, linkMargin: provider.linkRefreshMargin.seconds) {
+            return Served(key: (name, id), answer: answer, cache: .hit, freshness: freshness)
         }
         let stored = try await store.answer(provider: name, id: id)
         if let stored, stored.isFinal {
+            guard let freshness = finalFreshness(stored.bytes, provider) else {
+                return await refreshLinks(provider, key: key, stored: stored, logger: logger)
+            }
             cache.keep(stored.bytes, for: key)
-            return Served(key: (name, id), answer: stored.bytes, cache: .hit, maxAge: nil)
+            return Served(key: (name, id), answer: stored.bytes, cache: .hit, freshness: freshness)
         }
         let known = stored.map { LastKnownStatus(status: $0.status, vendorStatus: $0.vendorStatus, fetchedAt: $0.fetchedAt) }
         let ttl = provider.statusTTL
         let loaded: (answer: AnswerBytes, expires: Date?, coalesced: Bool)
         var answeredByOtherReplica = false
         do throws(GatewayError) {
-            loaded = try await cache.load(key, ttl: ttl) { () throws(GatewayError) -> EncodedAnswer in
+            loaded = try await cache.load(key, ttl: ttl, linkMargin: provider.linkRefreshMargin.seconds) { () throws(GatewayError) -> EncodedAnswer in
                 // Another replica may be asking the vendor right now, or have just answered.
-                if let shared = try await awaitOtherReplica(provider, id: id, stored: stored) {
+                if let shared = try await awaitOtherReplica(provider, id: id, stored: stored, usable: { $0.isFinal || isFresh($0, provider) }) {
                     answeredByOtherReplica = true
                     return shared
                 }
@@ -119,15 +136,15 @@ public final class TaskService: Sendable {
                     throw error
                 }
                 let answer = try EncodedAnswer(record: record)
-                if answer.isFinal {
+                do throws(GatewayError) {
                     try await store.save(answer)
-                } else {
-                    do throws(GatewayError) {
-                        try await store.save(answer)
-                    } catch {
-                        // The listing misses one status update; the caller still gets the answer.
-                        logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
-                    }
+                } catch {
+                    // Saving releases the lease; a failed save must too, or other replicas wait
+                    // on it until it expires.
+                    await store.releaseLease(provider: name, id: id, holder: replicaID)
+                    guard !answer.isFinal else { throw error }
+                    // The listing misses one status update; the caller still gets the answer.
+                    logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
                 }
                 return answer
             }
@@ -145,20 +162,108 @@ public final class TaskService: Sendable {
                 "vendor failed; serving the last known answer",
                 metadata: ["provider": "\(name)", "problem": "\(error.kind.rawValue)", "age_s": "\(age)"]
             )
-            return Served(key: (name, id), answer: stored.bytes, cache: .stale, maxAge: 0, age: age)
+            return Served(key: (name, id), answer: stored.bytes, cache: .stale, freshness: .transient(maxAge: 0), age: age)
         }
         let (answer, expires, coalesced) = loaded
         let outcome: CacheOutcome = coalesced || answeredByOtherReplica ? .coalesced : .miss
-        return Served(key: (name, id), answer: answer, cache: outcome, maxAge: expires.map(secondsUntil))
+        let freshness = expires.map { .transient(maxAge: secondsUntil($0)) } ?? finalFreshness(answer, provider) ?? .transient(maxAge: 0)
+        return Served(key: (name, id), answer: answer, cache: outcome, freshness: freshness)
+    }
+
+    /// A final answer's freshness with the provider's margin; nil when its links are due.
+    private func finalFreshness(_ answer: AnswerBytes, _ provider: any Provider) -> Freshness? {
+        Freshness.final(linksExpireAt: answer.linksExpireAt, margin: provider.linkRefreshMargin.seconds, now: clock.date)
+    }
+
+    /// A final answer whose links are within the margin of expiring: the vendor is asked for the
+    /// task again — once for every caller, within the rate limit and budgets — and the answer,
+    /// its links signed afresh, replaces the stored one (`REFRESH`). When that cannot be had (the
+    /// vendor forgot the task, failed, or changed its mind about the status) the stored answer is
+    /// served `STALE`, its `linksExpireAt` saying how stale, and the vendor is not asked again
+    /// for `refreshRetryInterval`.
+    private func refreshLinks(_ provider: any Provider, key: AnswerCache.Key, stored: EncodedAnswer, logger: Logger) async -> Served {
+        let stale = Served(key: (key.provider, key.id), answer: stored.bytes, cache: .stale, freshness: .transient(maxAge: 0))
+        let now = clock.date
+        if let retryAt = refreshRetries.withLock({ $0[key] }), retryAt > now { return stale }
+        do throws(GatewayError) {
+            let (answer, _, _) = try await cache.load(key, ttl: provider.statusTTL, linkMargin: provider.linkRefreshMargin.seconds) {
+                () throws(GatewayError) -> EncodedAnswer in
+                try await refreshedAnswer(provider, key: key, stored: stored, logger: logger)
+            }
+            return Served(
+                key: (key.provider, key.id),
+                answer: answer,
+                cache: .refresh,
+                freshness: finalFreshness(answer, provider) ?? .transient(maxAge: 0)
+            )
+        } catch {
+            return stale
+        }
+    }
+
+    /// The vendor call of a link refresh (one per task at a time, across replicas too), counted
+    /// by outcome; a failure holds off the next try.
+    private func refreshedAnswer(
+        _ provider: any Provider,
+        key: AnswerCache.Key,
+        stored: EncodedAnswer,
+        logger: Logger
+    ) async throws(GatewayError) -> EncodedAnswer {
+        let (name, id) = (key.provider, key.id)
+        var outcome = "failed"
+        defer { metrics?.linkRefresh(provider: name, outcome: outcome) }
+        do throws(GatewayError) {
+            let linksFresh = { (answer: EncodedAnswer) in answer.isFinal && self.finalFreshness(answer.bytes, provider) != nil }
+            if let shared = try await awaitOtherReplica(provider, id: id, stored: stored, usable: linksFresh) {
+                outcome = "shared"
+                return shared
+            }
+            let record = try await provider.fetchTask(id: id, known: nil, logger: logger)
+            guard record.status == stored.status else {
+                outcome = "inconsistent"
+                logger.warning(
+                    "vendor inconsistency: a final task's status changed; the stored answer stays",
+                    metadata: ["provider": "\(name)", "stored_status": "\(stored.status.rawValue)", "vendor_status": "\(record.status.rawValue)"]
+                )
+                throw GatewayError(.vendorBadAnswer, "The vendor answered another status for a final task.", provider: name)
+            }
+            let answer = try EncodedAnswer(record: record)
+            guard try await store.replaceFinal(answer) else {
+                throw GatewayError(.storeUnavailable, "The stored final answer could not be replaced.")
+            }
+            outcome = "refreshed"
+            refreshRetries.withLock { $0[key] = nil }
+            return answer
+        } catch {
+            // Held or not, the lease goes (releasing one another replica holds changes nothing).
+            await store.releaseLease(provider: name, id: id, holder: replicaID)
+            if error.kind == .taskNotFound { outcome = "gone" }
+            let retryAt = clock.date.addingTimeInterval(Self.refreshRetryInterval)
+            refreshRetries.withLock { retries in
+                if retries.count > 10_000 { retries = retries.filter { $0.value > self.clock.date } }
+                retries[key] = retryAt
+            }
+            logger.notice(
+                "links could not be refreshed; serving the stored answer stale",
+                metadata: ["provider": "\(name)", "outcome": "\(outcome)", "problem": "\(error.kind.rawValue)"]
+            )
+            throw error
+        }
     }
 
     /// Single flight across replicas sharing a store: returns an answer another replica saved that
-    /// is fresh (or final), or nil once this replica holds the task's lease and must ask the
-    /// vendor itself. A holder that crashed loses its lease after the provider's `timeout`.
+    /// is `usable` (fresh or final; for a link refresh, final with fresh links), or nil once this
+    /// replica holds the task's lease and must ask the vendor itself. A holder that crashed loses
+    /// its lease after the provider's `timeout`.
     /// - Parameter stored: the row as this request already read it (the first look).
-    private func awaitOtherReplica(_ provider: any Provider, id: String, stored: EncodedAnswer?) async throws(GatewayError) -> EncodedAnswer? {
+    private func awaitOtherReplica(
+        _ provider: any Provider,
+        id: String,
+        stored: EncodedAnswer?,
+        usable: (EncodedAnswer) -> Bool
+    ) async throws(GatewayError) -> EncodedAnswer? {
         guard store.isShared else { return nil }
-        if let stored, stored.isFinal || isFresh(stored, provider) { return stored }
+        if let stored, usable(stored) { return stored }
         let name = provider.name
         // Watching starts before the first try for the lease: a holder that saves after a failed
         // try finds it contended and wakes this wait (one that saved before freed the lease).
@@ -171,7 +276,7 @@ public final class TaskService: Sendable {
             let until = clock.date.addingTimeInterval(provider.callTimeout.seconds)
             if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) {
                 // The holder before may have saved between the look and the lease: serve that.
-                guard let shared = try await sharedAnswer(provider, id: id) else { return nil }
+                guard let shared = try await sharedAnswer(provider, id: id, usable: usable) else { return nil }
                 await store.releaseLease(provider: name, id: id, holder: replicaID)
                 return shared
             }
@@ -181,14 +286,14 @@ public final class TaskService: Sendable {
             // Another replica is asking the vendor: its save (or release) wakes this wait; the
             // bound covers a lost notification and a holder's lease running out.
             await changes.next(orAfter: .milliseconds(250))
-            if let shared = try await sharedAnswer(provider, id: id) { return shared }
+            if let shared = try await sharedAnswer(provider, id: id, usable: usable) { return shared }
         }
     }
 
-    /// The stored answer when it is final or still fresh.
-    private func sharedAnswer(_ provider: any Provider, id: String) async throws(GatewayError) -> EncodedAnswer? {
+    /// The stored answer when it is usable.
+    private func sharedAnswer(_ provider: any Provider, id: String, usable: (EncodedAnswer) -> Bool) async throws(GatewayError) -> EncodedAnswer? {
         guard let stored = try await store.answer(provider: provider.name, id: id) else { return nil }
-        return stored.isFinal || isFresh(stored, provider) ? stored : nil
+        return usable(stored) ? stored : nil
     }
 
     private func isFresh(_ answer: EncodedAnswer, _ provider: any Provider) -> Bool {

@@ -50,6 +50,7 @@ public struct AliyunSettings: VendorSettings {
             name: configuration.name,
             statusTTL: configuration.statusTTL,
             staleMax: configuration.staleMax,
+            linkRefreshMargin: configuration.linkRefreshMargin,
             endpoint: configuration.endpoint,
             region: region,
             accessKeyID: accessKeyID,

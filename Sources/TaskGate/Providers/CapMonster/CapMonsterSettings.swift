@@ -49,6 +49,7 @@ public struct CapMonsterSettings: VendorSettings {
             name: configuration.name,
             statusTTL: max(configuration.statusTTL, minPollInterval),
             staleMax: configuration.staleMax,
+            linkRefreshMargin: configuration.linkRefreshMargin,
             resultURL: configuration.endpoint.appending(path: "getTaskResult").absoluteString,
             clientKey: clientKey,
             environment: environment

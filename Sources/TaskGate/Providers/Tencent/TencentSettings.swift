@@ -38,6 +38,7 @@ public struct TencentSettings: VendorSettings {
             name: configuration.name,
             statusTTL: configuration.statusTTL,
             staleMax: configuration.staleMax,
+            linkRefreshMargin: configuration.linkRefreshMargin,
             endpoint: configuration.endpoint,
             region: region,
             secretID: secretID,
