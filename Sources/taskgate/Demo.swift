@@ -42,11 +42,16 @@ struct Demo: AsyncParsableCommand {
             logLevel: level,
             providers: [
                 ProviderConfiguration(name: "capmonster", endpoint: loopback(simulatorPort), vendor: CapMonsterSettings(clientKey: clientKey)),
-                ProviderConfiguration(
-                    name: "aliyun",
-                    endpoint: loopback(aliyunPort),
-                    vendor: AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
-                ),
+                {
+                    var aliyun = ProviderConfiguration(
+                        name: "aliyun",
+                        endpoint: loopback(aliyunPort),
+                        vendor: AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
+                    )
+                    // The simulator's result links live two minutes: a refresh shows within the demo.
+                    aliyun.linkRefreshMargin = .seconds(30)
+                    return aliyun
+                }(),
                 ProviderConfiguration(
                     name: "tencent",
                     endpoint: loopback(tencentPort),
@@ -67,8 +72,12 @@ struct Demo: AsyncParsableCommand {
         for provider in configuration.providers {
             let state = SimulatorState(clock: clock)
             seeds[provider.name]?(state)
-            guard let simulator = Simulators.simulator(for: provider, state: state), let port = provider.endpoint.port else {
+            guard var simulator = Simulators.simulator(for: provider, state: state), let port = provider.endpoint.port else {
                 throw ValidationError("no simulator for \(provider.name)")
+            }
+            if var aliyun = simulator as? AliyunSimulator {
+                aliyun.resultLinkLifetime = Self.resultLinkLifetime
+                simulator = aliyun
             }
             services.append(
                 SimulatorHost(simulator: simulator, port: port, controlPort: port + 1000, logger: logger) { _, _ in await ready.arrive() }
@@ -83,6 +92,9 @@ struct Demo: AsyncParsableCommand {
         )
         try await group.run()
     }
+
+    /// How long the Alibaba simulator's signed result links live in the demo.
+    static let resultLinkLifetime: Duration = .seconds(120)
 
     static func seed(_ state: SimulatorState) {
         let now = state.clock.date
@@ -122,6 +134,8 @@ struct Demo: AsyncParsableCommand {
                 createdAt: now
             )
         )
+        // Its result file's link is signed for two minutes by every GetTaskResult.
+        state.add(SimulatedTask(id: "400102", steps: [.state(.succeeded)], createdAt: now.addingTimeInterval(-120)))
         state.add(
             SimulatedTask(
                 id: "400101",
@@ -175,6 +189,10 @@ struct Demo: AsyncParsableCommand {
               curl -s \(base)/tasks/aliyun/400099                            # Alibaba multimediaai: succeeded
               curl -s \(base)/tasks/aliyun/400100                            # Alibaba: queued, running, then succeeded after 20 s
               curl -s \(base)/tasks/aliyun/400101                            # Alibaba: failed, with the vendor's error
+              curl -s -i \(base)/tasks/aliyun/400102                         # a result link signed for 2 min: cached until 30 s before it dies
+              curl -s \(base)/tasks/aliyun/400102 | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["ProcessResultUrl"])' | xargs curl -s -i
+                                                                             # the file behind it (OSS's 403 "Request has expired" after 2 min)
+              sleep 91; curl -s -i \(base)/tasks/aliyun/400102               # X-Cache: REFRESH, a new ETag, a link good for 2 more minutes
               curl -s '\(base)/tasks?provider=aliyun&status=succeeded'      # Alibaba's ListTasks behind taskgate's cursor
               curl -s '\(base)/tasks?provider=aliyun&vendor.ApplicationName=demo-app'   # ListTasks' own filters, passed through
               curl -s \(base)/tasks/tencent/2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a   # Tencent MPS: succeeded

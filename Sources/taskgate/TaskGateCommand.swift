@@ -167,6 +167,8 @@ struct Simulate: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
     @Option(help: "Each simulator's control API listens on its vendor port plus this offset.")
     var controlPortOffset: Int = 1000
+    @Option(help: "Seconds the Alibaba simulator's signed result links (ProcessResultUrl) stay valid.")
+    var resultLinkLifetime: Int = 3600
 
     func run() async throws {
         let configuration = try await options.load()
@@ -180,8 +182,12 @@ struct Simulate: AsyncParsableCommand {
                 continue
             }
             simulated["\(endpoint.host):\(endpoint.port)"] = provider.name
-            guard let simulator = Simulators.simulator(for: provider) else {
+            guard var simulator = Simulators.simulator(for: provider) else {
                 throw ValidationError("no simulator for kind \(provider.kind.name)")
+            }
+            if var aliyun = simulator as? AliyunSimulator {
+                aliyun.resultLinkLifetime = .seconds(resultLinkLifetime)
+                simulator = aliyun
             }
             let controlPort = endpoint.port + controlPortOffset
             print(

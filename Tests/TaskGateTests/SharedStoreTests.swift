@@ -133,6 +133,58 @@ import Testing
         }
     }
 
+    /// A final answer whose links are due is refreshed once for the cluster: one replica asks the
+    /// vendor, the other waits on the task's lease and serves what the first stored.
+    @Test func oneLinkRefreshAcrossReplicas() async throws {
+        let database = try PostgresCluster.shared.newDatabase()
+        let clock = ManualClock()
+        let vendor = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
+        try await withSimulator(vendor) { sim in
+            // Succeeded from the start; the vendor's answer to the refresh takes a second.
+            var slow = SimulatedTask.Step.state(.succeeded)
+            slow.delayMilliseconds = 1000
+            addTask(sim.state, id: "500010", .state(.succeeded, seconds: 3400), slow)
+            var aliyun = provider(
+                "aliyun",
+                endpoint: sim.endpoint,
+                AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
+            )
+            aliyun.timeout = .seconds(60)
+            aliyun.rateBurst = 100  // no rate wait on a clock that does not move by itself
+            let configuration = gatewayConfiguration(store: database, aliyun)
+            let replicaA = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            let replicaB = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            let key = AnswerCache.Key(provider: "aliyun", id: "500010")
+            try await replicaA.application.test(.router) { a in
+                try await replicaB.application.test(.router) { b in
+                    let first = try await a.get("/tasks/aliyun/500010")
+                    #expect(first.headers[.init("X-Cache")!] == "MISS")
+                    clock.advance(by: .seconds(3500))
+                    let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?, String?).self) { group in
+                        for index in 0..<16 {
+                            group.addTask {
+                                let response = try await (index.isMultiple(of: 2) ? a : b).get("/tasks/aliyun/500010")
+                                return (response.status, response.headers[.init("X-Cache")!], response.headers[.eTag])
+                            }
+                        }
+                        #expect(
+                            await eventually {
+                                clock.sleepers == 1 && replicaA.service.cache.waiters(for: key) == 7
+                                    && replicaB.service.cache.waiters(for: key) == 7
+                            }
+                        )
+                        clock.advance(by: .seconds(1))
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    #expect(outcomes.allSatisfy { $0.0 == .ok && $0.1 == "REFRESH" }, "\(outcomes)")
+                    #expect(Set(outcomes.map(\.2)).count == 1)
+                    #expect(outcomes.first?.2 != first.headers[.eTag])
+                }
+            }
+            #expect(sim.state.calls(for: "500010")["GetTaskResult"] == 2)
+        }
+    }
+
     /// `rate_limit` is the vendor account's rate across replicas: two replicas sending together
     /// take turns in one bucket kept in the store, and the vendor never sees more.
     @Test func theRateLimitHoldsForTheCluster() async throws {

@@ -9,10 +9,15 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct StoreTransferTests {
     typealias Contract = TaskStoreContractTests
 
+    /// One of the tasks `fill` saves; task 3's result holds a signed link.
+    static func original(_ id: String, _ status: TaskStatus) throws -> EncodedAnswer {
+        try Contract.answer(id, status, text: "task \(id)", link: id == "3" ? Contract.link(expiring: 1_800_003_600) : nil)
+    }
+
     /// Fills a store with final and not-final tasks and budgets (one spent by the vendor).
     static func fill(_ store: any TaskStore) async throws {
         for (id, status) in [("3", TaskStatus.succeeded), ("1", .running), ("2", .failed)] {
-            try await store.save(try Contract.answer(id, status, text: "task \(id)"))
+            try await store.save(try original(id, status))
         }
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         for _ in 0..<2 { _ = try await store.reserveVendorCall(account: "account-a", id: "1", limit: 5, spacing: 0, now: now) }
@@ -23,9 +28,10 @@ import Testing
     static func expectSameRows(_ copy: any TaskStore) async throws {
         for (id, status) in [("3", TaskStatus.succeeded), ("1", .running), ("2", .failed)] {
             let stored = try #require(try await copy.answer(provider: "p", id: id))
-            let original = try Contract.answer(id, status, text: "task \(id)")
+            let original = try original(id, status)
             #expect(stored.status == status)
             #expect(stored.bytes.validator == original.bytes.validator)
+            #expect(stored.bytes.linksExpireAt == original.bytes.linksExpireAt)
             #expect(try Contract.body(stored) == Contract.body(original))
         }
         let listed = try await copy.list(provider: "p", status: nil, afterSequence: nil, limit: 10)
@@ -53,7 +59,8 @@ import Testing
             let counts = try await store.rowCounts()
             #expect(counts.tasks == 3 && counts.budgets == 2)
             let stored = try #require(try await store.answer(provider: "p", id: "3"))
-            #expect(try Contract.body(stored) == Contract.body(try Contract.answer("3", .succeeded, text: "task 3")))
+            #expect(try Contract.body(stored) == Contract.body(try Self.original("3", .succeeded)))
+            #expect(stored.bytes.linksExpireAt == Date(timeIntervalSince1970: 1_800_003_600))
         }
     }
 

@@ -23,7 +23,13 @@ import Testing
         }
     }
 
-    static func answer(_ id: String, _ status: TaskStatus, text: String = "x", at seconds: Double = 1_800_000_000) throws -> EncodedAnswer {
+    static func answer(
+        _ id: String,
+        _ status: TaskStatus,
+        text: String = "x",
+        at seconds: Double = 1_800_000_000,
+        link: String? = nil
+    ) throws -> EncodedAnswer {
         var record = TaskRecord(
             provider: "p",
             kind: "capmonster",
@@ -32,8 +38,13 @@ import Testing
             vendorStatus: status.rawValue,
             fetchedAt: Date(timeIntervalSince1970: seconds)
         )
-        record.result = JSONFragment(jsonObject: ["text": text])
+        record.result = JSONFragment(jsonObject: link.map { ["text": text, "url": $0] } ?? ["text": text])
         return try EncodedAnswer(record: record)
+    }
+
+    /// An OSS V1 link that expires at `expires` (epoch seconds).
+    static func link(expiring expires: Int) -> String {
+        "https://b.oss-cn-shanghai.aliyuncs.com/r.json?Expires=\(expires)&OSSAccessKeyId=a&Signature=s"
     }
 
     static func body(_ answer: EncodedAnswer?) throws -> String? {
@@ -56,6 +67,34 @@ import Testing
             #expect(stored.bytes.validator == final.bytes.validator)
             #expect(stored.fetchedAt == final.fetchedAt)
             #expect(try await store.statistics().rows == 1)
+        }
+    }
+
+    /// The one change a final row takes: the same status with links signed afresh.
+    @Test(arguments: Backend.allCases)
+    func aFinalAnswerTakesFreshLinksInItsOwnStatusOnly(backend: Backend) async throws {
+        try await withStore(at: try backend.newLocation()) { store in
+            let first = try Self.answer("1", .succeeded, link: Self.link(expiring: 1_800_003_600))
+            #expect(first.bytes.linksExpireAt == Date(timeIntervalSince1970: 1_800_003_600))
+            try await store.save(first)
+            #expect(try await store.answer(provider: "p", id: "1")?.bytes.linksExpireAt == first.bytes.linksExpireAt)
+            let refreshed = try Self.answer("1", .succeeded, at: 1_800_003_400, link: Self.link(expiring: 1_800_007_000))
+            #expect(try await store.replaceFinal(refreshed))
+            let stored = try #require(try await store.answer(provider: "p", id: "1"))
+            #expect(stored.bytes.validator == refreshed.bytes.validator)
+            #expect(stored.bytes.linksExpireAt == Date(timeIntervalSince1970: 1_800_007_000))
+            #expect(stored.fetchedAt == refreshed.fetchedAt)
+            #expect(try Self.body(stored) == Self.body(refreshed))
+            // Another status, or a row that is not final (or not there), is left alone.
+            #expect(try await store.replaceFinal(try Self.answer("1", .failed, link: Self.link(expiring: 1_800_009_000))) == false)
+            #expect(try await store.answer(provider: "p", id: "1")?.bytes.validator == refreshed.bytes.validator)
+            try await store.save(try Self.answer("2", .running))
+            #expect(try await store.replaceFinal(try Self.answer("2", .running)) == false)
+            #expect(try await store.replaceFinal(try Self.answer("3", .succeeded)) == false)
+            #expect(try await store.answer(provider: "p", id: "3") == nil)
+            // The listing keeps the task's place and shows the new answer.
+            let listed = try await store.list(provider: "p", status: .succeeded, afterSequence: nil, limit: 10)
+            #expect(try listed.map { String(buffer: try Gzip.inflate($0.gzipBody, maxBytes: 1 << 20)) } == [Self.body(refreshed)])
         }
     }
 

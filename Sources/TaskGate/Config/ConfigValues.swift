@@ -48,10 +48,10 @@ public struct ConfigValues: Sendable {
         return url
     }
 
-    /// A duration: plain seconds (`2`, `0.5`) or with a unit (`500ms`, `2s`, `1m`).
+    /// A duration: plain seconds (`2`, `0.5`) or with a unit (`500ms`, `2s`, `1m`, `6h`, `3d`).
     public func duration(_ name: String, default value: Duration, range: ClosedRange<Double>) throws(ConfigurationError) -> Duration {
         guard let text = string(name) else { return value }
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         var number = Substring(text)
         var scale = 1.0
         for (suffix, factor) in units where text.hasSuffix(suffix) {
