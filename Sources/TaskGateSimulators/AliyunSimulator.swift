@@ -31,8 +31,11 @@ public struct AliyunSimulator: ProviderSimulator {
     /// How long the result links it signs stay valid; nil gives the seed's unsigned placeholder
     /// (`http://example.invalid/processResult/x.txt`) instead.
     public var resultLinkLifetime: Duration? = .seconds(3600)
-    /// The size of every result file it serves, in bytes (about: the file is whole JSON).
+    /// The size of every result file it serves, in bytes.
     public var resultFileBytes = 2048
+    /// Sends result files in chunks without a Content-Length (as a proxy in front of the storage
+    /// may), made as they are sent: a large one never sits in memory.
+    public var resultFileChunked = false
 
     /// The storage the result files are in, and the vendor's own key that signs their links
     /// (not the caller's: the caller only follows them).
@@ -353,25 +356,48 @@ public struct AliyunSimulator: ProviderSimulator {
             return Self.storageError("NoSuchKey", "The specified key does not exist.", status: .notFound)
         }
         state.count(call: "GetObject", for: taskID)
-        let body = Self.resultFileBody(taskID: taskID, bytes: resultFileBytes)
-        let md5 = Insecure.MD5.hash(data: body).map { String(format: "%02X", $0) }.joined()
-        var headers: HTTPFields = [.contentType: "application/json", .eTag: "\"\(md5)\"", .acceptRanges: "bytes"]
+        var headers: HTTPFields = [.contentType: "application/json"]
         headers[HTTPField.Name("x-oss-request-id")!] = Self.storageRequestID()
         headers[HTTPField.Name("x-oss-object-type")!] = "Normal"
+        if resultFileChunked {
+            let (size, id) = (resultFileBytes, taskID)
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: ResponseBody { writer in
+                    // Frames of the same file, 64 KiB at a time, made as they go out.
+                    let frame = Self.resultFileBody(taskID: id, bytes: 64 << 10)
+                    var sent = 0
+                    while sent < size {
+                        let count = min(frame.count, size - sent)
+                        try await writer.write(ByteBuffer(bytes: frame[0..<count]))
+                        sent += count
+                    }
+                    try await writer.finish(nil)
+                }
+            )
+        }
+        let body = Self.resultFileBody(taskID: taskID, bytes: resultFileBytes)
+        let md5 = Insecure.MD5.hash(data: body).map { String(format: "%02X", $0) }.joined()
+        headers[.eTag] = "\"\(md5)\""
+        headers[.acceptRanges] = "bytes"
         headers[.contentLength] = String(body.count)
         return Response(status: .ok, headers: headers, body: method == "HEAD" ? .init() : .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    /// A result file: the task's frames as JSON, about `bytes` long, the same every time.
+    /// A result file: the task's frames as JSON, `bytes` long (whitespace pads the end), the same
+    /// every time.
     public static func resultFileBody(taskID: String, bytes: Int) -> [UInt8] {
         var body = Array(#"{"TaskId":"\#(taskID)","Frames":["#.utf8)
         body.reserveCapacity(bytes + 64)
         var frame = 0
-        while body.count < bytes - 40 {
-            if frame > 0 { body.append(UInt8(ascii: ",")) }
-            body.append(contentsOf: #"{"Time":\#(frame),"Label":"scene-\#(frame % 7)"}"#.utf8)
+        while true {
+            let next = Array(#"\#(frame > 0 ? "," : ""){"Time":\#(frame),"Label":"scene-\#(frame % 7)"}"#.utf8)
+            guard body.count + next.count + 2 <= bytes else { break }
+            body += next
             frame += 1
         }
+        if body.count + 2 < bytes { body += repeatElement(UInt8(ascii: " "), count: bytes - 2 - body.count) }
         body.append(contentsOf: "]}".utf8)
         return body
     }

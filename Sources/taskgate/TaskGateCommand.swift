@@ -152,7 +152,9 @@ struct MigrateStore: AsyncParsableCommand {
                     try await StoreTransfer.copy(from: source, to: destination)
                 }
             }
-            print("copied \(summary.tasks) tasks and \(summary.budgets) budgets from \(source) to \(destination); counts checked")
+            print(
+                "copied \(summary.tasks) tasks, \(summary.budgets) budgets and \(summary.artifacts) kept files from \(source) to \(destination); counts checked"
+            )
         } catch {
             FileHandle.standardError.write(Data("taskgate: migrate-store failed: \(error)\n".utf8))
             throw ExitCode(1)

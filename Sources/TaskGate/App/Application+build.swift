@@ -64,7 +64,15 @@ func buildGateway(
     }
     let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
     let providers = built.map(\.provider)
-    let service = TaskService(providers: providers, store: store, cacheBytes: configuration.cacheMemoryBytes, clock: clock, metrics: metrics)
+    let (mirrors, mirrorClient) = makeMirrors(configuration.providers, store: store, metrics: metrics)
+    let service = TaskService(
+        providers: providers,
+        store: store,
+        cacheBytes: configuration.cacheMemoryBytes,
+        clock: clock,
+        metrics: metrics,
+        mirrors: mirrors
+    )
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ObservabilityMiddleware(metrics: metrics))
@@ -78,6 +86,7 @@ func buildGateway(
     }
     TaskController(service: service, lister: TaskLister(tasks: service), providerNames: configuration.providers.map(\.name), metrics: metrics)
         .addRoutes(to: router)
+    ArtifactController(service: service, providerNames: configuration.providers.map(\.name), metrics: metrics).addRoutes(to: router)
     OperationsController(store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.
@@ -97,9 +106,28 @@ func buildGateway(
         logger: logger
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
-    app.addServices(storeService, HTTPClientService(clients: built.map(\.client)))
+    app.addServices(storeService, HTTPClientService(clients: built.map(\.client) + (mirrorClient.map { [$0] } ?? [])))
     if let waitForStore { app.beforeServerStarts(perform: waitForStore) }
     return Gateway(application: app, service: service, metrics: metrics, hotPath: hotPath)
+}
+
+/// The mirror of every provider with `mirror: true`, sharing one HTTP client (nil when none
+/// mirrors): redirects are followed by the mirror itself, each checked against its policy.
+private func makeMirrors(
+    _ providers: [ProviderConfiguration],
+    store: any TaskStore,
+    metrics: GatewayMetrics
+) -> ([String: ArtifactMirror], HTTPClient?) {
+    let mirroring = providers.filter(\.mirror.enabled)
+    guard !mirroring.isEmpty else { return ([:], nil) }
+    var configuration = HTTPClient.Configuration()
+    configuration.redirectConfiguration = .disallow
+    configuration.decompression = .disabled
+    configuration.timeout.connect = .seconds(10)
+    configuration.connectionPool.retryConnectionEstablishment = false
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    let mirrors = mirroring.map { ($0.name, ArtifactMirror(provider: $0.name, policy: $0.mirror, client: client, store: store, metrics: metrics)) }
+    return (Dictionary(uniqueKeysWithValues: mirrors), client)
 }
 
 /// Shuts the vendor HTTP clients down after the server has stopped taking requests.

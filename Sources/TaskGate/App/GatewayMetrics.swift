@@ -141,9 +141,22 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// The store's size, read when metrics are scraped.
-    func store(rows: Int, fileBytes: Int) {
-        gauge("taskgate_store_rows", [:]).record(rows)
-        gauge("taskgate_store_file_bytes", [:]).record(fileBytes)
+    func store(_ statistics: StoreStatistics) {
+        gauge("taskgate_store_rows", [:]).record(statistics.rows)
+        gauge("taskgate_store_file_bytes", [:]).record(statistics.fileBytes)
+        gauge("taskgate_artifacts", [:]).record(statistics.artifacts)
+        gauge("taskgate_artifact_bytes", [:]).record(statistics.artifactBytes)
+    }
+
+    /// A linked file `mirror` tried to keep: `kept`, `refused` (not allowed: scheme, host,
+    /// address, redirects), `too_large`, `failed`.
+    func mirrorDownload(provider: String, outcome: String) {
+        counter("taskgate_mirror_downloads_total", ["provider": provider, "outcome": outcome]).increment()
+    }
+
+    /// Bytes of artifacts sent (`GET /tasks/{provider}/{id}/artifacts/{n}`).
+    func artifactServed(provider: String, bytes: Int) {
+        counter("taskgate_artifact_served_bytes_total", ["provider": provider]).increment(by: Int64(bytes))
     }
 
     /// The Prometheus text exposition of every metric.

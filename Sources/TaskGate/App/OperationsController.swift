@@ -30,7 +30,7 @@ struct OperationsController: Sendable {
         }
         router.get("/metrics") { _, _ in
             if let statistics = try? await store.statistics() {
-                metrics.store(rows: statistics.rows, fileBytes: statistics.fileBytes)
+                metrics.store(statistics)
             }
             return Response(
                 status: .ok,

@@ -60,6 +60,7 @@ extension GatewayError {
         var fields: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
         if let retryAfter = retryAfter ?? kind.defaultRetryAfter { fields[.retryAfter] = String(retryAfter) }
         if kind == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
+        if let completeLength { fields[.contentRange] = "bytes */\(completeLength)" }
         return (status, fields)
     }
 

@@ -32,6 +32,12 @@ import Foundation
 /// - `link_refresh_margin` (duration, default `5m`): a final answer whose result holds signed
 ///   links is cached until this long before the earliest expires; a request after that asks the
 ///   vendor for the task again (fresh links, `X-Cache: REFRESH`).
+/// - `mirror` (bool, default `false`): keep each file the result links to, downloaded once when
+///   the task turns final, in the store; the answer lists them as `artifacts`.
+/// - `mirror_max_bytes` (size, default `16MiB`), `mirror_timeout` (duration, default `30s`): the
+///   largest file kept and the longest one download may take.
+/// - `mirror_hosts` (list, default per kind: the vendor's storage, `.aliyuncs.com`,
+///   `.myqcloud.com`): where files may come from (see `MirrorPolicy`).
 /// Credentials and other keys belong to the kind (`vendor`, e.g. `CapMonsterSettings`).
 ///
 /// Built once: from the file by `GatewayConfiguration.load`, or in code as a value (the demo,
@@ -55,6 +61,7 @@ public struct ProviderConfiguration: Sendable {
     public var rateBurst: Int
     public var rateLimitWait: Duration = .seconds(1)
     public var maxBodyBytes = 8 << 20
+    public var mirror: MirrorPolicy
 
     public var kind: ProviderKind { type(of: vendor).kind }
 
@@ -73,11 +80,13 @@ public struct ProviderConfiguration: Sendable {
         self.vendor = vendor
         self.rateLimit = type(of: vendor).kind.defaultRateLimit
         self.rateBurst = type(of: vendor).kind.defaultRateBurst
+        self.mirror = MirrorPolicy(hosts: type(of: vendor).kind.defaultMirrorHosts)
     }
 
     static let commonKeys: Set<String> = [
         "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "link_refresh_margin", "retries", "retry_backoff",
-        "retry_backoff_max", "circuit_failures", "circuit_open", "rate_limit", "rate_burst", "rate_limit_wait", "max_body",
+        "retry_backoff_max", "circuit_failures", "circuit_open", "rate_limit", "rate_burst", "rate_limit_wait", "max_body", "mirror",
+        "mirror_max_bytes", "mirror_timeout", "mirror_hosts",
     ]
 
     static func isValidName(_ name: String) -> Bool {
@@ -111,5 +120,11 @@ public struct ProviderConfiguration: Sendable {
         rateBurst = try values.integer("rate_burst", default: rateBurst, range: 1...100_000)
         rateLimitWait = try values.duration("rate_limit_wait", default: rateLimitWait, range: 0...60)
         maxBodyBytes = try values.size("max_body", default: maxBodyBytes, range: 1024...(1 << 30))
+        mirror = MirrorPolicy(
+            enabled: try values.bool("mirror", default: mirror.enabled),
+            maxBytes: try values.size("mirror_max_bytes", default: mirror.maxBytes, range: 1...(1 << 30)),
+            timeout: try values.duration("mirror_timeout", default: mirror.timeout, range: 0.001...3600),
+            hosts: values.list("mirror_hosts") ?? mirror.hosts
+        )
     }
 }

@@ -13,14 +13,24 @@ public struct ProviderKind: Sendable {
     /// Tokens saved up when `rate_burst` is not set: 1 (evenly spaced) for vendors that count
     /// per second, more where only an overall rate matters.
     public let defaultRateBurst: Int
+    /// Where the vendor's own storage hands out result files: `mirror_hosts` when not set.
+    public let defaultMirrorHosts: [String]
     /// The kind's settings, read from configuration.
     let settings: any VendorSettings.Type
 
-    init(name: String, settingKeys: Set<String>, defaultRateLimit: Int, defaultRateBurst: Int = 1, settings: any VendorSettings.Type) {
+    init(
+        name: String,
+        settingKeys: Set<String>,
+        defaultRateLimit: Int,
+        defaultRateBurst: Int = 1,
+        defaultMirrorHosts: [String] = [],
+        settings: any VendorSettings.Type
+    ) {
         self.name = name
         self.settingKeys = settingKeys
         self.defaultRateLimit = defaultRateLimit
         self.defaultRateBurst = defaultRateBurst
+        self.defaultMirrorHosts = defaultMirrorHosts
         self.settings = settings
     }
 

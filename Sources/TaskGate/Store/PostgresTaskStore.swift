@@ -229,6 +229,21 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             "v8: task.links_expire_at",
             ["ALTER TABLE task ADD COLUMN links_expire_at double precision"]
         ),
+        (
+            // Linked files kept (`mirror`), by the SHA-256 of their bytes.
+            "v9: artifact",
+            [
+                """
+                CREATE TABLE artifact (
+                    sha256 text PRIMARY KEY,
+                    content_type text NOT NULL,
+                    size bigint NOT NULL,
+                    body bytea NOT NULL,
+                    body_gzip bytea
+                )
+                """
+            ]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -502,14 +517,48 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         }
     }
 
-    public func statistics() async throws(GatewayError) -> (rows: Int, fileBytes: Int) {
-        try await perform("read") {
-            let rows = try await self.client.query(
-                "SELECT (SELECT count(*) FROM task), pg_total_relation_size('task') + pg_total_relation_size('vendor_call_budget')",
+    public func keepArtifact(_ artifact: StoredArtifact) async throws(GatewayError) {
+        let (sha256, contentType, size, body, gzip) = (
+            artifact.sha256, artifact.contentType, artifact.body.readableBytes, artifact.body, artifact.gzipBody
+        )
+        try await perform("write", within: .seconds(60)) {
+            try await self.client.query(
+                """
+                INSERT INTO artifact (sha256, content_type, size, body, body_gzip) VALUES (\(sha256), \(contentType), \(size), \(body), \(gzip))
+                ON CONFLICT (sha256) DO NOTHING
+                """,
                 logger: self.logger
             )
-            for try await (count, bytes) in rows.decode((Int, Int).self) { return (count, bytes) }
-            return (0, 0)
+        }
+    }
+
+    public func artifact(sha256: String) async throws(GatewayError) -> StoredArtifact? {
+        try await perform("read", within: .seconds(60)) {
+            let rows = try await self.client.query(
+                "SELECT content_type, body, body_gzip FROM artifact WHERE sha256 = \(sha256)",
+                logger: self.logger
+            )
+            for try await (contentType, body, gzip) in rows.decode((String, ByteBuffer, ByteBuffer?).self) {
+                return StoredArtifact(sha256: sha256, contentType: contentType, body: body, gzipBody: gzip)
+            }
+            return nil
+        }
+    }
+
+    public func statistics() async throws(GatewayError) -> StoreStatistics {
+        try await perform("read") {
+            let rows = try await self.client.query(
+                """
+                SELECT (SELECT count(*) FROM task),
+                  pg_total_relation_size('task') + pg_total_relation_size('vendor_call_budget') + pg_total_relation_size('artifact'),
+                  (SELECT count(*) FROM artifact), (SELECT coalesce(sum(size), 0)::bigint FROM artifact)
+                """,
+                logger: self.logger
+            )
+            for try await (count, bytes, artifacts, artifactBytes) in rows.decode((Int, Int, Int, Int).self) {
+                return StoreStatistics(rows: count, fileBytes: bytes, artifacts: artifacts, artifactBytes: artifactBytes)
+            }
+            return StoreStatistics(rows: 0, fileBytes: 0, artifacts: 0, artifactBytes: 0)
         }
     }
 
@@ -621,6 +670,21 @@ extension PostgresTaskStore {
                     )
                 }
             }
+        }
+    }
+
+    public func exportArtifacts(after: String?, limit: Int) async throws(GatewayError) -> [StoredArtifact] {
+        let after = after ?? ""
+        return try await perform("read", within: .seconds(60)) {
+            let rows = try await self.client.query(
+                "SELECT sha256, content_type, body, body_gzip FROM artifact WHERE sha256 > \(after) ORDER BY sha256 LIMIT \(limit)",
+                logger: self.logger
+            )
+            var artifacts: [StoredArtifact] = []
+            for try await (sha256, contentType, body, gzip) in rows.decode((String, String, ByteBuffer, ByteBuffer?).self) {
+                artifacts.append(StoredArtifact(sha256: sha256, contentType: contentType, body: body, gzipBody: gzip))
+            }
+            return artifacts
         }
     }
 

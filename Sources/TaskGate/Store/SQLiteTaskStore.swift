@@ -86,6 +86,17 @@ public final class SQLiteTaskStore: TransferableStore {
             // for answers stored before taskgate looked (they are served as they were).
             try db.alter(table: "task") { table in table.add(column: "links_expire_at", .double) }
         }
+        migrator.registerMigration("v5: artifact") { db in
+            // Linked files kept (`mirror`), by the SHA-256 of their bytes; the gzipped body when
+            // that is a tenth smaller.
+            try db.create(table: "artifact") { table in
+                table.primaryKey("sha256", .text)
+                table.column("content_type", .text).notNull()
+                table.column("size", .integer).notNull()
+                table.column("body", .blob).notNull()
+                table.column("body_gzip", .blob)
+            }
+        }
         return migrator
     }
 
@@ -342,13 +353,50 @@ public final class SQLiteTaskStore: TransferableStore {
         }
     }
 
-    public func statistics() async throws(GatewayError) -> (rows: Int, fileBytes: Int) {
+    public func keepArtifact(_ artifact: StoredArtifact) async throws(GatewayError) {
+        try await perform("write") {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO artifact (sha256, content_type, size, body, body_gzip) VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                    arguments: [
+                        artifact.sha256, artifact.contentType, artifact.body.readableBytes, Data(artifact.body.readableBytesView),
+                        artifact.gzipBody.map { Data($0.readableBytesView) },
+                    ]
+                )
+            }
+        }
+    }
+
+    public func artifact(sha256: String) async throws(GatewayError) -> StoredArtifact? {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT content_type, body, body_gzip FROM artifact WHERE sha256 = ?", arguments: [sha256]).map { row in
+                    let body: Data = row["body"]
+                    let gzip: Data? = row["body_gzip"]
+                    return StoredArtifact(
+                        sha256: sha256,
+                        contentType: row["content_type"],
+                        body: ByteBuffer(bytes: body),
+                        gzipBody: gzip.map { ByteBuffer(bytes: $0) }
+                    )
+                }
+            }
+        }
+    }
+
+    public func statistics() async throws(GatewayError) -> StoreStatistics {
         try await perform("read") {
             try await self.pool.read { db in
                 let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM task") ?? 0
                 let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
                 let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0
-                return (rows, pages * pageSize)
+                let artifacts = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(size), 0) FROM artifact")
+                return StoreStatistics(
+                    rows: rows,
+                    fileBytes: pages * pageSize,
+                    artifacts: artifacts?[0] ?? 0,
+                    artifactBytes: artifacts?[1] ?? 0
+                )
             }
         }
     }
@@ -457,6 +505,27 @@ extension SQLiteTaskStore {
                             INSERT INTO vendor_call_budget (provider, task_id, calls, last_call_at, spent_by_vendor) VALUES (?, ?, ?, ?, ?)
                             """,
                         arguments: [budget.account, budget.taskID, budget.calls, budget.lastCallAt, budget.spentByVendor]
+                    )
+                }
+            }
+        }
+    }
+
+    public func exportArtifacts(after: String?, limit: Int) async throws(GatewayError) -> [StoredArtifact] {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT sha256, content_type, body, body_gzip FROM artifact WHERE sha256 > ? ORDER BY sha256 LIMIT ?",
+                    arguments: [after ?? "", limit]
+                ).map { row in
+                    let body: Data = row["body"]
+                    let gzip: Data? = row["body_gzip"]
+                    return StoredArtifact(
+                        sha256: row["sha256"],
+                        contentType: row["content_type"],
+                        body: ByteBuffer(bytes: body),
+                        gzipBody: gzip.map { ByteBuffer(bytes: $0) }
                     )
                 }
             }

@@ -34,6 +34,8 @@ public protocol TransferableStore: TaskStore {
     func exportTasks(afterSequence: Int64, limit: Int) async throws(GatewayError) -> [StoredTaskRow]
     /// Budgets after `after` (account, task id), in that order.
     func exportBudgets(after: (account: String, taskID: String)?, limit: Int) async throws(GatewayError) -> [StoredBudgetRow]
+    /// Kept files after the SHA-256 `after`, in that order.
+    func exportArtifacts(after: String?, limit: Int) async throws(GatewayError) -> [StoredArtifact]
     /// Writes rows as they are, in one transaction; tasks get this store's sequence in the order given.
     func importRows(tasks: [StoredTaskRow], budgets: [StoredBudgetRow]) async throws(GatewayError)
     /// How many tasks and budgets the store holds.
@@ -45,13 +47,16 @@ public enum StoreTransfer {
     public struct Summary: Sendable, Equatable {
         public var tasks: Int
         public var budgets: Int
+        public var artifacts = 0
     }
 
     /// Rows per read and per destination transaction.
     static let batchSize = 1_000
+    /// Kept files per read: each may be `mirror_max_bytes` large.
+    static let artifactBatchSize = 8
 
-    /// Copies every task (final and not) and every budget, then checks both stores hold the same
-    /// counts. Run it with taskgate stopped: rows written to the source meanwhile fail the check.
+    /// Copies every task (final and not), every budget and every kept file, then checks both
+    /// stores hold the same counts. Run it with taskgate stopped: rows written to the source meanwhile fail the check.
     /// - Throws: `StoreTransferError` when the destination holds rows, a store fails, or the
     ///   counts differ.
     public static func copy(
@@ -81,6 +86,20 @@ public enum StoreTransfer {
                 try await destination.importRows(tasks: [], budgets: budgets)
                 copied.budgets += budgets.count
                 afterBudget = (last.account, last.taskID)
+            }
+            var afterArtifact: String?
+            while true {
+                let artifacts = try await source.exportArtifacts(after: afterArtifact, limit: artifactBatchSize)
+                guard let last = artifacts.last else { break }
+                for artifact in artifacts { try await destination.keepArtifact(artifact) }
+                copied.artifacts += artifacts.count
+                afterArtifact = last.sha256
+            }
+            let (sourceFiles, destinationFiles) = (try await source.statistics().artifacts, try await destination.statistics().artifacts)
+            guard sourceFiles == copied.artifacts, destinationFiles == copied.artifacts else {
+                throw StoreTransferError(
+                    "the kept files differ after the copy: source \(sourceFiles), copied \(copied.artifacts), destination \(destinationFiles)"
+                )
             }
             let (sourceCounts, destinationCounts) = (try await source.rowCounts(), try await destination.rowCounts())
             guard sourceCounts == (copied.tasks, copied.budgets), destinationCounts == (copied.tasks, copied.budgets) else {

@@ -46,8 +46,14 @@ public protocol TaskStore: Sendable {
     /// Throws when the store cannot be read (for `/readyz`).
     func checkReadable() async throws(GatewayError)
 
+    /// Keeps a linked file's bytes under their SHA-256: once, however many tasks link to it.
+    func keepArtifact(_ artifact: StoredArtifact) async throws(GatewayError)
+
+    /// A kept file; nil when none has that SHA-256.
+    func artifact(sha256: String) async throws(GatewayError) -> StoredArtifact?
+
     /// Rows held and bytes on disk, for metrics.
-    func statistics() async throws(GatewayError) -> (rows: Int, fileBytes: Int)
+    func statistics() async throws(GatewayError) -> StoreStatistics
 }
 
 extension TaskStore {
@@ -61,6 +67,17 @@ extension TaskStore {
     public func releaseLease(provider: String, id: String, holder: String) async {}
 
     public func watchChanges(provider: String, id: String) -> TaskChangeWatch { .unnotified() }
+}
+
+/// What a store holds, for `/metrics`.
+public struct StoreStatistics: Sendable, Equatable {
+    /// Tasks.
+    public var rows: Int
+    /// The store's size on disk (SQLite file; PostgreSQL tables and indexes).
+    public var fileBytes: Int
+    /// Kept linked files and their bytes (each once).
+    public var artifacts: Int
+    public var artifactBytes: Int
 }
 
 /// One row of a store listing: its position and its gzipped answer body.

@@ -15,6 +15,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case invalidQuery = "invalid-query"
         case notAcceptable = "not-acceptable"
         case taskNotFound = "task-not-found"
+        case artifactNotFound = "artifact-not-found"
+        case rangeNotSatisfiable = "range-not-satisfiable"
         case vendorRejectedCredentials = "vendor-rejected-credentials"
         case vendorThrottled = "vendor-throttled"
         case vendorTimeout = "vendor-timeout"
@@ -35,7 +37,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
         public var httpStatus: Int {
             switch self {
-            case .routeNotFound, .unknownProvider, .taskNotFound: 404
+            case .routeNotFound, .unknownProvider, .taskNotFound, .artifactNotFound: 404
+            case .rangeNotSatisfiable: 416
             case .methodNotAllowed: 405
             case .malformedID, .invalidQuery, .malformedRequest: 400
             case .unauthorized: 401
@@ -61,6 +64,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .invalidQuery: "Invalid query"
             case .notAcceptable: "No acceptable content coding"
             case .taskNotFound: "Task not found"
+            case .artifactNotFound: "Artifact not found"
+            case .rangeNotSatisfiable: "Range not satisfiable"
             case .vendorRejectedCredentials: "Vendor rejected taskgate's credentials"
             case .vendorThrottled: "Vendor is throttling"
             case .vendorTimeout: "Vendor timed out"
@@ -101,7 +106,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .taskBudgetExhausted: Handling(false, false, false, .notice)
             case .internal, .storeUnavailable: Handling(false, false, false, .warning)
             case .routeNotFound, .methodNotAllowed, .unknownProvider, .malformedID, .invalidQuery, .notAcceptable, .taskNotFound,
-                .unauthorized, .forbidden, .uriTooLong, .headersTooLarge, .malformedRequest, .shuttingDown:
+                .artifactNotFound, .rangeNotSatisfiable, .unauthorized, .forbidden, .uriTooLong, .headersTooLarge, .malformedRequest, .shuttingDown:
                 Handling(false, false, false, .debug)
             }
         }
@@ -150,6 +155,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var retryAfter: Int?
     /// For `task-budget-exhausted`: the task's last known status.
     public var lastKnown: LastKnownStatus?
+    /// For `range-not-satisfiable`: the whole representation's length (`Content-Range: bytes */n`).
+    public var completeLength: Int?
 
     public init(
         _ kind: Kind,

@@ -50,6 +50,23 @@ extension TaskRecord {
         if let vendorFields { writer.raw(vendorFields.bytes) } else { writer.null() }
         writer.key("linksExpireAt")
         writer.date(linksExpireAt)
+        writer.key("artifacts")
+        writer.beginArray()
+        for (position, artifact) in artifacts.enumerated() {
+            writer.beginObject()
+            writer.key("href")
+            writer.string(Artifact.href(provider: provider, id: id, position: position))
+            writer.key("source")
+            writer.string(artifact.source)
+            writer.key("bytes")
+            writer.raw(String(artifact.bytes).utf8)
+            writer.key("sha256")
+            writer.string(artifact.sha256)
+            writer.key("contentType")
+            writer.string(artifact.contentType)
+            writer.endObject()
+        }
+        writer.endArray()
         writer.endObject()
     }
 }

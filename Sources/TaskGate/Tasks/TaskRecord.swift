@@ -22,6 +22,8 @@ public struct TaskRecord: Sendable, Equatable {
     /// The vendor's task-level fields that are neither the result nor mapped above
     /// (Tencent `SessionContext`, CapMonster `cost`, …), as the vendor gave them.
     public var vendorFields: JSONFragment?
+    /// The linked files taskgate keeps (`mirror`), in the order of their links.
+    public var artifacts: [Artifact] = []
 
     public init(
         provider: String,

@@ -33,6 +33,8 @@ public final class TaskService: Sendable {
     let cache: AnswerCache
     let clock: any GatewayClock
     let metrics: GatewayMetrics?
+    /// The linked-file keepers of the providers that mirror, by provider name.
+    let mirrors: [String: ArtifactMirror]
     /// This process among the replicas sharing a store: the holder of its vendor-call leases.
     let replicaID = UUID().uuidString
     /// Tasks whose links could not be refreshed, and when the vendor may be asked again.
@@ -42,12 +44,20 @@ public final class TaskService: Sendable {
     /// answer is served stale without asking again.
     static let refreshRetryInterval: TimeInterval = 60
 
-    init(providers: [any Provider], store: any TaskStore, cacheBytes: Int = 64 << 20, clock: any GatewayClock, metrics: GatewayMetrics? = nil) {
+    init(
+        providers: [any Provider],
+        store: any TaskStore,
+        cacheBytes: Int = 64 << 20,
+        clock: any GatewayClock,
+        metrics: GatewayMetrics? = nil,
+        mirrors: [String: ArtifactMirror] = [:]
+    ) {
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
         self.store = store
         self.cache = AnswerCache(budget: cacheBytes, clock: clock)
         self.clock = clock
         self.metrics = metrics
+        self.mirrors = mirrors
     }
 
     /// The provider and the canonical id a request names: 404 for a provider not configured,
@@ -123,7 +133,7 @@ public final class TaskService: Sendable {
                     answeredByOtherReplica = true
                     return shared
                 }
-                let record: TaskRecord
+                var record: TaskRecord
                 do throws(GatewayError) {
                     record =
                         if let fetch {
@@ -135,6 +145,8 @@ public final class TaskService: Sendable {
                     await store.releaseLease(provider: name, id: id, holder: replicaID)
                     throw error
                 }
+                // Turning final: the files it links to are kept now, while its links work.
+                if record.isFinal, let mirror = mirrors[name] { record.artifacts = await mirror.keep(record.result, logger: logger) }
                 let answer = try EncodedAnswer(record: record)
                 do throws(GatewayError) {
                     try await store.save(answer)
@@ -218,7 +230,7 @@ public final class TaskService: Sendable {
                 outcome = "shared"
                 return shared
             }
-            let record = try await provider.fetchTask(id: id, known: nil, logger: logger)
+            var record = try await provider.fetchTask(id: id, known: nil, logger: logger)
             guard record.status == stored.status else {
                 outcome = "inconsistent"
                 logger.warning(
@@ -226,6 +238,10 @@ public final class TaskService: Sendable {
                     metadata: ["provider": "\(name)", "stored_status": "\(stored.status.rawValue)", "vendor_status": "\(record.status.rawValue)"]
                 )
                 throw GatewayError(.vendorBadAnswer, "The vendor answered another status for a final task.", provider: name)
+            }
+            if let mirror = mirrors[name] {
+                // Files kept before stay kept; one that could not be kept then is tried again.
+                record.artifacts = await mirror.keep(record.result, previously: Artifact.listed(in: try stored.bytes.inflated()), logger: logger)
             }
             let answer = try EncodedAnswer(record: record)
             guard try await store.replaceFinal(answer) else {

@@ -11,6 +11,8 @@ public struct AliyunSettings: VendorSettings {
         name: "aliyun-multimediaai",
         settingKeys: ["region", "access_key_id", "access_key_secret", "signature"],
         defaultRateLimit: 100,
+        // OSS, where multimediaai writes its result files.
+        defaultMirrorHosts: [".aliyuncs.com"],
         settings: AliyunSettings.self
     )
 

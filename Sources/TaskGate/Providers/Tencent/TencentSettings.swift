@@ -10,6 +10,8 @@ public struct TencentSettings: VendorSettings {
         name: "tencent-mps",
         settingKeys: ["region", "secret_id", "secret_key"],
         defaultRateLimit: 100,
+        // COS, where MPS writes its outputs.
+        defaultMirrorHosts: [".myqcloud.com", ".tencentcos.cn"],
         settings: TencentSettings.self
     )
 

@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Keeps the files a provider's final answers link to (`providers.<name>.mirror`): each link the
+/// policy allows is downloaded once, bounded in size and time, and its bytes go into the store
+/// under their SHA-256, so the result stays usable after the vendor's signed link has died.
+final class ArtifactMirror: Sendable {
+    let provider: String
+    let policy: MirrorPolicy
+    let client: HTTPClient
+    let store: any TaskStore
+    let metrics: GatewayMetrics?
+
+    init(provider: String, policy: MirrorPolicy, client: HTTPClient, store: any TaskStore, metrics: GatewayMetrics?) {
+        self.provider = provider
+        self.policy = policy
+        self.client = client
+        self.store = store
+        self.metrics = metrics
+    }
+
+    /// Why a download stopped.
+    struct Refusal: Error {
+        /// The metric's outcome: `refused` (the policy), `too_large`, `failed`.
+        var outcome: String
+        var reason: String
+    }
+
+    /// The files `result` links to, kept: the ones in `previously` (by source) as they are, the
+    /// others downloaded now. A link that cannot be kept is logged and left out.
+    func keep(_ result: JSONFragment?, previously: [Artifact] = [], logger: Logger) async -> [Artifact] {
+        var kept: [Artifact] = []
+        for link in Self.links(in: result) {
+            guard let url = URL(string: link) else { continue }
+            let source = Self.source(of: url)
+            if let earlier = previously.first(where: { $0.source == source }) {
+                kept.append(earlier)
+                continue
+            }
+            do {
+                let file = try await withTimeout(policy.timeout) { try await self.download(url) }
+                try await store.keepArtifact(file)
+                kept.append(Artifact(source: source, bytes: file.body.readableBytes, sha256: file.sha256, contentType: file.contentType))
+                metrics?.mirrorDownload(provider: provider, outcome: "kept")
+            } catch {
+                let refusal = (error as? Refusal) ?? Refusal(outcome: "failed", reason: error is TimeoutError ? "mirror_timeout passed" : "\(error)")
+                metrics?.mirrorDownload(provider: provider, outcome: refusal.outcome)
+                // The source, never the query: it holds the vendor's signature.
+                let metadata: Logger.Metadata = ["provider": "\(provider)", "source": "\(source)", "reason": "\(refusal.reason)"]
+                if refusal.outcome == "refused" {
+                    logger.warning("mirror refused a linked file", metadata: metadata)
+                } else {
+                    logger.warning("a linked file could not be kept", metadata: metadata)
+                }
+            }
+        }
+        return kept
+    }
+
+    /// GET `url`, following at most `MirrorPolicy.maxRedirects` redirects, each checked like the
+    /// first link; the body read up to `maxBytes`.
+    private func download(_ url: URL) async throws -> StoredArtifact {
+        var current = url
+        for hop in 0...MirrorPolicy.maxRedirects {
+            if let reason = policy.refusal(of: current) { throw Refusal(outcome: "refused", reason: reason) }
+            let host = current.host ?? ""
+            let addresses = try await Self.addresses(of: host, port: current.port ?? (current.scheme == "https" ? 443 : 80))
+            if let reason = policy.refusal(host: host, addresses: addresses) { throw Refusal(outcome: "refused", reason: reason) }
+            let response = try await client.execute(HTTPClientRequest(url: current.absoluteString), timeout: .nanoseconds(policy.timeout.nanoseconds))
+            switch response.status.code {
+            case 200:
+                if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > policy.maxBytes {
+                    throw Refusal(outcome: "too_large", reason: "Content-Length \(length) is over mirror_max_bytes \(policy.maxBytes)")
+                }
+                var body = ByteBuffer()
+                for try await chunk in response.body {
+                    guard body.readableBytes + chunk.readableBytes <= policy.maxBytes else {
+                        throw Refusal(
+                            outcome: "too_large",
+                            reason: "over mirror_max_bytes \(policy.maxBytes) after \(body.readableBytes + chunk.readableBytes) bytes read"
+                        )
+                    }
+                    body.writeImmutableBuffer(chunk)
+                }
+                let contentType = response.headers.first(name: "content-type") ?? "application/octet-stream"
+                return StoredArtifact(contentType: contentType, body: body)
+            case 301, 302, 303, 307, 308:
+                guard hop < MirrorPolicy.maxRedirects else {
+                    throw Refusal(outcome: "refused", reason: "more than \(MirrorPolicy.maxRedirects) redirects")
+                }
+                guard let location = response.headers.first(name: "location"), let next = URL(string: location, relativeTo: current)?.absoluteURL
+                else { throw Refusal(outcome: "failed", reason: "a redirect without a usable Location") }
+                current = next
+            default:
+                throw Refusal(outcome: "failed", reason: "HTTP \(response.status.code)")
+            }
+        }
+        throw Refusal(outcome: "refused", reason: "more than \(MirrorPolicy.maxRedirects) redirects")
+    }
+
+    /// The http(s) links among a result's strings, however deeply nested, in the order of its
+    /// keys (sorted, so an answer's artifacts keep their positions), each once.
+    static func links(in result: JSONFragment?) -> [String] {
+        guard let result, let value = try? JSONSerialization.jsonObject(with: Data(result.bytes), options: [.fragmentsAllowed]) else {
+            return []
+        }
+        var links: [String] = []
+        func visit(_ value: Any) {
+            switch value {
+            case let text as String:
+                let lowered = text.prefix(8).lowercased()
+                if (lowered.hasPrefix("https://") || lowered.hasPrefix("http://")) && !links.contains(text) { links.append(text) }
+            case let array as [Any]: array.forEach(visit)
+            case let object as [String: Any]: for key in object.keys.sorted() { visit(object[key]!) }
+            default: break
+            }
+        }
+        visit(value)
+        return links
+    }
+
+    /// A link without its query and fragment: where the file is, not the signature that opened it.
+    static func source(of url: URL) -> String {
+        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return url.absoluteString }
+        components.query = nil
+        components.fragment = nil
+        return components.string ?? url.absoluteString
+    }
+
+    /// The addresses a host name stands for (an address stands for itself), looked up off the
+    /// event loops.
+    static func addresses(of host: String, port: Int) async throws -> [SocketAddress] {
+        try await NIOThreadPool.singleton.runIfActive {
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else {
+                throw Refusal(outcome: "failed", reason: "the host name does not resolve")
+            }
+            defer { freeaddrinfo(first) }
+            var addresses: [SocketAddress] = []
+            var entry: UnsafeMutablePointer<addrinfo>? = first
+            while let current = entry {
+                if let address = current.pointee.ai_addr {
+                    switch Int32(current.pointee.ai_family) {
+                    case AF_INET:
+                        address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { addresses.append(SocketAddress($0.pointee, host: host)) }
+                    case AF_INET6:
+                        address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { addresses.append(SocketAddress($0.pointee, host: host)) }
+                    default: break
+                    }
+                }
+                entry = current.pointee.ai_next
+            }
+            return addresses
+        }
+    }
+}
