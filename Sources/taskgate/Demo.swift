@@ -50,6 +50,8 @@ struct Demo: AsyncParsableCommand {
                     )
                     // The simulator's result links live two minutes: a refresh shows within the demo.
                     aliyun.linkRefreshMargin = .seconds(30)
+                    // Its result files are kept; the simulator serves them on loopback, listed by itself.
+                    aliyun.mirror = MirrorPolicy(enabled: true, hosts: ["127.0.0.1"])
                     return aliyun
                 }(),
                 ProviderConfiguration(
@@ -193,6 +195,8 @@ struct Demo: AsyncParsableCommand {
               curl -s \(base)/tasks/aliyun/400102 | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["ProcessResultUrl"])' | xargs curl -s -i
                                                                              # the file behind it (OSS's 403 "Request has expired" after 2 min)
               sleep 91; curl -s -i \(base)/tasks/aliyun/400102               # X-Cache: REFRESH, a new ETag, a link good for 2 more minutes
+              curl -s -i \(base)/tasks/aliyun/400102/artifacts/0             # the same file, kept by taskgate: served long after the link died
+              curl -s -i -H 'Range: bytes=0-63' \(base)/tasks/aliyun/400102/artifacts/0   # one range of it (206)
               curl -s '\(base)/tasks?provider=aliyun&status=succeeded'      # Alibaba's ListTasks behind taskgate's cursor
               curl -s '\(base)/tasks?provider=aliyun&vendor.ApplicationName=demo-app'   # ListTasks' own filters, passed through
               curl -s \(base)/tasks/tencent/2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a   # Tencent MPS: succeeded
