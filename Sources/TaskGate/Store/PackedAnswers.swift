@@ -73,9 +73,9 @@ struct PackedAnswers {
         }
     }
 
-    /// Index bytes per answer beyond its bodies: a dictionary slot (16-byte id, 16-byte entry)
-    /// at a load factor of about one half, and its key in its slab's list.
-    static let entryOverhead = 96
+    /// Index bytes per answer beyond its bodies: a dictionary slot (16-byte id, 20-byte entry)
+    /// at a load factor of about one half, and its key and offset in its slab's list.
+    static let entryOverhead = 112
 
     let budget: Int
     /// A slab's size: small enough that giving one back frees a small share of the budget.

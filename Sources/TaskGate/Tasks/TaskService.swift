@@ -270,7 +270,7 @@ public final class TaskService: Sendable {
     /// Single flight across replicas sharing a store: returns an answer another replica saved that
     /// is `usable` (fresh or final; for a link refresh, final with fresh links), or nil once this
     /// replica holds the task's lease and must ask the vendor itself. A holder that crashed loses
-    /// its lease after the provider's `timeout`.
+    /// its lease after the provider's `timeout` (and `mirror_timeout`, when it mirrors).
     /// - Parameter stored: the row as this request already read it (the first look).
     private func awaitOtherReplica(
         _ provider: any Provider,
@@ -285,11 +285,14 @@ public final class TaskService: Sendable {
         // try finds it contended and wakes this wait (one that saved before freed the lease).
         let changes = store.watchChanges(provider: name, id: id)
         defer { changes.end() }
-        // The holder's lease ends on the gateway's clock; this wait for another process is also
-        // bounded in real time, so a holder that never saves cannot hold a caller for ever.
-        let giveUp = ContinuousClock.now + provider.callTimeout
+        // A holder asks the vendor and, for a final answer of a provider that mirrors, downloads
+        // the files it links to: its lease lasts that long. It ends on the gateway's clock; this
+        // wait for another process is also bounded in real time, so a holder that never saves
+        // cannot hold a caller for ever.
+        let holds = provider.callTimeout + (mirrors[name]?.policy.timeout ?? .zero)
+        let giveUp = ContinuousClock.now + holds
         while true {
-            let until = clock.date.addingTimeInterval(provider.callTimeout.seconds)
+            let until = clock.date.addingTimeInterval(holds.seconds)
             if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) {
                 // The holder before may have saved between the look and the lease: serve that.
                 guard let shared = try await sharedAnswer(provider, id: id, usable: usable) else { return nil }
