@@ -185,6 +185,40 @@ import Testing
         }
     }
 
+    /// A long poll on one replica is woken by another replica storing the task final, at once:
+    /// the test clock never moves, so no poll of its own could have found it.
+    @Test func aLongPollWakesWhenAnotherReplicaSeesTheTaskFinal() async throws {
+        let database = try PostgresCluster.shared.newDatabase()
+        let clock = ManualClock()
+        let vendor = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
+        try await withSimulator(vendor) { sim in
+            addTask(sim.state, id: "700010", .state(.running, polls: 1), .state(.succeeded, result: AliyunGatewayTests.result))
+            var aliyun = provider(
+                "aliyun",
+                endpoint: sim.endpoint,
+                AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
+            )
+            LongPollTests.pacedAliyun(&aliyun)
+            let replicaA = try buildGateway(gatewayConfiguration(store: database, aliyun), logger: quietLogger, clock: clock)
+            // B reuses nothing, so its caller asks the vendor while A's answer is still fresh.
+            aliyun.statusTTL = .zero
+            let replicaB = try buildGateway(gatewayConfiguration(store: database, aliyun), logger: quietLogger, clock: clock)
+            try await replicaA.application.test(.router) { a in
+                try await replicaB.application.test(.router) { b in
+                    async let waited = a.get("/tasks/aliyun/700010?wait=60s")
+                    // A has seen it running and sleeps until its answer is stale.
+                    #expect(await clock.sleepers(1))
+                    let seen = try await b.get("/tasks/aliyun/700010")
+                    #expect(try seen.json()["status"] as? String == "succeeded")
+                    let answer = try await waited
+                    #expect(try answer.json()["status"] as? String == "succeeded")
+                    #expect(answer.body == seen.body)
+                }
+            }
+            #expect(sim.state.calls(for: "700010")["GetTaskResult"] == 2)
+        }
+    }
+
     /// `rate_limit` is the vendor account's rate across replicas: two replicas sending together
     /// take turns in one bucket kept in the store, and the vendor never sees more.
     @Test func theRateLimitHoldsForTheCluster() async throws {

@@ -84,10 +84,15 @@ func buildGateway(
     if configuration.auth.isEnabled {
         router.add(middleware: AuthMiddleware(policy: policy))
     }
-    TaskController(service: service, lister: TaskLister(tasks: service), providerNames: configuration.providers.map(\.name), metrics: metrics)
-        .addRoutes(to: router)
+    TaskController(
+        service: service,
+        lister: TaskLister(tasks: service),
+        providerNames: configuration.providers.map(\.name),
+        metrics: metrics,
+        maxWait: configuration.limits.maxWait
+    ).addRoutes(to: router)
     ArtifactController(service: service, providerNames: configuration.providers.map(\.name), metrics: metrics).addRoutes(to: router)
-    OperationsController(store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)
+    OperationsController(service: service, store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.
     let hotPath = HotPath(service: service, metrics: metrics, policy: policy, limits: limits, logger: logger, serverName: "taskgate")

@@ -148,6 +148,11 @@ public final class GatewayMetrics: Sendable {
         gauge("taskgate_artifact_bytes", [:]).record(statistics.artifactBytes)
     }
 
+    /// Long polls (`?wait=`) waiting now, read when metrics are scraped.
+    func longPolls(_ count: Int) {
+        gauge("taskgate_long_polls", [:]).record(count)
+    }
+
     /// A linked file `mirror` tried to keep: `kept`, `refused` (not allowed: scheme, host,
     /// address, redirects), `too_large`, `failed`.
     func mirrorDownload(provider: String, outcome: String) {

@@ -13,10 +13,13 @@ public struct GatewayRequestContext: RequestContext {
     public var allowedProviders: Set<String>?
     /// The peer (the proxy, behind nginx; see X-Forwarded-For). Formatted only when logged.
     let remoteAddress: SocketAddress?
+    /// The connection, for a long poll to learn when its caller goes.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 }
 

@@ -45,6 +45,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readingRequest = false
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
+    /// Tells the connection's long polls when the caller goes.
+    let closure = ConnectionClosure()
 
     /// A buffer grown past this by a large answer is replaced rather than kept for the connection.
     static let keptBufferCapacity = 16 << 10
@@ -68,6 +70,18 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck?.cancel()
         idleCheck = nil
         socket = nil
+        closure.close()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closure.close()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The caller closed its side: nobody will read a long poll's answer.
+        if case .inputClosed = event as? ChannelEvent { closure.close() }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -2,9 +2,11 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// `/healthz`, `/readyz`, `/metrics` and `/openapi.yaml`.
 struct OperationsController: Sendable {
+    let service: TaskService
     let store: any TaskStore
     let readiness: Readiness
     let metrics: GatewayMetrics
@@ -32,6 +34,7 @@ struct OperationsController: Sendable {
             if let statistics = try? await store.statistics() {
                 metrics.store(statistics)
             }
+            metrics.longPolls(service.longPolls.load(ordering: .relaxed))
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],

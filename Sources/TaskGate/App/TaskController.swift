@@ -10,6 +10,8 @@ struct TaskController: Sendable {
     let lister: TaskLister
     let providerNames: [String]
     let metrics: GatewayMetrics
+    /// `limits.max_wait`: the longest `?wait=`.
+    let maxWait: Duration
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/tasks/:provider/:id", use: task)
@@ -23,7 +25,21 @@ struct TaskController: Sendable {
         guard let coding = AcceptEncoding.choose(request.headers[.acceptEncoding]) else {
             throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
         }
-        let result = try await service.task(provider: provider, id: id, logger: context.logger)
+        let result: TaskService.Served
+        if let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init), max: maxWait) {
+            let (service, logger) = (service, context.logger)
+            let poll = { @Sendable () async throws -> TaskService.Served in
+                try await service.task(provider: provider, id: id, wait: wait, logger: logger)
+            }
+            result =
+                if let closure = await ConnectionClosure.of(context.channel) {
+                    try await closure.cancellingOnClose(poll)
+                } else {
+                    try await poll()
+                }
+        } else {
+            result = try await service.task(provider: provider, id: id, logger: context.logger)
+        }
         metrics.answers(provider: provider).record(result.cache)
         let answer = result.answer
         let etag = answer.etag(for: coding)
@@ -34,6 +50,15 @@ struct TaskController: Sendable {
         Self.addContentFields(to: &headers, coding: coding)
         let body = coding == .gzip ? answer.gzip : try service.identityBody(of: result)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// `?wait=`: `30s`, `500ms` or seconds, at most `limits.max_wait`; nil when absent.
+    static func wait(_ text: String?, max: Duration) throws(GatewayError) -> Duration? {
+        guard let text else { return nil }
+        guard let wait = ConfigValues.duration(text, range: 0...max.seconds) else {
+            throw GatewayError(.invalidQuery, "wait is a duration (30s, 500ms, or seconds) of at most \(Int(max.seconds))s: \(text)")
+        }
+        return wait
     }
 
     /// The headers of every task answer, 304 included. The hot path builds its answers with this

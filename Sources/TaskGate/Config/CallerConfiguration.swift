@@ -86,13 +86,15 @@ public struct AuthConfiguration: Sendable {
 /// - `limits.idle_timeout` (duration, default `60s`): a connection that has not completed a
 ///   request within this time — idle keep-alive, or a client sending its request too slowly
 ///   (slow loris) — is closed.
+/// - `limits.max_wait` (duration, default `60s`): the longest long poll (`?wait=`); more is 400.
 public struct LimitsConfiguration: Sendable {
     public var maxConnections = 4096
     public var maxURILength = 8 << 10
     public var maxHeaderSize = 64 << 10
     public var idleTimeout: Duration = .seconds(60)
+    public var maxWait: Duration = .seconds(60)
 
-    static let keys: Set<String> = ["max_connections", "max_uri_length", "max_header_size", "idle_timeout"]
+    static let keys: Set<String> = ["max_connections", "max_uri_length", "max_header_size", "idle_timeout", "max_wait"]
 
     init() {}
 
@@ -101,5 +103,6 @@ public struct LimitsConfiguration: Sendable {
         maxURILength = try values.size("max_uri_length", default: maxURILength, range: 256...(1 << 20))
         maxHeaderSize = try values.size("max_header_size", default: maxHeaderSize, range: 1024...(1 << 20))
         idleTimeout = try values.duration("idle_timeout", default: idleTimeout, range: 0.1...3600)
+        maxWait = try values.duration("max_wait", default: maxWait, range: 0...3600)
     }
 }

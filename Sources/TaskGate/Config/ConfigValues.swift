@@ -51,6 +51,18 @@ public struct ConfigValues: Sendable {
     /// A duration: plain seconds (`2`, `0.5`) or with a unit (`500ms`, `2s`, `1m`, `6h`, `3d`).
     public func duration(_ name: String, default value: Duration, range: ClosedRange<Double>) throws(ConfigurationError) -> Duration {
         guard let text = string(name) else { return value }
+        guard let duration = Self.duration(text, range: range) else {
+            throw ConfigurationError(
+                key: fullKey(name),
+                "is not a duration between \(range.lowerBound)s and \(range.upperBound)s: \(text)"
+            )
+        }
+        return duration
+    }
+
+    /// `text` as a duration (plain seconds or with a unit) within `range` seconds; nil otherwise.
+    /// Query parameters (`?wait=30s`) are read the same way.
+    static func duration(_ text: String, range: ClosedRange<Double>) -> Duration? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         var number = Substring(text)
         var scale = 1.0
@@ -59,13 +71,8 @@ public struct ConfigValues: Sendable {
             scale = factor
             break
         }
-        guard let amount = Double(number.trimmingCharacters(in: .whitespaces)), amount.isFinite,
-            range.contains(amount * scale)
-        else {
-            throw ConfigurationError(
-                key: fullKey(name),
-                "is not a duration between \(range.lowerBound)s and \(range.upperBound)s: \(text)"
-            )
+        guard let amount = Double(number.trimmingCharacters(in: .whitespaces)), amount.isFinite, range.contains(amount * scale) else {
+            return nil
         }
         return .milliseconds(Int64((amount * scale * 1000).rounded()))
     }

@@ -322,7 +322,8 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         let change = TaskChangeWatches.key(provider: provider, id: id)
         try await perform("write") {
             // The answer is saved, the task's lease released and — when another replica waited
-            // on it — that replica told, in one statement (the notification goes out at commit).
+            // on it, or the task has just turned final (long polls wait on every replica) — the
+            // replicas told, in one statement (the notification goes out at commit).
             let rows = try await self.client.query(
                 """
                 WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
@@ -334,8 +335,10 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
                   links_expire_at = excluded.links_expire_at
                 WHERE NOT task.is_final
+                RETURNING is_final
                 )
-                SELECT pg_notify(\(Self.changeChannel), \(change)) FROM released WHERE contended
+                SELECT pg_notify(\(Self.changeChannel), \(change))
+                WHERE EXISTS (SELECT 1 FROM released WHERE contended) OR EXISTS (SELECT 1 FROM saved WHERE is_final)
                 """,
                 logger: self.logger
             )

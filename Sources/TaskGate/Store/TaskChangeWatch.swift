@@ -24,22 +24,26 @@ public final class TaskChangeWatch: Sendable {
     static func unnotified() -> TaskChangeWatch { TaskChangeWatch { _ in } }
 
     /// Returns once the task changed since the watch began or the last wait returned, or after
-    /// `bound` (real time) at the latest.
+    /// `bound` (real time) at the latest, or when the waiting task is cancelled.
     public func next(orAfter bound: Duration) async {
         let timer = Task {
             try? await Task.sleep(for: bound)
             self.wake()
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let changed = state.withLock { state in
-                if state.pending {
-                    state.pending = false
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let changed = state.withLock { state in
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
                 }
-                state.waiter = continuation
-                return false
+                if changed { continuation.resume() }
             }
-            if changed { continuation.resume() }
+        } onCancel: {
+            self.wake()
         }
         timer.cancel()
     }

@@ -39,6 +39,14 @@ public final class TaskService: Sendable {
     let replicaID = UUID().uuidString
     /// Tasks whose links could not be refreshed, and when the vendor may be asked again.
     private let refreshRetries = Mutex<[AnswerCache.Key: Date]>([:])
+    /// Tasks this process saw turn final: what wakes its long polls at once.
+    let turnedFinal = TaskChangeWatches()
+    /// Long polls waiting now.
+    let longPolls = Atomic<Int>(0)
+
+    /// How long a long poll waits before asking again when its answer gives no time (stale, or a
+    /// `status_ttl` of zero).
+    static let longPollPause: Duration = .seconds(1)
 
     /// How long after a failed link refresh (the vendor forgot the task, or failed) the stored
     /// answer is served stale without asking again.
@@ -177,9 +185,71 @@ public final class TaskService: Sendable {
             return Served(key: (name, id), answer: stored.bytes, cache: .stale, freshness: .transient(maxAge: 0), age: age)
         }
         let (answer, expires, coalesced) = loaded
+        if answer.status.isFinal, !coalesced { turnedFinal.deliver(TaskChangeWatches.key(provider: name, id: id)) }
         let outcome: CacheOutcome = coalesced || answeredByOtherReplica ? .coalesced : .miss
         let freshness = expires.map { .transient(maxAge: secondsUntil($0)) } ?? finalFreshness(answer, provider) ?? .transient(maxAge: 0)
         return Served(key: (name, id), answer: answer, cache: outcome, freshness: freshness)
+    }
+
+    /// `GET /tasks/{provider}/{id}?wait=`: the task's answer as soon as it is final, or its latest
+    /// once `wait` has passed. Waiters ask again whenever the answer they hold stops being fresh,
+    /// through the same single flight as every request — so any number of them cost the vendor
+    /// what one caller polling every `status_ttl` would (within its budget and rate). A final
+    /// answer this process comes to know (a caller's request, the background watch) or another
+    /// replica saves (PostgreSQL `NOTIFY`) wakes them at once. Cancelling the calling task (the
+    /// caller's connection closed) ends the wait.
+    public func task(provider name: String, id rawID: String, wait: Duration, logger: Logger) async throws(GatewayError) -> Served {
+        let (provider, id) = try resolve(provider: name, id: rawID)
+        let deadline = clock.now + wait
+        let here = turnedFinal.watch(provider: name, id: id)
+        let elsewhere = store.watchChanges(provider: name, id: id)
+        longPolls.add(1, ordering: .relaxed)
+        defer {
+            longPolls.subtract(1, ordering: .relaxed)
+            here.end()
+            elsewhere.end()
+        }
+        var served = try await task(provider: name, id: id, logger: logger)
+        while !served.answer.status.isFinal, clock.now < deadline, !Task.isCancelled {
+            let fresh: Duration = if case .transient(let maxAge) = served.freshness, maxAge > 0 { .seconds(maxAge) } else { Self.longPollPause }
+            if await waitForChange(here, elsewhere, until: min(deadline, clock.now + fresh)),
+                let stored = try await store.answer(provider: name, id: id), stored.isFinal
+            {
+                // Another replica stored it final: this one's memory still holds the answer before.
+                cache.keep(stored.bytes, for: AnswerCache.Key(provider: name, id: id))
+                return Served(
+                    key: (name, id),
+                    answer: stored.bytes,
+                    cache: .hit,
+                    freshness: finalFreshness(stored.bytes, provider) ?? .transient(maxAge: 0)
+                )
+            }
+            served = try await task(provider: name, id: id, logger: logger)
+        }
+        return served
+    }
+
+    /// Returns at `deadline` on the gateway's clock (false), when another replica's change to the
+    /// task is notified (true), when this process's is (false: its memory knows), or when the
+    /// calling task is cancelled.
+    private func waitForChange(_ here: TaskChangeWatch, _ elsewhere: TaskChangeWatch, until deadline: ContinuousClock.Instant) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try? await self.clock.sleep(until: deadline)
+                return false
+            }
+            group.addTask {
+                await here.next(orAfter: .seconds(3600))
+                return false
+            }
+            group.addTask {
+                await elsewhere.next(orAfter: .seconds(3600))
+                return !Task.isCancelled
+            }
+            let changedElsewhere = await group.next() ?? false
+            group.cancelAll()
+            return changedElsewhere
+        }
     }
 
     /// A final answer's freshness with the provider's margin; nil when its links are due.

@@ -1,0 +1,49 @@
+import NIOCore
+import Synchronization
+
+/// Tells a request's handler that its caller has gone: the connection closed, or its input did
+/// (the caller closed its socket; the server keeps half-closed connections open to answer what
+/// was already sent). A long poll ends then rather than wait out its time for nobody.
+final class ConnectionClosure: Sendable {
+    private struct State {
+        var closed = false
+        var handlers: [UInt64: @Sendable () -> Void] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Runs `operation`, cancelled as soon as the caller goes.
+    func cancellingOnClose<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await operation() }
+        let id = state.withLock { state -> UInt64? in
+            guard !state.closed else { return nil }
+            state.nextID += 1
+            state.handlers[state.nextID] = { task.cancel() }
+            return state.nextID
+        }
+        if id == nil { task.cancel() }
+        defer { if let id { _ = state.withLock { $0.handlers.removeValue(forKey: id) } } }
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    /// The caller has gone (called on the connection's event loop).
+    func close() {
+        let handlers = state.withLock { state in
+            state.closed = true
+            defer { state.handlers = [:] }
+            return Array(state.handlers.values)
+        }
+        for handler in handlers { handler() }
+    }
+
+    /// The closure of the connection `channel` is, when its pipeline has the hot path (the live
+    /// server; not the router test client).
+    static func of(_ channel: any Channel) async -> ConnectionClosure? {
+        try? await channel.pipeline.handler(type: HotPathHandler.self).map(\.closure).get()
+    }
+}
