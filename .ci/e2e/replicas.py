@@ -150,6 +150,7 @@ log_level: info
 providers:
   capmonster:
     kind: capmonster
+    watch: false
     endpoint: http://127.0.0.1:18985
     client_key: e2e-client-key
     status_ttl: 0s
@@ -157,12 +158,14 @@ providers:
     min_poll_interval: 2s
   aliyun:
     kind: aliyun-multimediaai
+    watch: false
     endpoint: http://127.0.0.1:18981
     region: cn-shanghai
     access_key_id: LTAI5tE2E
     access_key_secret: e2e-secret
   tencent:
     kind: tencent-mps
+    watch: false
     endpoint: http://127.0.0.1:18984
     secret_id: AKIDE2E
     secret_key: e2e-key
@@ -170,6 +173,7 @@ providers:
   # The same account under another name (so the same rate), never reusing an answer.
   tencent-load:
     kind: tencent-mps
+    watch: false
     endpoint: http://127.0.0.1:18984
     secret_id: AKIDE2E
     secret_key: e2e-key

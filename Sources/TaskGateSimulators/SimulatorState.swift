@@ -138,6 +138,11 @@ public final class SimulatorState: Sendable {
         ledger.withLock { $0.calls[id] ?? [:] }
     }
 
+    /// The shortest time between two requests about one task, in seconds; nil before the second.
+    public func shortestGap(for id: String) -> Double? {
+        ledger.withLock { $0.shortestGap[id] }
+    }
+
     /// Every request counted, by task and call.
     public var totalCalls: Int {
         ledger.withLock { $0.calls.values.reduce(0) { $0 + $1.values.reduce(0, +) } }

@@ -219,6 +219,32 @@ import Testing
         }
     }
 
+    /// Two replicas watching the same store take turns, task by task (SKIP LOCKED): each due
+    /// task is asked about once per interval, not once per replica.
+    @Test func replicasWatchEachTaskOnce() async throws {
+        let database = try PostgresCluster.shared.newDatabase()
+        let clock = ManualClock()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+            var capmonster = WatchTests.capmonster(sim.endpoint)
+            capmonster.watch = true
+            let configuration = gatewayConfiguration(store: database, capmonster)
+            let replicaA = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            let replicaB = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            let ids = (0..<10).map { String(910_000 + $0) }
+            for id in ids { addTask(sim.state, id: id, .state(.running)) }
+            try await replicaA.application.test(.router) { a in
+                try await replicaB.application.test(.router) { _ in
+                    for id in ids { _ = try await a.get("/tasks/capmonster/\(id)") }
+                    // Both watchers sleep until their next round; one interval (2 s) on, each task
+                    // has been asked about once more, by one of them.
+                    #expect(await clock.sleepers(2))
+                    try await WatchTests.drive(clock, for: .milliseconds(2500), watchers: 2) { false }
+                    #expect(ids.map { sim.state.calls(for: $0)["getTaskResult"] ?? 0 } == Array(repeating: 2, count: 10))
+                }
+            }
+        }
+    }
+
     /// `rate_limit` is the vendor account's rate across replicas: two replicas sending together
     /// take turns in one bucket kept in the store, and the vendor never sees more.
     @Test func theRateLimitHoldsForTheCluster() async throws {

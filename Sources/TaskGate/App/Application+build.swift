@@ -112,6 +112,18 @@ func buildGateway(
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
     app.addServices(storeService, HTTPClientService(clients: built.map(\.client) + (mirrorClient.map { [$0] } ?? [])))
+    // Stopped before the clients it calls through.
+    let watched = configuration.providers.filter(\.watch).compactMap { configuration -> TaskWatcher.Watched? in
+        service.providers[configuration.name].map { provider in
+            TaskWatcher.Watched(
+                provider: provider,
+                horizon: configuration.watchHorizon,
+                interval: configuration.effectiveWatchInterval,
+                spacing: .seconds(2.0 / Double(configuration.rateLimit))
+            )
+        }
+    }
+    if !watched.isEmpty { app.addServices(TaskWatcher(service: service, watched: watched, metrics: metrics, logger: logger)) }
     if let waitForStore { app.beforeServerStarts(perform: waitForStore) }
     return Gateway(application: app, service: service, metrics: metrics, hotPath: hotPath)
 }

@@ -148,6 +148,21 @@ public final class GatewayMetrics: Sendable {
         gauge("taskgate_artifact_bytes", [:]).record(statistics.artifactBytes)
     }
 
+    /// Tasks the background watch follows now.
+    func watched(provider: String, count: Int) {
+        gauge("taskgate_watched_tasks", ["provider": provider]).record(count)
+    }
+
+    /// A watched task whose final answer the watch captured.
+    func watchCaptured(provider: String) {
+        counter("taskgate_watch_captured_total", ["provider": provider]).increment()
+    }
+
+    /// Watched tasks given up: the horizon passed (or the vendor forgot them) before they were final.
+    func watchExpired(provider: String, count: Int) {
+        counter("taskgate_watch_expired_total", ["provider": provider]).increment(by: Int64(count))
+    }
+
     /// Long polls (`?wait=`) waiting now, read when metrics are scraped.
     func longPolls(_ count: Int) {
         gauge("taskgate_long_polls", [:]).record(count)

@@ -38,6 +38,11 @@ import Foundation
 ///   largest file kept and the longest one download may take.
 /// - `mirror_hosts` (list, default per kind: the vendor's storage, `.aliyuncs.com`,
 ///   `.myqcloud.com`): where files may come from (see `MirrorPolicy`).
+/// - `watch` (bool, default `true`): follow every task seen while not final in the background
+///   until it is final (its answer stored though nobody asks again) or `watch_horizon` has passed
+///   since it was first seen (default per kind: the vendor's retention — tencent `3d`, aliyun
+///   `7d`, capmonster `10m`); `watch_interval` (default `30s`; capmonster its
+///   `min_poll_interval`) is how often one task may be asked about.
 /// Credentials and other keys belong to the kind (`vendor`, e.g. `CapMonsterSettings`).
 ///
 /// Built once: from the file by `GatewayConfiguration.load`, or in code as a value (the demo,
@@ -62,6 +67,13 @@ public struct ProviderConfiguration: Sendable {
     public var rateLimitWait: Duration = .seconds(1)
     public var maxBodyBytes = 8 << 20
     public var mirror: MirrorPolicy
+    public var watch = true
+    public var watchHorizon: Duration
+    /// nil: the kind's default (`VendorSettings.defaultWatchInterval`).
+    public var watchInterval: Duration?
+
+    /// How often the background watch may ask about one task.
+    public var effectiveWatchInterval: Duration { watchInterval ?? vendor.defaultWatchInterval }
 
     public var kind: ProviderKind { type(of: vendor).kind }
 
@@ -81,12 +93,13 @@ public struct ProviderConfiguration: Sendable {
         self.rateLimit = type(of: vendor).kind.defaultRateLimit
         self.rateBurst = type(of: vendor).kind.defaultRateBurst
         self.mirror = MirrorPolicy(hosts: type(of: vendor).kind.defaultMirrorHosts)
+        self.watchHorizon = type(of: vendor).kind.defaultWatchHorizon
     }
 
     static let commonKeys: Set<String> = [
         "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "link_refresh_margin", "retries", "retry_backoff",
         "retry_backoff_max", "circuit_failures", "circuit_open", "rate_limit", "rate_burst", "rate_limit_wait", "max_body", "mirror",
-        "mirror_max_bytes", "mirror_timeout", "mirror_hosts",
+        "mirror_max_bytes", "mirror_timeout", "mirror_hosts", "watch", "watch_horizon", "watch_interval",
     ]
 
     static func isValidName(_ name: String) -> Bool {
@@ -126,5 +139,10 @@ public struct ProviderConfiguration: Sendable {
             timeout: try values.duration("mirror_timeout", default: mirror.timeout, range: 0.001...3600),
             hosts: values.list("mirror_hosts") ?? mirror.hosts
         )
+        watch = try values.bool("watch", default: watch)
+        watchHorizon = try values.duration("watch_horizon", default: watchHorizon, range: 1...(366 * 86_400))
+        if values.string("watch_interval") != nil {
+            watchInterval = try values.duration("watch_interval", default: .seconds(30), range: 0.1...86_400)
+        }
     }
 }

@@ -15,6 +15,8 @@ public struct ProviderKind: Sendable {
     public let defaultRateBurst: Int
     /// Where the vendor's own storage hands out result files: `mirror_hosts` when not set.
     public let defaultMirrorHosts: [String]
+    /// How long the vendor keeps a task: `watch_horizon` when not set.
+    public let defaultWatchHorizon: Duration
     /// The kind's settings, read from configuration.
     let settings: any VendorSettings.Type
 
@@ -24,6 +26,7 @@ public struct ProviderKind: Sendable {
         defaultRateLimit: Int,
         defaultRateBurst: Int = 1,
         defaultMirrorHosts: [String] = [],
+        defaultWatchHorizon: Duration,
         settings: any VendorSettings.Type
     ) {
         self.name = name
@@ -31,6 +34,7 @@ public struct ProviderKind: Sendable {
         self.defaultRateLimit = defaultRateLimit
         self.defaultRateBurst = defaultRateBurst
         self.defaultMirrorHosts = defaultMirrorHosts
+        self.defaultWatchHorizon = defaultWatchHorizon
         self.settings = settings
     }
 
@@ -53,4 +57,10 @@ public protocol VendorSettings: Sendable {
     var accountID: String { get }
     /// A provider of this kind, on the vendor channel and store `environment` gives it.
     func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider
+    /// How often the background watch may ask about one task when `watch_interval` is not set.
+    var defaultWatchInterval: Duration { get }
+}
+
+extension VendorSettings {
+    public var defaultWatchInterval: Duration { .seconds(30) }
 }

@@ -244,6 +244,17 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                 """
             ]
         ),
+        (
+            // When anybody last looked at a not-final task (a caller's vendor answer, or the
+            // background watch claiming it), and whether its watch has ended.
+            "v10: task watch",
+            [
+                "ALTER TABLE task ADD COLUMN watched_at double precision",
+                "ALTER TABLE task ADD COLUMN watch_ended boolean NOT NULL DEFAULT false",
+                "UPDATE task SET watched_at = fetched_at WHERE NOT is_final",
+                "CREATE INDEX task_watch ON task (provider, watched_at) WHERE NOT is_final AND NOT watch_ended",
+            ]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -328,12 +339,17 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                 """
                 WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
                 saved AS (
-                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at)
-                VALUES (\(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt), \(linksExpireAt))
+                INSERT INTO task (
+                  provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at, watched_at
+                )
+                VALUES (
+                  \(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt), \(linksExpireAt),
+                  \(fetchedAt)
+                )
                 ON CONFLICT (provider, task_id) DO UPDATE SET
                   status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
-                  links_expire_at = excluded.links_expire_at
+                  links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at
                 WHERE NOT task.is_final
                 RETURNING is_final
                 )
@@ -482,6 +498,64 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                 """,
                 logger: self.logger
             )
+        }
+    }
+
+    public func claimWatched(provider: String, firstSeenSince: Date, lookedBefore: Date, now: Date, limit: Int) async throws(GatewayError) -> [String]
+    {
+        let (since, before, time) = (firstSeenSince.timeIntervalSince1970, lookedBefore.timeIntervalSince1970, now.timeIntervalSince1970)
+        return try await perform("write") {
+            // SKIP LOCKED: replicas claiming at once take different tasks; once claimed, a task is
+            // not due again until its interval has passed.
+            let rows = try await self.client.query(
+                """
+                WITH due AS (
+                  SELECT sequence FROM task
+                  WHERE provider = \(provider) AND NOT is_final AND NOT watch_ended AND watched_at <= \(before) AND first_seen_at >= \(since)
+                  ORDER BY watched_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                )
+                UPDATE task SET watched_at = \(time) FROM due WHERE task.sequence = due.sequence RETURNING task.task_id
+                """,
+                logger: self.logger
+            )
+            var ids: [String] = []
+            for try await id in rows.decode(String.self) { ids.append(id) }
+            return ids
+        }
+    }
+
+    public func endWatch(provider: String, firstSeenBefore: Date) async throws(GatewayError) -> Int {
+        let before = firstSeenBefore.timeIntervalSince1970
+        return try await perform("write") {
+            let rows = try await self.client.query(
+                """
+                WITH ended AS (
+                  UPDATE task SET watch_ended = true
+                  WHERE provider = \(provider) AND NOT is_final AND NOT watch_ended AND first_seen_at < \(before) RETURNING 1
+                )
+                SELECT count(*) FROM ended
+                """,
+                logger: self.logger
+            )
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
+    public func endWatch(provider: String, id: String) async throws(GatewayError) {
+        try await perform("write") {
+            try await self.client.query("UPDATE task SET watch_ended = true WHERE provider = \(provider) AND task_id = \(id)", logger: self.logger)
+        }
+    }
+
+    public func watchedCount(provider: String) async throws(GatewayError) -> Int {
+        try await perform("read") {
+            let rows = try await self.client.query(
+                "SELECT count(*) FROM task WHERE provider = \(provider) AND NOT is_final AND NOT watch_ended",
+                logger: self.logger
+            )
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
         }
     }
 
@@ -656,9 +730,9 @@ extension PostgresTaskStore {
                     try await connection.query(
                         """
                         INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
-                          links_expire_at)
+                          links_expire_at, watched_at)
                         VALUES (\(task.provider), \(task.taskID), \(task.status), \(task.isFinal), \(task.vendorStatus), \(task.bodyGzip),
-                                \(task.etag), \(task.fetchedAt), \(task.firstSeenAt), \(task.linksExpireAt))
+                                \(task.etag), \(task.fetchedAt), \(task.firstSeenAt), \(task.linksExpireAt), \(task.fetchedAt))
                         """,
                         logger: self.logger
                     )

@@ -97,6 +97,17 @@ public final class SQLiteTaskStore: TransferableStore {
                 table.column("body_gzip", .blob)
             }
         }
+        migrator.registerMigration("v6: task watch") { db in
+            // When anybody last looked at a not-final task (a caller's vendor answer, or the
+            // background watch claiming it), and whether its watch has ended (horizon passed,
+            // or the vendor forgot it).
+            try db.alter(table: "task") { table in
+                table.add(column: "watched_at", .double)
+                table.add(column: "watch_ended", .boolean).notNull().defaults(to: false)
+            }
+            try db.execute(sql: "UPDATE task SET watched_at = fetched_at WHERE is_final = 0")
+            try db.execute(sql: "CREATE INDEX task_watch ON task (provider, watched_at) WHERE is_final = 0 AND watch_ended = 0")
+        }
         return migrator
     }
 
@@ -164,18 +175,20 @@ public final class SQLiteTaskStore: TransferableStore {
         let body = Data(answer.bytes.gzip.readableBytesView)
         try db.execute(
             sql: """
-                INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO task (
+                  provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at, watched_at
+                )
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (provider, task_id) DO UPDATE SET
                   status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
-                  links_expire_at = excluded.links_expire_at
+                  links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at
                 WHERE task.is_final = 0
                 """,
             arguments: [
                 answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
                 answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
-                answer.bytes.linksExpireAt?.timeIntervalSince1970,
+                answer.bytes.linksExpireAt?.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
             ]
         )
     }
@@ -326,6 +339,56 @@ public final class SQLiteTaskStore: TransferableStore {
             arguments: [request.provider, request.id, now]
         )
         return .granted(calls: calls + 1)
+    }
+
+    public func claimWatched(provider: String, firstSeenSince: Date, lookedBefore: Date, now: Date, limit: Int) async throws(GatewayError) -> [String]
+    {
+        try await perform("write") {
+            try await self.pool.write { db in
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        UPDATE task SET watched_at = ? WHERE sequence IN (
+                          SELECT sequence FROM task INDEXED BY task_watch
+                          WHERE provider = ? AND is_final = 0 AND watch_ended = 0 AND watched_at <= ? AND first_seen_at >= ?
+                          ORDER BY watched_at LIMIT ?
+                        ) RETURNING task_id
+                        """,
+                    arguments: [
+                        now.timeIntervalSince1970, provider, lookedBefore.timeIntervalSince1970, firstSeenSince.timeIntervalSince1970, limit,
+                    ]
+                )
+            }
+        }
+    }
+
+    public func endWatch(provider: String, firstSeenBefore: Date) async throws(GatewayError) -> Int {
+        try await perform("write") {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: "UPDATE task SET watch_ended = 1 WHERE provider = ? AND is_final = 0 AND watch_ended = 0 AND first_seen_at < ?",
+                    arguments: [provider, firstSeenBefore.timeIntervalSince1970]
+                )
+                return db.changesCount
+            }
+        }
+    }
+
+    public func endWatch(provider: String, id: String) async throws(GatewayError) {
+        try await perform("write") {
+            try await self.pool.write { db in
+                try db.execute(sql: "UPDATE task SET watch_ended = 1 WHERE provider = ? AND task_id = ?", arguments: [provider, id])
+            }
+        }
+    }
+
+    public func watchedCount(provider: String) async throws(GatewayError) -> Int {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM task WHERE provider = ? AND is_final = 0 AND watch_ended = 0", arguments: [provider])
+                    ?? 0
+            }
+        }
     }
 
     public func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing] {
@@ -490,12 +553,12 @@ extension SQLiteTaskStore {
                     try db.execute(
                         sql: """
                             INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
-                              links_expire_at)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              links_expire_at, watched_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
                         arguments: [
                             task.provider, task.taskID, task.status, task.isFinal, task.vendorStatus, Data(task.bodyGzip.readableBytesView),
-                            task.etag, task.fetchedAt, task.firstSeenAt, task.linksExpireAt,
+                            task.etag, task.fetchedAt, task.firstSeenAt, task.linksExpireAt, task.fetchedAt,
                         ]
                     )
                 }

@@ -30,6 +30,22 @@ public protocol TaskStore: Sendable {
     /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
     func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]
 
+    /// Claims up to `limit` not-final tasks of `provider` for the background watch — first seen
+    /// at or after `firstSeenSince`, nobody (caller or watcher) having looked at them since
+    /// `lookedBefore` — marking them looked at `now`, so that other replicas pass them by until
+    /// their interval has passed again. Least recently looked at first.
+    func claimWatched(provider: String, firstSeenSince: Date, lookedBefore: Date, now: Date, limit: Int) async throws(GatewayError) -> [String]
+
+    /// Ends the watch of not-final tasks of `provider` first seen before `firstSeenBefore`;
+    /// returns how many.
+    func endWatch(provider: String, firstSeenBefore: Date) async throws(GatewayError) -> Int
+
+    /// Ends the watch of one task (the vendor no longer has it).
+    func endWatch(provider: String, id: String) async throws(GatewayError)
+
+    /// How many tasks of `provider` the background watch follows.
+    func watchedCount(provider: String) async throws(GatewayError) -> Int
+
     /// Whether other replicas share this store (then a vendor call for a task is leased in it).
     var isShared: Bool { get }
 

@@ -74,9 +74,13 @@ func gatewayConfiguration(store: String, logLevel: Logger.Level = .critical, _ p
     )
 }
 
-/// A provider named `name` in front of `endpoint`, every common setting at its default.
+/// A provider named `name` in front of `endpoint`, every common setting at its default but the
+/// background watch, off: tests count vendor calls and move the clock, and only the watch's own
+/// tests want it (`WatchTests`).
 func provider(_ name: String, endpoint: String, _ vendor: any VendorSettings) -> ProviderConfiguration {
-    ProviderConfiguration(name: name, endpoint: URL(string: endpoint)!, vendor: vendor)
+    var configuration = ProviderConfiguration(name: name, endpoint: URL(string: endpoint)!, vendor: vendor)
+    configuration.watch = false
+    return configuration
 }
 
 /// Writes YAML to a temporary file and loads it the way `taskgate serve` does (for the tests of

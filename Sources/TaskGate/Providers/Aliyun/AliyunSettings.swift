@@ -13,6 +13,7 @@ public struct AliyunSettings: VendorSettings {
         defaultRateLimit: 100,
         // OSS, where multimediaai writes its result files.
         defaultMirrorHosts: [".aliyuncs.com"],
+        defaultWatchHorizon: .seconds(7 * 86_400),
         settings: AliyunSettings.self
     )
 

@@ -15,6 +15,8 @@ public struct CapMonsterSettings: VendorSettings {
         defaultRateLimit: 1000,
         // Many tasks fall due together (a batch created at once); only the overall rate matters.
         defaultRateBurst: 1000,
+        // The vendor forgets a result minutes after it is ready.
+        defaultWatchHorizon: .seconds(600),
         settings: CapMonsterSettings.self
     )
 
@@ -33,6 +35,9 @@ public struct CapMonsterSettings: VendorSettings {
     }
 
     public var accountID: String { clientKey }
+
+    /// Never sooner than the vendor allows one task to be asked about.
+    public var defaultWatchInterval: Duration { minPollInterval }
 
     public func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider {
         var environment = environment

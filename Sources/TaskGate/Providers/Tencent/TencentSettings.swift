@@ -12,6 +12,8 @@ public struct TencentSettings: VendorSettings {
         defaultRateLimit: 100,
         // COS, where MPS writes its outputs.
         defaultMirrorHosts: [".myqcloud.com", ".tencentcos.cn"],
+        // MPS keeps task details three days.
+        defaultWatchHorizon: .seconds(3 * 86_400),
         settings: TencentSettings.self
     )
 
