@@ -238,8 +238,11 @@ import Testing
                     // Both watchers sleep until their next round; one interval (2 s) on, each task
                     // has been asked about once more, by one of them.
                     #expect(await clock.sleepers(2))
-                    try await WatchTests.drive(clock, for: .milliseconds(2500), watchers: 2) { false }
-                    #expect(ids.map { sim.state.calls(for: $0)["getTaskResult"] ?? 0 } == Array(repeating: 2, count: 10))
+                    let polls = { @Sendable in ids.map { sim.state.calls(for: $0)["getTaskResult"] ?? 0 } }
+                    try await WatchTests.drive(clock, for: .milliseconds(2500), watchers: 2) { polls().allSatisfy { $0 >= 2 } }
+                    // Both watchers asleep again until the next interval: nobody asked twice.
+                    #expect(await eventually { clock.sleepers >= 2 && clock.nextDeadline.map { $0 > clock.now + .seconds(1) } == true })
+                    #expect(polls() == Array(repeating: 2, count: 10))
                 }
             }
         }
