@@ -29,6 +29,17 @@ import Testing
         #expect(configuration.providers[1].statusTTL == .seconds(2))
     }
 
+    @Test func webhooksLoadWithTheirSecretDecoded() async throws {
+        let configuration = try await loadConfiguration(
+            Self.valid
+                + "\nwebhooks:\n  billing:\n    url: https://billing.internal/hooks/taskgate\n    secret: whsec_c2VjcmV0LWtleQ==\n    providers: [capmonster]\nwebhook_timeout: 3s\n"
+        )
+        #expect(configuration.webhooks.map(\.name) == ["billing"])
+        #expect(configuration.webhooks.first?.key == Array("secret-key".utf8))
+        #expect(configuration.webhooks.first?.providers == ["capmonster"])
+        #expect(configuration.webhookTimeout == .seconds(3))
+    }
+
     @Test func environmentOverridesTheFile() async throws {
         let configuration = try await loadConfiguration(
             Self.valid,
@@ -55,6 +66,20 @@ import Testing
         ("providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n    client_key: k\n    status_ttl: soon\n", "providers.x.status_ttl"),
         ("providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n    clientkey: k\n", "providers.x.clientkey"),
         ("providers:\n  Bad.Name:\n    kind: capmonster\n", "providers.Bad.Name"),
+        (
+            "providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n    client_key: k\n    watch_horizon: forever\n",
+            "providers.x.watch_horizon"
+        ),
+        ("providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n    client_key: k\n    mirror: maybe\n", "providers.x.mirror"),
+        ("limits:\n  max_wait: 2h\n", "limits.max_wait"),
+        ("webhooks:\n  billing:\n    url: https://b.example/hook\n    secret: not-whsec\n", "webhooks.billing.secret"),
+        ("webhooks:\n  billing:\n    url: ftp://b.example/hook\n    secret: whsec_c2VjcmV0\n", "webhooks.billing.url"),
+        ("webhooks:\n  billing:\n    url: https://b.example/hook\n    secret: whsec_c2VjcmV0\n    retries: 3\n", "webhooks.billing.retries"),
+        (
+            "webhooks:\n  billing:\n    url: https://b.example/hook\n    secret: whsec_c2VjcmV0\n    providers: [nosuch]\n",
+            "webhooks.billing.providers"
+        ),
+        ("webhook_timeout: never\n", "webhook_timeout"),
     ])
     func aBadValueNamesItsKey(yaml: String, key: String) async throws {
         do {

@@ -42,15 +42,16 @@ func buildGateway(
     var logger = logger ?? Logger(label: "taskgate")
     logger.logLevel = configuration.logLevel
     let metrics = GatewayMetrics()
+    let webhookRoutes = WebhookRoutes(configuration.webhooks, providers: configuration.providers.map(\.name))
     let store: any TaskStore
     let storeService: any Service
     var waitForStore: (@Sendable () async throws -> Void)?
     switch configuration.store {
     case .sqlite(let path):
-        let sqlite = try SQLiteTaskStore(path: path, logger: logger, metrics: metrics)
+        let sqlite = try SQLiteTaskStore(path: path, logger: logger, metrics: metrics, webhooks: webhookRoutes)
         (store, storeService) = (sqlite, StoreService(store: sqlite, logger: logger))
     case .postgres(let url):
-        let postgres = PostgresTaskStore(url: url, poolSize: configuration.storePool, logger: logger, metrics: metrics)
+        let postgres = PostgresTaskStore(url: url, poolSize: configuration.storePool, logger: logger, metrics: metrics, webhooks: webhookRoutes)
         // The pool runs as a service; it brings the schema up to date once the database answers.
         (store, storeService) = (postgres, postgres)
         waitForStore = { [logger] () async throws(StoreOpenError) in
@@ -124,6 +125,26 @@ func buildGateway(
         }
     }
     if !watched.isEmpty { app.addServices(TaskWatcher(service: service, watched: watched, metrics: metrics, logger: logger)) }
+    if !configuration.webhooks.isEmpty {
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.redirectConfiguration = .disallow
+        clientConfiguration.timeout.connect = .nanoseconds(configuration.webhookTimeout.nanoseconds)
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        // Its client is shut down after it (services stop in reverse order).
+        app.addServices(
+            HTTPClientService(clients: [client]),
+            WebhookDispatcher(
+                store: store,
+                webhooks: configuration.webhooks,
+                client: client,
+                timeout: configuration.webhookTimeout,
+                clock: clock,
+                metrics: metrics,
+                logger: logger
+            )
+        )
+    }
     if let waitForStore { app.beforeServerStarts(perform: waitForStore) }
     return Gateway(application: app, service: service, metrics: metrics, hotPath: hotPath)
 }

@@ -163,6 +163,18 @@ public final class GatewayMetrics: Sendable {
         counter("taskgate_watch_expired_total", ["provider": provider]).increment(by: Int64(count))
     }
 
+    /// One webhook delivery attempt: `delivered`, `retried` (failed, tried again later), `failed`
+    /// (the last attempt failed: kept as failed).
+    func webhookDelivery(webhook: String, outcome: String) {
+        counter("taskgate_webhook_deliveries_total", ["webhook": webhook, "outcome": outcome]).increment()
+    }
+
+    /// Events waiting for a receiver, and the age of the oldest.
+    func webhookBacklog(webhook: String, pending: Int, oldestAge: Double) {
+        gauge("taskgate_webhook_pending", ["webhook": webhook]).record(pending)
+        gauge("taskgate_webhook_oldest_pending_seconds", ["webhook": webhook]).record(oldestAge)
+    }
+
     /// Long polls (`?wait=`) waiting now, read when metrics are scraped.
     func longPolls(_ count: Int) {
         gauge("taskgate_long_polls", [:]).record(count)

@@ -25,6 +25,8 @@ import Yams
 /// - `providers` (map): one entry per provider instance; see `ProviderConfiguration`.
 /// - `auth` (map, optional): caller keys; see `AuthConfiguration`.
 /// - `limits` (map, optional): connection and request bounds; see `LimitsConfiguration`.
+/// - `webhooks` (map, optional): receivers told when a task turns final; see
+///   `WebhookConfiguration`. `webhook_timeout` (duration, default `10s`): one delivery attempt.
 public struct GatewayConfiguration: Sendable {
     public var listen: ListenAddress
     public var store: StoreLocation
@@ -37,6 +39,9 @@ public struct GatewayConfiguration: Sendable {
     public var cacheMemoryBytes = 64 << 20
     public var auth = AuthConfiguration()
     public var limits = LimitsConfiguration()
+    /// Sorted by name.
+    public var webhooks: [WebhookConfiguration] = []
+    public var webhookTimeout: Duration = .seconds(10)
     /// Sorted by name, so listings and logs are stable.
     public var providers: [ProviderConfiguration]
 
@@ -49,7 +54,7 @@ public struct GatewayConfiguration: Sendable {
 
     static let topLevelKeys: Set<String> = [
         "listen", "store", "store_pool", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "providers",
-        "auth", "limits",
+        "auth", "limits", "webhooks", "webhook_timeout",
     ]
 
     public enum LogFormat: String, Sendable {
@@ -93,6 +98,13 @@ public struct GatewayConfiguration: Sendable {
             providerNames: configuration.providers.map(\.name)
         )
         configuration.limits = try LimitsConfiguration(values: root.scoped(to: "limits"))
+        configuration.webhooks = try layout.webhookNames.sorted().map { name throws(ConfigurationError) in
+            try WebhookConfiguration(
+                name: name,
+                values: root.scoped(to: "webhooks").scoped(to: name),
+                providerNames: configuration.providers.map(\.name)
+            )
+        }
         return configuration
     }
 
@@ -125,6 +137,7 @@ public struct GatewayConfiguration: Sendable {
         shutdownGracePeriod = try values.duration("shutdown_grace_period", default: .seconds(30), range: 0...3600)
         shutdownDrainDelay = try values.duration("shutdown_drain_delay", default: .zero, range: 0...600)
         cacheMemoryBytes = try values.size("cache_memory", default: 64 << 20, range: 0...(64 << 30))
+        webhookTimeout = try values.duration("webhook_timeout", default: webhookTimeout, range: 0.1...600)
     }
 }
 
@@ -133,6 +146,7 @@ public struct GatewayConfiguration: Sendable {
 struct ConfigLayout {
     var providerNames: [String] = []
     var authKeyNames: [String] = []
+    var webhookNames: [String] = []
 
     init(yaml: String, file: String) throws(ConfigurationError) {
         let root: Node?
@@ -168,6 +182,21 @@ struct ConfigLayout {
                     }
                     try Self.checkKeys(of: settings, at: "auth.keys.\(keyName)", known: AuthConfiguration.keySettings)
                     authKeyNames.append(keyName)
+                }
+                continue
+            }
+            if name == "webhooks" {
+                guard let entries = value.mapping else {
+                    if value.null != nil { continue }
+                    throw ConfigurationError(key: "webhooks", "must be a mapping of webhook names")
+                }
+                for (webhookKey, settings) in entries {
+                    let webhookName = webhookKey.string ?? ""
+                    guard ProviderConfiguration.isValidName(webhookName) else {
+                        throw ConfigurationError(key: "webhooks.\(webhookName)", "is not a valid webhook name (lowercase letters, digits, - and _)")
+                    }
+                    try Self.checkKeys(of: settings, at: "webhooks.\(webhookName)", known: WebhookConfiguration.keys)
+                    webhookNames.append(webhookName)
                 }
                 continue
             }

@@ -43,7 +43,8 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         poolSize: Int,
         logger: Logger,
         metrics: GatewayMetrics? = nil,
-        operationTimeout: Duration = .seconds(5)
+        operationTimeout: Duration = .seconds(5),
+        webhooks: WebhookRoutes = .none
     ) {
         let tls: PostgresClient.Configuration.TLS = url.requiresTLS ? .require(.makeClientConfiguration()) : .disable
         var configuration = PostgresClient.Configuration(
@@ -63,7 +64,11 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         self.logger = logger
         self.metrics = metrics
         self.operationTimeout = operationTimeout
+        self.webhooks = webhooks
     }
+
+    /// The receivers told of a task turning final, written in the same statement.
+    let webhooks: WebhookRoutes
 
     /// Runs the connection pool until the application shuts down, and brings the schema up to
     /// date as soon as the database answers (retrying while it does not).
@@ -255,6 +260,28 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                 "CREATE INDEX task_watch ON task (provider, watched_at) WHERE NOT is_final AND NOT watch_ended",
             ]
         ),
+        (
+            // The outbox: one row per receiver and final task, written with the final row.
+            "v11: webhook_event",
+            [
+                """
+                CREATE TABLE webhook_event (
+                    id text PRIMARY KEY,
+                    webhook text NOT NULL,
+                    provider text NOT NULL,
+                    task_id text NOT NULL,
+                    created_at double precision NOT NULL,
+                    payload bytea NOT NULL,
+                    state text NOT NULL DEFAULT 'pending',
+                    attempts integer NOT NULL DEFAULT 0,
+                    next_attempt_at double precision NOT NULL,
+                    last_error text,
+                    finished_at double precision
+                )
+                """,
+                "CREATE INDEX webhook_event_due ON webhook_event (next_attempt_at) WHERE state = 'pending'",
+            ]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -331,6 +358,9 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
         let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
         let change = TaskChangeWatches.key(provider: provider, id: id)
+        let events = try webhooks.events(for: answer)
+        let (eventIDs, receivers) = (events.map(\.id), events.map(\.webhook))
+        let payload = events.first?.payload ?? ByteBuffer()
         try await perform("write") {
             // The answer is saved, the task's lease released and — when another replica waited
             // on it, or the task has just turned final (long polls wait on every replica) — the
@@ -352,6 +382,14 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                   links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at
                 WHERE NOT task.is_final
                 RETURNING is_final
+                ),
+                -- Turned final just now: the receivers' events, in the same transaction.
+                events AS (
+                  INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, next_attempt_at)
+                  SELECT e.id, e.webhook, \(provider), \(id), \(fetchedAt), \(payload), \(fetchedAt)
+                  FROM saved, unnest(\(eventIDs)::text[], \(receivers)::text[]) AS e(id, webhook)
+                  WHERE saved.is_final
+                  ON CONFLICT (id) DO NOTHING
                 )
                 SELECT pg_notify(\(Self.changeChannel), \(change))
                 WHERE EXISTS (SELECT 1 FROM released WHERE contended) OR EXISTS (SELECT 1 FROM saved WHERE is_final)
@@ -556,6 +594,64 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             )
             for try await count in rows.decode(Int.self) { return count }
             return 0
+        }
+    }
+
+    public func claimWebhookEvents(now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
+        let (time, held) = (now.timeIntervalSince1970, until.timeIntervalSince1970)
+        return try await perform("write") {
+            // SKIP LOCKED: replicas sending at once take different events.
+            let rows = try await self.client.query(
+                """
+                WITH due AS (
+                  SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= \(time)
+                  ORDER BY created_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                )
+                UPDATE webhook_event SET next_attempt_at = \(held) FROM due WHERE webhook_event.id = due.id
+                RETURNING webhook_event.id, webhook, payload, attempts, created_at
+                """,
+                logger: self.logger
+            )
+            var events: [(WebhookEvent, Double)] = []
+            for try await (id, webhook, payload, attempts, created) in rows.decode((String, String, ByteBuffer, Int, Double).self) {
+                events.append((WebhookEvent(id: id, webhook: webhook, payload: payload, attempts: attempts), created))
+            }
+            return events.sorted { ($0.1, $0.0.id) < ($1.1, $1.0.id) }.map(\.0)
+        }
+    }
+
+    public func finishWebhookEvent(_ event: WebhookEvent, outcome: WebhookOutcome, now: Date) async throws(GatewayError) {
+        let (state, next, error): (String, Double, String?) =
+            switch outcome {
+            case .delivered: ("delivered", now.timeIntervalSince1970, nil)
+            case .retry(let at, let error): ("pending", at.timeIntervalSince1970, error)
+            case .failed(let error): ("failed", now.timeIntervalSince1970, error)
+            }
+        let (id, attempts, time) = (event.id, event.attempts + 1, now.timeIntervalSince1970)
+        let finished: Double? = state == "pending" ? nil : time
+        try await perform("write") {
+            try await self.client.query(
+                """
+                UPDATE webhook_event SET state = \(state), attempts = \(attempts), next_attempt_at = \(next), last_error = \(error),
+                  finished_at = \(finished)
+                WHERE id = \(id)
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
+    public func webhookBacklog() async throws(GatewayError) -> [WebhookBacklog] {
+        try await perform("read") {
+            let rows = try await self.client.query(
+                "SELECT webhook, count(*), min(created_at) FROM webhook_event WHERE state = 'pending' GROUP BY webhook ORDER BY webhook",
+                logger: self.logger
+            )
+            var backlog: [WebhookBacklog] = []
+            for try await (webhook, pending, oldest) in rows.decode((String, Int, Double?).self) {
+                backlog.append(WebhookBacklog(webhook: webhook, pending: pending, oldestCreatedAt: oldest.map(Date.init(timeIntervalSince1970:))))
+            }
+            return backlog
         }
     }
 

@@ -10,12 +10,14 @@ public final class SQLiteTaskStore: TransferableStore {
     let pool: DatabasePool
     let logger: Logger
     let metrics: GatewayMetrics?
+    /// The receivers told of a task turning final, written in the same transaction.
+    let webhooks: WebhookRoutes
     /// Writes waiting for the next group transaction, and whether one is running.
     private let writeQueue = Mutex<(pending: [(WriteOperation, WriteWaiter)], draining: Bool)>(([], false))
 
     /// Opens (creating if needed) and migrates the store.
     /// - Throws: `StoreOpenError` naming the file and the cause; startup must stop.
-    public init(path: String, logger: Logger, metrics: GatewayMetrics? = nil) throws(StoreOpenError) {
+    public init(path: String, logger: Logger, metrics: GatewayMetrics? = nil, webhooks: WebhookRoutes = .none) throws(StoreOpenError) {
         var configuration = Configuration()
         configuration.label = "taskgate.store"
         configuration.busyMode = .timeout(5)
@@ -47,6 +49,7 @@ public final class SQLiteTaskStore: TransferableStore {
         }
         self.logger = logger
         self.metrics = metrics
+        self.webhooks = webhooks
     }
 
     static var migrator: DatabaseMigrator {
@@ -108,6 +111,23 @@ public final class SQLiteTaskStore: TransferableStore {
             try db.execute(sql: "UPDATE task SET watched_at = fetched_at WHERE is_final = 0")
             try db.execute(sql: "CREATE INDEX task_watch ON task (provider, watched_at) WHERE is_final = 0 AND watch_ended = 0")
         }
+        migrator.registerMigration("v7: webhook_event") { db in
+            // The outbox: one row per receiver and final task, written with the final row.
+            try db.create(table: "webhook_event") { table in
+                table.primaryKey("id", .text)
+                table.column("webhook", .text).notNull()
+                table.column("provider", .text).notNull()
+                table.column("task_id", .text).notNull()
+                table.column("created_at", .double).notNull()
+                table.column("payload", .blob).notNull()
+                table.column("state", .text).notNull().defaults(to: "pending")
+                table.column("attempts", .integer).notNull().defaults(to: 0)
+                table.column("next_attempt_at", .double).notNull()
+                table.column("last_error", .text)
+                table.column("finished_at", .double)
+            }
+            try db.execute(sql: "CREATE INDEX webhook_event_due ON webhook_event (next_attempt_at) WHERE state = 'pending'")
+        }
         return migrator
     }
 
@@ -165,13 +185,14 @@ public final class SQLiteTaskStore: TransferableStore {
         try await perform("write") {
             try await self.pool.write { db in
                 for answer in answers {
-                    try Self.upsert(answer, in: db)
+                    try Self.upsert(answer, events: try self.webhooks.events(for: answer), in: db)
                 }
             }
         }
     }
 
-    private static func upsert(_ answer: EncodedAnswer, in db: Database) throws {
+    /// Writes an answer; when it turns the task final, `events` go into the outbox with it.
+    private static func upsert(_ answer: EncodedAnswer, events: [WebhookEvent], in db: Database) throws {
         let body = Data(answer.bytes.gzip.readableBytesView)
         try db.execute(
             sql: """
@@ -191,6 +212,17 @@ public final class SQLiteTaskStore: TransferableStore {
                 answer.bytes.linksExpireAt?.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
             ]
         )
+        guard answer.isFinal, db.changesCount > 0 else { return }
+        let now = answer.fetchedAt.timeIntervalSince1970
+        for event in events {
+            try db.execute(
+                sql: """
+                    INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO NOTHING
+                    """,
+                arguments: [event.id, event.webhook, answer.provider, answer.id, now, Data(event.payload.readableBytesView), now]
+            )
+        }
     }
 
     /// The one change a final row takes: the same answer with its links signed afresh.
@@ -289,7 +321,7 @@ public final class SQLiteTaskStore: TransferableStore {
                         try operations.map { operation -> WriteOutcome in
                             switch operation {
                             case .save(let answer):
-                                try Self.upsert(answer, in: db)
+                                try Self.upsert(answer, events: try self.webhooks.events(for: answer), in: db)
                                 return .saved
                             case .replaceFinal(let answer):
                                 return .replaced(try Self.replaceFinal(answer, in: db))
@@ -387,6 +419,61 @@ public final class SQLiteTaskStore: TransferableStore {
             try await self.pool.read { db in
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM task WHERE provider = ? AND is_final = 0 AND watch_ended = 0", arguments: [provider])
                     ?? 0
+            }
+        }
+    }
+
+    public func claimWebhookEvents(now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
+        try await perform("write") {
+            try await self.pool.write { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        UPDATE webhook_event SET next_attempt_at = ? WHERE id IN (
+                          SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?
+                        ) RETURNING id, webhook, payload, attempts, created_at
+                        """,
+                    arguments: [until.timeIntervalSince1970, now.timeIntervalSince1970, limit]
+                )
+                .sorted { ($0["created_at"] as Double, $0["id"] as String) < ($1["created_at"] as Double, $1["id"] as String) }
+                .map { row in
+                    let payload: Data = row["payload"]
+                    return WebhookEvent(id: row["id"], webhook: row["webhook"], payload: ByteBuffer(bytes: payload), attempts: row["attempts"])
+                }
+            }
+        }
+    }
+
+    public func finishWebhookEvent(_ event: WebhookEvent, outcome: WebhookOutcome, now: Date) async throws(GatewayError) {
+        let (state, next, error): (String, Double, String?) =
+            switch outcome {
+            case .delivered: ("delivered", now.timeIntervalSince1970, nil)
+            case .retry(let at, let error): ("pending", at.timeIntervalSince1970, error)
+            case .failed(let error): ("failed", now.timeIntervalSince1970, error)
+            }
+        try await perform("write") {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE webhook_event SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?,
+                          finished_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END
+                        WHERE id = ?
+                        """,
+                    arguments: [state, event.attempts + 1, next, error, state, now.timeIntervalSince1970, event.id]
+                )
+            }
+        }
+    }
+
+    public func webhookBacklog() async throws(GatewayError) -> [WebhookBacklog] {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT webhook, count(*), min(created_at) FROM webhook_event WHERE state = 'pending' GROUP BY webhook ORDER BY webhook"
+                ).map { row in
+                    WebhookBacklog(webhook: row[0], pending: row[1], oldestCreatedAt: (row[2] as Double?).map(Date.init(timeIntervalSince1970:)))
+                }
             }
         }
     }

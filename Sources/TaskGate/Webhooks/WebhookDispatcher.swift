@@ -1,0 +1,146 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// Sends the outbox's events to their receivers (`webhooks`), Standard Webhooks style: `POST`
+/// with `webhook-id`, `webhook-timestamp` and `webhook-signature`, each attempt bounded by
+/// `webhook_timeout`. A 2xx ends an event; anything else is tried again later (5 s, 5 min,
+/// 30 min, 2 h, 5 h, 10 h, 10 h, each ±10 %), then kept as failed. At least once: the event was
+/// written with the final answer, and stays pending until a receiver has taken it. Receivers are
+/// served side by side, so one that is down holds up no other; replicas sharing a store claim
+/// events one replica at a time.
+final class WebhookDispatcher: Service {
+    let store: any TaskStore
+    let receivers: [String: WebhookConfiguration]
+    let client: HTTPClient
+    let timeout: Duration
+    let clock: any GatewayClock
+    let metrics: GatewayMetrics?
+    let logger: Logger
+
+    /// Seconds before each retry (the Standard Webhooks schedule).
+    static let retrySchedule: [Double] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000]
+    /// How often the outbox is looked at.
+    static let pollInterval: Duration = .seconds(1)
+    /// Events claimed per look.
+    static let batch = 64
+
+    init(
+        store: any TaskStore,
+        webhooks: [WebhookConfiguration],
+        client: HTTPClient,
+        timeout: Duration,
+        clock: any GatewayClock,
+        metrics: GatewayMetrics?,
+        logger: Logger
+    ) {
+        self.store = store
+        self.receivers = Dictionary(uniqueKeysWithValues: webhooks.map { ($0.name, $0) })
+        self.client = client
+        self.timeout = timeout
+        self.clock = clock
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.deliverDue()
+                try? await self.clock.sleep(for: Self.pollInterval)
+            }
+        }
+    }
+
+    /// Sends every event due now: each receiver's in order, the receivers side by side.
+    func deliverDue() async {
+        let now = clock.date
+        do throws(GatewayError) {
+            // Held for longer than any attempt can take; a crashed sender's events come due again.
+            let held = now.addingTimeInterval(Double(Self.batch) * (timeout.seconds + 1))
+            let events = try await store.claimWebhookEvents(now: now, until: held, limit: Self.batch)
+            let byReceiver = Dictionary(grouping: events, by: \.webhook)
+            await withTaskGroup(of: Void.self) { group in
+                for (name, events) in byReceiver {
+                    group.addTask {
+                        for event in events { await self.deliver(event, to: name) }
+                    }
+                }
+            }
+            for backlog in try await store.webhookBacklog() {
+                metrics?.webhookBacklog(
+                    webhook: backlog.webhook,
+                    pending: backlog.pending,
+                    oldestAge: backlog.oldestCreatedAt.map { clock.date.timeIntervalSince($0) } ?? 0
+                )
+            }
+        } catch {
+            logger.warning("webhook outbox could not be read", metadata: ["problem": "\(error.kind.rawValue)"])
+        }
+    }
+
+    private func deliver(_ event: WebhookEvent, to name: String) async {
+        guard let receiver = receivers[name] else {
+            // A receiver no longer configured: its events wait, should it come back.
+            return
+        }
+        let outcome: WebhookOutcome
+        switch await attempt(event, to: receiver) {
+        case .success:
+            outcome = .delivered
+            metrics?.webhookDelivery(webhook: name, outcome: "delivered")
+        case .failure(let failure):
+            let error = failure.description
+            let attempt = event.attempts + 1
+            if attempt > Self.retrySchedule.count {
+                outcome = .failed(error: error)
+                metrics?.webhookDelivery(webhook: name, outcome: "failed")
+                logger.error("webhook event given up", metadata: ["webhook": "\(name)", "attempts": "\(attempt)", "error": "\(error)"])
+            } else {
+                let delay = Self.retrySchedule[attempt - 1] * Double.random(in: 0.9...1.1)
+                outcome = .retry(at: clock.date.addingTimeInterval(delay), error: error)
+                metrics?.webhookDelivery(webhook: name, outcome: "retried")
+                logger.notice("webhook attempt failed", metadata: ["webhook": "\(name)", "attempt": "\(attempt)", "error": "\(error)"])
+            }
+        }
+        do throws(GatewayError) {
+            try await store.finishWebhookEvent(event, outcome: outcome, now: clock.date)
+        } catch {
+            // Sent but not marked: sent again later (at least once).
+            logger.warning("webhook outcome not recorded", metadata: ["webhook": "\(name)", "problem": "\(error.kind.rawValue)"])
+        }
+    }
+
+    /// One POST; a 2xx is success, anything else (status, refusal, timeout) a failure, described.
+    private func attempt(_ event: WebhookEvent, to receiver: WebhookConfiguration) async -> Result<Void, DeliveryFailure> {
+        let timestamp = Int(clock.date.timeIntervalSince1970)
+        var request = HTTPClientRequest(url: receiver.url.absoluteString)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "webhook-id", value: event.id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(
+            name: "webhook-signature",
+            value: WebhookEvent.signature(id: event.id, timestamp: timestamp, body: event.payload, key: receiver.key)
+        )
+        request.headers.add(name: "user-agent", value: "taskgate")
+        request.body = .bytes(event.payload)
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
+            // The body is not needed; reading a little frees the connection for the next event.
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            return (200..<300).contains(response.status.code) ? .success(()) : .failure(DeliveryFailure("HTTP \(response.status.code)"))
+        } catch {
+            return .failure(DeliveryFailure("\(type(of: error))"))
+        }
+    }
+
+    /// Why an attempt failed, in a few words (a status, or the kind of connection error).
+    struct DeliveryFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
