@@ -248,6 +248,31 @@ import Testing
         }
     }
 
+    /// Two replicas sending from one outbox: each event reaches its receiver once.
+    @Test func replicasSendEachWebhookEventOnce() async throws {
+        let database = try PostgresCluster.shared.newDatabase()
+        let clock = ManualClock()
+        try await withReceiver { url, received in
+            try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+                var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: database)
+                configuration.webhooks = [try WebhookConfiguration(name: "billing", url: URL(string: url)!, secret: WebhookTests.secret)]
+                let replicaA = try buildGateway(configuration, logger: quietLogger, clock: clock)
+                let replicaB = try buildGateway(configuration, logger: quietLogger, clock: clock)
+                let ids = (0..<8).map { String(920_000 + $0) }
+                for id in ids { addTask(sim.state, id: id, .state(.succeeded, result: #"{"text":"once"}"#)) }
+                try await replicaA.application.test(.router) { a in
+                    try await replicaB.application.test(.router) { b in
+                        for (index, id) in ids.enumerated() { _ = try await (index.isMultiple(of: 2) ? a : b).get("/tasks/capmonster/\(id)") }
+                        await WebhookTests.drive(clock, for: .seconds(5)) { received.value.count >= ids.count }
+                        await WebhookTests.drive(clock, for: .seconds(10)) { false }
+                    }
+                }
+                let delivered = received.value.compactMap { $0.header("webhook-id") }
+                #expect(delivered.count == ids.count && Set(delivered).count == ids.count, "\(delivered)")
+            }
+        }
+    }
+
     /// `rate_limit` is the vendor account's rate across replicas: two replicas sending together
     /// take turns in one bucket kept in the store, and the vendor never sees more.
     @Test func theRateLimitHoldsForTheCluster() async throws {

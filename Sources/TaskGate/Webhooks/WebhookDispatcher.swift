@@ -26,7 +26,7 @@ final class WebhookDispatcher: Service {
     /// How often the outbox is looked at.
     static let pollInterval: Duration = .seconds(1)
     /// Events claimed per look.
-    static let batch = 64
+    static let batch = 16
 
     init(
         store: any TaskStore,
@@ -59,8 +59,10 @@ final class WebhookDispatcher: Service {
     func deliverDue() async {
         let now = clock.date
         do throws(GatewayError) {
-            // Held for longer than any attempt can take; a crashed sender's events come due again.
-            let held = now.addingTimeInterval(Double(Self.batch) * (timeout.seconds + 1))
+            // Held while this round sends them; a crashed sender's come due again soon after.
+            // (A slow receiver's later events may outlast it: another replica may then send one
+            // again — at least once, as promised.)
+            let held = now.addingTimeInterval(2 * timeout.seconds + 5)
             let events = try await store.claimWebhookEvents(now: now, until: held, limit: Self.batch)
             let byReceiver = Dictionary(grouping: events, by: \.webhook)
             await withTaskGroup(of: Void.self) { group in
