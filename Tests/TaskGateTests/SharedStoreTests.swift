@@ -263,8 +263,8 @@ import Testing
                 try await replicaA.application.test(.router) { a in
                     try await replicaB.application.test(.router) { b in
                         for (index, id) in ids.enumerated() { _ = try await (index.isMultiple(of: 2) ? a : b).get("/tasks/capmonster/\(id)") }
-                        await WebhookTests.drive(clock, for: .seconds(5)) { received.value.count >= ids.count }
-                        await WebhookTests.drive(clock, for: .seconds(10)) { false }
+                        await WebhookTests.drive(clock, for: .seconds(5), senders: 4) { received.value.count >= ids.count }
+                        await WebhookTests.drive(clock, for: .seconds(10), senders: 4) { false }
                     }
                 }
                 let delivered = received.value.compactMap { $0.header("webhook-id") }

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import TaskGateSimulators
 import Testing
@@ -42,11 +43,16 @@ import Testing
         }
     }
 
-    /// Moves the clock to each sleeper's deadline until `done`, for at most `limit` of test time.
-    static func drive(_ clock: ManualClock, for limit: Duration, until done: @Sendable () -> Bool) async {
+    /// Moves the clock to each sleeper's deadline until `done`, for at most `limit` of test time,
+    /// and only while all of the gateway's `senders` (a loop per receiver, and the backlog's)
+    /// sleep: a delivery under way finishes before time moves on.
+    static func drive(_ clock: ManualClock, for limit: Duration, senders: Int = 2, until done: @Sendable () -> Bool) async {
         let end = clock.now + limit
         while !done(), clock.now < end {
-            if !clock.advanceToNextDeadline() { try? await Task.sleep(for: .milliseconds(1)) }
+            guard clock.sleepers >= senders, clock.advanceToNextDeadline() else {
+                try? await Task.sleep(for: .milliseconds(1))
+                continue
+            }
         }
     }
 
@@ -107,6 +113,37 @@ import Testing
                 let metrics = try await client.get("/metrics").text
                 #expect(metrics.contains(#"taskgate_webhook_deliveries_total{webhook="billing",outcome="retried"} 2"#))
                 #expect(metrics.contains(#"taskgate_webhook_deliveries_total{webhook="billing",outcome="delivered"} 1"#))
+            }
+        }
+    }
+
+    /// A receiver that takes connections and never answers holds up only its own events.
+    @Test func aReceiverThatHangsHoldsUpNoOther() async throws {
+        let clock = ManualClock()
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { _ in MultiThreadedEventLoopGroup.singleton.next().makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let silentPort = try #require(silent.localAddress?.port)
+        try await withReceiver { url, received in
+            try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+                var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+                configuration.webhooks = [
+                    try WebhookConfiguration(name: "billing", url: URL(string: url)!, secret: Self.secret),
+                    try WebhookConfiguration(name: "stuck", url: URL(string: "http://127.0.0.1:\(silentPort)/hook")!, secret: Self.secret),
+                ]
+                configuration.webhookTimeout = .seconds(60)
+                let parts = try buildGateway(configuration, logger: quietLogger, clock: clock)
+                try await parts.application.test(.router) { client in
+                    for id in ["990010", "990011"] {
+                        addTask(sim.state, id: id, .state(.succeeded, result: #"{"text":"side by side"}"#))
+                        _ = try await client.get("/tasks/capmonster/\(id)")
+                    }
+                    // The next look (1 s on) sends both; one receiver never answers.
+                    #expect(await clock.sleepers(3))
+                    clock.advance(by: .seconds(1))
+                    #expect(await eventually { received.value.count == 2 })
+                }
             }
         }
     }

@@ -597,14 +597,14 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         }
     }
 
-    public func claimWebhookEvents(now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
+    public func claimWebhookEvents(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
         let (time, held) = (now.timeIntervalSince1970, until.timeIntervalSince1970)
         return try await perform("write") {
             // SKIP LOCKED: replicas sending at once take different events.
             let rows = try await self.client.query(
                 """
                 WITH due AS (
-                  SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= \(time)
+                  SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= \(time) AND webhook = \(webhook)
                   ORDER BY created_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 )
                 UPDATE webhook_event SET next_attempt_at = \(held) FROM due WHERE webhook_event.id = due.id

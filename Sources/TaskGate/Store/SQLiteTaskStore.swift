@@ -423,17 +423,18 @@ public final class SQLiteTaskStore: TransferableStore {
         }
     }
 
-    public func claimWebhookEvents(now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
+    public func claimWebhookEvents(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
         try await perform("write") {
             try await self.pool.write { db in
                 try Row.fetchAll(
                     db,
                     sql: """
                         UPDATE webhook_event SET next_attempt_at = ? WHERE id IN (
-                          SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?
+                          SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= ? AND webhook = ?
+                          ORDER BY created_at, id LIMIT ?
                         ) RETURNING id, webhook, payload, attempts, created_at
                         """,
-                    arguments: [until.timeIntervalSince1970, now.timeIntervalSince1970, limit]
+                    arguments: [until.timeIntervalSince1970, now.timeIntervalSince1970, webhook, limit]
                 )
                 .sorted { ($0["created_at"] as Double, $0["id"] as String) < ($1["created_at"] as Double, $1["id"] as String) }
                 .map { row in

@@ -46,9 +46,9 @@ public protocol TaskStore: Sendable {
     /// How many tasks of `provider` the background watch follows.
     func watchedCount(provider: String) async throws(GatewayError) -> Int
 
-    /// Claims up to `limit` outbox events due at `now` (oldest first), holding them until
-    /// `until` (another replica passes them by; a crashed sender's come due again then).
-    func claimWebhookEvents(now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent]
+    /// Claims up to `limit` of one receiver's outbox events due at `now` (oldest first), holding
+    /// them until `until` (another replica passes them by; a crashed sender's come due again then).
+    func claimWebhookEvents(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent]
 
     /// Records what became of an attempt to deliver `event`.
     func finishWebhookEvent(_ event: WebhookEvent, outcome: WebhookOutcome, now: Date) async throws(GatewayError)

@@ -46,41 +46,55 @@ final class WebhookDispatcher: Service {
         self.logger = logger
     }
 
+    /// One sender per receiver, each on its own: a receiver that is down or slow holds up only
+    /// its own events. And the backlog's metrics.
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.deliverDue()
-                try? await self.clock.sleep(for: Self.pollInterval)
+            await withTaskGroup(of: Void.self) { group in
+                for name in self.receivers.keys {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            await self.deliverDue(to: name)
+                            try? await self.clock.sleep(for: Self.pollInterval)
+                        }
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        await self.recordBacklog()
+                        try? await self.clock.sleep(for: Self.pollInterval)
+                    }
+                }
             }
         }
     }
 
-    /// Sends every event due now: each receiver's in order, the receivers side by side.
-    func deliverDue() async {
+    /// Sends a receiver's events due now, in order.
+    func deliverDue(to name: String) async {
         let now = clock.date
         do throws(GatewayError) {
-            // Held while this round sends them; a crashed sender's come due again soon after.
+            // Held while this look sends them; a crashed sender's come due again soon after.
             // (A slow receiver's later events may outlast it: another replica may then send one
             // again — at least once, as promised.)
             let held = now.addingTimeInterval(2 * timeout.seconds + 5)
-            let events = try await store.claimWebhookEvents(now: now, until: held, limit: Self.batch)
-            let byReceiver = Dictionary(grouping: events, by: \.webhook)
-            await withTaskGroup(of: Void.self) { group in
-                for (name, events) in byReceiver {
-                    group.addTask {
-                        for event in events { await self.deliver(event, to: name) }
-                    }
-                }
-            }
-            for backlog in try await store.webhookBacklog() {
-                metrics?.webhookBacklog(
-                    webhook: backlog.webhook,
-                    pending: backlog.pending,
-                    oldestAge: backlog.oldestCreatedAt.map { clock.date.timeIntervalSince($0) } ?? 0
-                )
+            for event in try await store.claimWebhookEvents(webhook: name, now: now, until: held, limit: Self.batch) {
+                await deliver(event, to: name)
             }
         } catch {
-            logger.warning("webhook outbox could not be read", metadata: ["problem": "\(error.kind.rawValue)"])
+            logger.warning("webhook outbox could not be read", metadata: ["webhook": "\(name)", "problem": "\(error.kind.rawValue)"])
+        }
+    }
+
+    private func recordBacklog() async {
+        guard let backlog = try? await store.webhookBacklog() else { return }
+        let now = clock.date
+        for name in receivers.keys {
+            let entry = backlog.first { $0.webhook == name }
+            metrics?.webhookBacklog(
+                webhook: name,
+                pending: entry?.pending ?? 0,
+                oldestAge: entry?.oldestCreatedAt.map { now.timeIntervalSince($0) } ?? 0
+            )
         }
     }
 
