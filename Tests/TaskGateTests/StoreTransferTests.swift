@@ -22,7 +22,24 @@ import Testing
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         for _ in 0..<2 { _ = try await store.reserveVendorCall(account: "account-a", id: "1", limit: 5, spacing: 0, now: now) }
         try await store.markVendorBudgetSpent(account: "account-a", id: "9", now: now)
+        try await store.keepArtifact(StoredArtifact(contentType: "text/plain", body: ByteBuffer(string: "a kept file\n")))
+        try await (store as! any TransferableStore).importWebhookEvents([Self.event])
     }
+
+    /// An outbox event, tried once.
+    static let event = StoredWebhookEventRow(
+        id: "msg_0001",
+        webhook: "billing",
+        provider: "p",
+        taskID: "3",
+        createdAt: 1_800_000_000,
+        payload: ByteBuffer(string: #"{"type":"task.final"}"#),
+        state: "pending",
+        attempts: 1,
+        nextAttemptAt: 1_800_000_005,
+        lastError: "HTTP 500",
+        finishedAt: nil
+    )
 
     /// What a copy must keep: each answer byte for byte, the listing's order, the budgets' counts.
     static func expectSameRows(_ copy: any TaskStore) async throws {
@@ -41,6 +58,9 @@ import Testing
         let later = Date(timeIntervalSince1970: 1_800_000_100)
         #expect(try await copy.reserveVendorCall(account: "account-a", id: "1", limit: 2, spacing: 0, now: later) == .exhausted(calls: 2))
         #expect(try await copy.reserveVendorCall(account: "account-a", id: "9", limit: 5, spacing: 0, now: later) == .spentByVendor(calls: 0))
+        let file = StoredArtifact(contentType: "text/plain", body: ByteBuffer(string: "a kept file\n"))
+        #expect(try await copy.artifact(sha256: file.sha256) == file)
+        #expect(try await (copy as! any TransferableStore).exportWebhookEvents(after: nil, limit: 10) == [Self.event])
     }
 
     @Test func everyRowGoesFromSQLiteToPostgreSQLAndBack() async throws {
@@ -49,12 +69,12 @@ import Testing
         let there = try await withStore(at: sqlite) { source in
             try await withStore(at: postgres) { destination in try await StoreTransfer.copy(from: source, to: destination) }
         }
-        #expect(there == StoreTransfer.Summary(tasks: 3, budgets: 2))
+        #expect(there == StoreTransfer.Summary(tasks: 3, budgets: 2, artifacts: 1, webhookEvents: 1))
         let home = try await withStore(at: postgres) { source in
             try await Self.expectSameRows(source)
             return try await withStore(at: back) { destination in try await StoreTransfer.copy(from: source, to: destination) }
         }
-        #expect(home == StoreTransfer.Summary(tasks: 3, budgets: 2))
+        #expect(home == StoreTransfer.Summary(tasks: 3, budgets: 2, artifacts: 1, webhookEvents: 1))
         try await withStore(at: back) { store in
             let counts = try await store.rowCounts()
             #expect(counts.tasks == 3 && counts.budgets == 2)

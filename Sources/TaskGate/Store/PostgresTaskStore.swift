@@ -861,6 +861,64 @@ extension PostgresTaskStore {
         }
     }
 
+    public func exportWebhookEvents(after: String?, limit: Int) async throws(GatewayError) -> [StoredWebhookEventRow] {
+        let after = after ?? ""
+        return try await perform("read", within: .seconds(60)) {
+            let rows = try await self.client.query(
+                """
+                SELECT id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at, last_error, finished_at
+                FROM webhook_event WHERE id > \(after) ORDER BY id LIMIT \(limit)
+                """,
+                logger: self.logger
+            )
+            var events: [StoredWebhookEventRow] = []
+            for try await row in rows.decode((String, String, String, String, Double, ByteBuffer, String, Int, Double, String?, Double?).self) {
+                events.append(
+                    StoredWebhookEventRow(
+                        id: row.0,
+                        webhook: row.1,
+                        provider: row.2,
+                        taskID: row.3,
+                        createdAt: row.4,
+                        payload: row.5,
+                        state: row.6,
+                        attempts: row.7,
+                        nextAttemptAt: row.8,
+                        lastError: row.9,
+                        finishedAt: row.10
+                    )
+                )
+            }
+            return events
+        }
+    }
+
+    public func importWebhookEvents(_ events: [StoredWebhookEventRow]) async throws(GatewayError) {
+        try await perform("write", within: .seconds(60)) {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                for event in events {
+                    try await connection.query(
+                        """
+                        INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at,
+                          last_error, finished_at)
+                        VALUES (\(event.id), \(event.webhook), \(event.provider), \(event.taskID), \(event.createdAt), \(event.payload),
+                                \(event.state), \(event.attempts), \(event.nextAttemptAt), \(event.lastError), \(event.finishedAt))
+                        """,
+                        logger: self.logger
+                    )
+                }
+            }
+        }
+    }
+
+    public func webhookEventCount() async throws(GatewayError) -> Int {
+        try await perform("read") {
+            let rows = try await self.client.query("SELECT count(*) FROM webhook_event", logger: self.logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
     public func rowCounts() async throws(GatewayError) -> (tasks: Int, budgets: Int) {
         try await perform("read") {
             let rows = try await self.client.query(

@@ -683,6 +683,62 @@ extension SQLiteTaskStore {
         }
     }
 
+    public func exportWebhookEvents(after: String?, limit: Int) async throws(GatewayError) -> [StoredWebhookEventRow] {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at, last_error, finished_at
+                        FROM webhook_event WHERE id > ? ORDER BY id LIMIT ?
+                        """,
+                    arguments: [after ?? "", limit]
+                ).map { row in
+                    let payload: Data = row["payload"]
+                    return StoredWebhookEventRow(
+                        id: row["id"],
+                        webhook: row["webhook"],
+                        provider: row["provider"],
+                        taskID: row["task_id"],
+                        createdAt: row["created_at"],
+                        payload: ByteBuffer(bytes: payload),
+                        state: row["state"],
+                        attempts: row["attempts"],
+                        nextAttemptAt: row["next_attempt_at"],
+                        lastError: row["last_error"],
+                        finishedAt: row["finished_at"]
+                    )
+                }
+            }
+        }
+    }
+
+    public func importWebhookEvents(_ events: [StoredWebhookEventRow]) async throws(GatewayError) {
+        try await perform("write") {
+            try await self.pool.write { db in
+                for event in events {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at,
+                              last_error, finished_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            event.id, event.webhook, event.provider, event.taskID, event.createdAt, Data(event.payload.readableBytesView),
+                            event.state, event.attempts, event.nextAttemptAt, event.lastError, event.finishedAt,
+                        ]
+                    )
+                }
+            }
+        }
+    }
+
+    public func webhookEventCount() async throws(GatewayError) -> Int {
+        try await perform("read") {
+            try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM webhook_event") ?? 0 }
+        }
+    }
+
     public func rowCounts() async throws(GatewayError) -> (tasks: Int, budgets: Int) {
         try await perform("read") {
             try await self.pool.read { db in

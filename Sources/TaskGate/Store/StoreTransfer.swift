@@ -19,6 +19,21 @@ public struct StoredTaskRow: Sendable, Equatable {
     public var linksExpireAt: Double?
 }
 
+/// One outbox event (webhooks), as it is kept, for copying between stores.
+public struct StoredWebhookEventRow: Sendable, Equatable {
+    public var id: String
+    public var webhook: String
+    public var provider: String
+    public var taskID: String
+    public var createdAt: Double
+    public var payload: ByteBuffer
+    public var state: String
+    public var attempts: Int
+    public var nextAttemptAt: Double
+    public var lastError: String?
+    public var finishedAt: Double?
+}
+
 /// One task's vendor-call count (CapMonster's per-task budget), for copying between stores.
 public struct StoredBudgetRow: Sendable, Equatable {
     public var account: String
@@ -36,6 +51,12 @@ public protocol TransferableStore: TaskStore {
     func exportBudgets(after: (account: String, taskID: String)?, limit: Int) async throws(GatewayError) -> [StoredBudgetRow]
     /// Kept files after the SHA-256 `after`, in that order.
     func exportArtifacts(after: String?, limit: Int) async throws(GatewayError) -> [StoredArtifact]
+    /// Outbox events after the id `after`, in that order, delivered or not.
+    func exportWebhookEvents(after: String?, limit: Int) async throws(GatewayError) -> [StoredWebhookEventRow]
+    /// Writes outbox events as they are, in one transaction; returns how many the store holds.
+    func importWebhookEvents(_ events: [StoredWebhookEventRow]) async throws(GatewayError)
+    /// Outbox events held, delivered or not.
+    func webhookEventCount() async throws(GatewayError) -> Int
     /// Writes rows as they are, in one transaction; tasks get this store's sequence in the order given.
     func importRows(tasks: [StoredTaskRow], budgets: [StoredBudgetRow]) async throws(GatewayError)
     /// How many tasks and budgets the store holds.
@@ -48,6 +69,7 @@ public enum StoreTransfer {
         public var tasks: Int
         public var budgets: Int
         public var artifacts = 0
+        public var webhookEvents = 0
     }
 
     /// Rows per read and per destination transaction.
@@ -94,6 +116,20 @@ public enum StoreTransfer {
                 for artifact in artifacts { try await destination.keepArtifact(artifact) }
                 copied.artifacts += artifacts.count
                 afterArtifact = last.sha256
+            }
+            var afterEvent: String?
+            while true {
+                let events = try await source.exportWebhookEvents(after: afterEvent, limit: batchSize)
+                guard let last = events.last else { break }
+                try await destination.importWebhookEvents(events)
+                copied.webhookEvents += events.count
+                afterEvent = last.id
+            }
+            let (sourceEvents, destinationEvents) = (try await source.webhookEventCount(), try await destination.webhookEventCount())
+            guard sourceEvents == copied.webhookEvents, destinationEvents == copied.webhookEvents else {
+                throw StoreTransferError(
+                    "the webhook events differ after the copy: source \(sourceEvents), copied \(copied.webhookEvents), destination \(destinationEvents)"
+                )
             }
             let (sourceFiles, destinationFiles) = (try await source.statistics().artifacts, try await destination.statistics().artifacts)
             guard sourceFiles == copied.artifacts, destinationFiles == copied.artifacts else {
