@@ -19,13 +19,6 @@ import Testing
         provider.rateBurst = 100
     }
 
-    /// Moves the clock to each sleeper's deadline until `done`.
-    static func drive(_ clock: ManualClock, until done: @escaping @Sendable () -> Bool) async {
-        while !done() {
-            if !clock.advanceToNextDeadline() { try? await Task.sleep(for: .milliseconds(1)) }
-        }
-    }
-
     @Test func aWaiterGetsTheFinalAnswerWithinOnePollInterval() async throws {
         let clock = ManualClock()
         try await withAliyunGateway(configure: Self.pacedAliyun, clock: clock) { client, sim in
@@ -38,7 +31,7 @@ import Testing
                 return response
             }()
             #expect(await clock.sleepers(1))
-            await Self.drive(clock) { answered.value != nil }
+            await clock.drive { answered.value != nil }
             let answer = try await response
             #expect(answer.status == .ok)
             #expect(try answer.json()["status"] as? String == "succeeded")
@@ -65,7 +58,8 @@ import Testing
                     }
                 }
                 #expect(await clock.sleepers(1000))
-                await Self.drive(clock) { done.value == 1000 }
+                // Time moves only while all thousand sleep: never during the vendor call they share.
+                await clock.drive(sleepers: 1000) { done.value == 1000 }
                 let statuses = try await group.reduce(into: [String?]()) { $0.append($1) }
                 #expect(statuses.count == 1000 && statuses.allSatisfy { $0 == "succeeded" })
             }
@@ -84,7 +78,7 @@ import Testing
                 defer { answered.value = true }
                 return try await client.get("/tasks/aliyun/700003?wait=5")
             }()
-            await Self.drive(clock) { answered.value }
+            await clock.drive { answered.value }
             let answer = try await response
             #expect(answer.status == .ok)
             let task = try answer.json()
@@ -129,7 +123,7 @@ import Testing
                 defer { answered.value = true }
                 return try await client.get("/tasks/capmonster/700006?wait=60s")
             }()
-            await Self.drive(clock) { answered.value }
+            await clock.drive { answered.value }
             let answer = try await response
             #expect(answer.status == .tooManyRequests)
             #expect(try answer.json()["type"] as? String == "urn:taskgate:problem:task-budget-exhausted")
@@ -166,18 +160,4 @@ import Testing
             #expect(sim.state.calls(for: "700007") == ["GetTaskResult": 1])
         }
     }
-}
-
-/// A value tasks of a test share.
-final class Shared<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-
-    init(_ value: Value) { storage = Mutex(value) }
-
-    var value: Value {
-        get { storage.withLock { $0 } }
-        set { storage.withLock { $0 = newValue } }
-    }
-
-    func update(_ change: (inout Value) -> Void) { storage.withLock { change(&$0) } }
 }

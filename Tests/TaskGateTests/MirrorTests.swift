@@ -253,24 +253,5 @@ func withOrigin<T: Sendable>(_ body: @Sendable (String) async throws -> T) async
     router.get("/to-metadata") { _, _ in
         Response(status: .movedPermanently, headers: [.location: "http://169.254.169.254/latest/meta-data/"])
     }
-    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let app = Application(
-        router: router,
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
-        logger: quietLogger
-    )
-    let group = ServiceGroup(services: [app], logger: quietLogger)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var port = 0
-        for await bound in ports {
-            port = bound
-            break
-        }
-        defer { tasks.cancelAll() }
-        let result = try await body("http://127.0.0.1:\(port)")
-        await group.triggerGracefulShutdown()
-        return result
-    }
+    return try await withLocalServer(router, body)
 }

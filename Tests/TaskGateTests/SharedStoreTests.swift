@@ -239,7 +239,7 @@ import Testing
                     // has been asked about once more, by one of them.
                     #expect(await clock.sleepers(2))
                     let polls = { @Sendable in ids.map { sim.state.calls(for: $0)["getTaskResult"] ?? 0 } }
-                    try await WatchTests.drive(clock, for: .milliseconds(2500), watchers: 2) { polls().allSatisfy { $0 >= 2 } }
+                    try await clock.drive(for: .milliseconds(2500), sleepers: 2) { polls().allSatisfy { $0 >= 2 } }
                     // Both watchers asleep again until the next interval: nobody asked twice.
                     #expect(await eventually { clock.sleepers >= 2 && clock.nextDeadline.map { $0 > clock.now + .seconds(1) } == true })
                     #expect(polls() == Array(repeating: 2, count: 10))
@@ -263,8 +263,8 @@ import Testing
                 try await replicaA.application.test(.router) { a in
                     try await replicaB.application.test(.router) { b in
                         for (index, id) in ids.enumerated() { _ = try await (index.isMultiple(of: 2) ? a : b).get("/tasks/capmonster/\(id)") }
-                        await WebhookTests.drive(clock, for: .seconds(5), senders: 4) { received.value.count >= ids.count }
-                        await WebhookTests.drive(clock, for: .seconds(10), senders: 4) { false }
+                        await clock.drive(for: .seconds(5), sleepers: 4) { received.value.count >= ids.count }
+                        await clock.drive(for: .seconds(10), sleepers: 4)
                     }
                 }
                 let delivered = received.value.compactMap { $0.header("webhook-id") }

@@ -41,25 +41,6 @@ import Testing
         provider("capmonster", endpoint: endpoint, CapMonsterSettings(clientKey: testClientKey))
     }
 
-    /// Moves the clock from one sleeper's deadline to the next until `done` says so, or until
-    /// all `watchers` sleep until past `limit` of test time (never moving beyond it).
-    static func drive(
-        _ clock: ManualClock,
-        for limit: Duration,
-        watchers: Int = 1,
-        until done: @Sendable () async throws -> Bool
-    ) async throws {
-        let end = clock.now + limit
-        while try await !done() {
-            guard let next = clock.nextDeadline, next <= end || clock.sleepers >= watchers else {
-                try? await Task.sleep(for: .milliseconds(1))
-                continue
-            }
-            guard next <= end else { return }
-            clock.advanceToNextDeadline()
-        }
-    }
-
     static func storedStatus(_ parts: Gateway, _ provider: String, _ id: String) async throws -> TaskStatus? {
         try await parts.service.store.answer(provider: provider, id: id)?.status
     }
@@ -74,14 +55,14 @@ import Testing
         try await Self.withWatchingGateway(tencent, clock: clock, Self.tencent) { client, sim, parts in
             addTask(sim.state, id: id, .state(.running, seconds: 40), .state(.succeeded, seconds: 60), .gone)
             #expect(try await client.get("/tasks/tencent/\(id)").json()["status"] as? String == "running")
-            try await Self.drive(clock, for: .seconds(100)) { try await Self.storedStatus(parts, "tencent", id) == .succeeded }
+            try await clock.drive(for: .seconds(100)) { try await Self.storedStatus(parts, "tencent", id) == .succeeded }
             #expect(try await Self.storedStatus(parts, "tencent", id) == .succeeded)
             #expect(clock.now - started <= .seconds(100))
             // Running at 30 s: DescribeTasks said so, no detail asked. Finished at 60 s: one detail.
             #expect(sim.state.calls(for: id) == ["DescribeTaskDetail": 2])
             #expect((sim.state.calls(for: "*")["DescribeTasks"] ?? 0) >= 2)
             // The vendor has forgotten it; taskgate has not.
-            try await Self.drive(clock, for: .seconds(60)) { false }
+            try await clock.drive(for: .seconds(60))
             let later = try await client.get("/tasks/tencent/\(id)")
             #expect(later.headers[.xCache] == "HIT")
             #expect(try later.json()["status"] as? String == "succeeded")
@@ -101,7 +82,7 @@ import Testing
             addTask(sim.state, id: "800002", .state(.running))
             _ = try await client.get("/tasks/aliyun/800001")
             _ = try await client.get("/tasks/aliyun/800002")
-            try await Self.drive(clock, for: .seconds(100)) { try await Self.storedStatus(parts, "aliyun", "800001") == .succeeded }
+            try await clock.drive(for: .seconds(100)) { try await Self.storedStatus(parts, "aliyun", "800001") == .succeeded }
             #expect(try await Self.storedStatus(parts, "aliyun", "800001") == .succeeded)
             #expect(sim.state.calls(for: "800001") == ["GetTaskResult": 2])
             #expect(sim.state.calls(for: "800002") == ["GetTaskResult": 1])
@@ -127,7 +108,7 @@ import Testing
             addTask(sim.state, id: "900002", .state(.running))
             _ = try await client.get("/tasks/capmonster/900001")
             _ = try await client.get("/tasks/capmonster/900002")
-            try await Self.drive(clock, for: .seconds(60)) { false }
+            try await clock.drive(for: .seconds(60))
             #expect(try await Self.storedStatus(parts, "capmonster", "900001") == .succeeded)
             let finished = sim.state.calls(for: "900001")["getTaskResult"] ?? 0
             #expect(finished >= 5 && finished <= 7, "asked at 0 s, then every 2 s until 10 s: \(finished)")
@@ -169,7 +150,7 @@ import Testing
             _,
             _,
             parts in
-            try await Self.drive(clock, for: .seconds(100)) { try await Self.storedStatus(parts, "tencent", id) == .succeeded }
+            try await clock.drive(for: .seconds(100)) { try await Self.storedStatus(parts, "tencent", id) == .succeeded }
             #expect(try await Self.storedStatus(parts, "tencent", id) == .succeeded)
         }
     }

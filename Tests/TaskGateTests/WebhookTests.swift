@@ -43,19 +43,6 @@ import Testing
         }
     }
 
-    /// Moves the clock to each sleeper's deadline until `done`, for at most `limit` of test time,
-    /// and only while all of the gateway's `senders` (a loop per receiver, and the backlog's)
-    /// sleep: a delivery under way finishes before time moves on.
-    static func drive(_ clock: ManualClock, for limit: Duration, senders: Int = 2, until done: @Sendable () -> Bool) async {
-        let end = clock.now + limit
-        while !done(), clock.now < end {
-            guard clock.sleepers >= senders, clock.advanceToNextDeadline() else {
-                try? await Task.sleep(for: .milliseconds(1))
-                continue
-            }
-        }
-    }
-
     /// What Standard Webhooks receivers check, computed here: HMAC-SHA256 over `id.timestamp.body`.
     static func expectedSignature(_ received: Received) -> String {
         let signed = Array("\(received.header("webhook-id") ?? "").\(received.header("webhook-timestamp") ?? "").".utf8) + received.body
@@ -72,7 +59,7 @@ import Testing
                 #expect(
                     try await parts.service.store.webhookBacklog() == [WebhookBacklog(webhook: "billing", pending: 1, oldestCreatedAt: clock.date)]
                 )
-                await Self.drive(clock, for: .seconds(10)) { received.value.count == 1 }
+                await clock.drive(for: .seconds(10), sleepers: 2) { received.value.count == 1 }
                 let event = try #require(received.value.first)
                 #expect(event.header("content-type") == "application/json")
                 #expect(event.header("webhook-id")?.hasPrefix("msg_") == true)
@@ -85,7 +72,7 @@ import Testing
                 let given = try JSONSerialization.data(withJSONObject: try answer.json(), options: [.sortedKeys])
                 #expect(data == given)
                 // Delivered once: nothing pending, nothing sent again.
-                await Self.drive(clock, for: .seconds(30)) { false }
+                await clock.drive(for: .seconds(30), sleepers: 2)
                 #expect(received.value.count == 1)
                 #expect(try await parts.service.store.webhookBacklog().isEmpty)
             }
@@ -99,7 +86,7 @@ import Testing
                 addTask(sim.state, id: "990002", .state(.succeeded, result: #"{"text":"retried"}"#))
                 _ = try await client.get("/tasks/capmonster/990002")
                 let started = clock.now
-                await Self.drive(clock, for: .seconds(600)) { received.value.count == 3 }
+                await clock.drive(for: .seconds(600), sleepers: 2) { received.value.count == 3 }
                 #expect(received.value.count == 3)
                 // 5 s, then 5 min (each ±10 %).
                 let waited = clock.now - started
@@ -108,7 +95,7 @@ import Testing
                 #expect(ids.count == 1)
                 #expect(Set(received.value.map(\.body)).count == 1)
                 #expect(received.value.allSatisfy { $0.header("webhook-signature") == Self.expectedSignature($0) })
-                await Self.drive(clock, for: .seconds(3600)) { false }
+                await clock.drive(for: .seconds(3600), sleepers: 2)
                 #expect(received.value.count == 3)
                 let metrics = try await client.get("/metrics").text
                 #expect(metrics.contains(#"taskgate_webhook_deliveries_total{webhook="billing",outcome="retried"} 2"#))
@@ -158,13 +145,13 @@ import Testing
         try await Self.withHookedGateway(url: closed, store: store, clock: clock) { client, sim, parts in
             addTask(sim.state, id: "990003", .state(.succeeded, result: #"{"text":"durable"}"#))
             _ = try await client.get("/tasks/capmonster/990003")
-            await Self.drive(clock, for: .seconds(2)) { false }
+            await clock.drive(for: .seconds(2), sleepers: 2)
             let backlog = try await parts.service.store.webhookBacklog()
             #expect(backlog.map(\.pending) == [1])
         }
         try await withReceiver { url, received in
             try await Self.withHookedGateway(url: url, store: store, clock: clock) { _, _, _ in
-                await Self.drive(clock, for: .seconds(60)) { received.value.count == 1 }
+                await clock.drive(for: .seconds(60), sleepers: 2) { received.value.count == 1 }
                 #expect(received.value.count == 1)
                 #expect(received.value.first.map { $0.header("webhook-signature") == Self.expectedSignature($0) } == true)
             }
@@ -190,24 +177,5 @@ func withReceiver<T: Sendable>(
         let status = count <= script.count ? script[count - 1] : 200
         return Response(status: HTTPResponse.Status(code: status))
     }
-    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-    let app = Application(
-        router: router,
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
-        logger: quietLogger
-    )
-    let group = ServiceGroup(services: [app], logger: quietLogger)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var port = 0
-        for await bound in ports {
-            port = bound
-            break
-        }
-        let result = try await body("http://127.0.0.1:\(port)/hooks", received)
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return result
-    }
+    return try await withLocalServer(router) { base in try await body(base + "/hooks", received) }
 }

@@ -7,10 +7,19 @@ import Synchronization
 /// the wait is not missed. Notifications can be lost while the listening connection is down:
 /// every wait is also bounded, and the waiter then looks again.
 public final class TaskChangeWatch: Sendable {
+    /// Why a wait returned.
+    public enum Outcome: Sendable {
+        case changed, boundPassed, cancelled
+    }
+
     private struct State {
-        /// A change (or the timer) came while nobody waited.
+        /// A change came while nobody waited: the next wait returns at once.
         var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
+        /// The wait in progress, and which one it is (a timer or a cancellation ends only its own).
+        var waiter: (call: UInt64, continuation: CheckedContinuation<Outcome, Never>)?
+        var calls: UInt64 = 0
+        /// A wait ended (bound or cancellation) before it began to wait.
+        var endedEarly: (call: UInt64, outcome: Outcome)?
     }
 
     private let state = Mutex(State())
@@ -24,40 +33,61 @@ public final class TaskChangeWatch: Sendable {
     static func unnotified() -> TaskChangeWatch { TaskChangeWatch { _ in } }
 
     /// Returns once the task changed since the watch began or the last wait returned, or after
-    /// `bound` (real time) at the latest, or when the waiting task is cancelled.
-    public func next(orAfter bound: Duration) async {
-        let timer = Task {
-            try? await Task.sleep(for: bound)
-            self.wake()
+    /// `bound` (real time) at the latest, or when the waiting task is cancelled. Only a change
+    /// carries over to the next wait: a bound or a cancellation ends this wait alone.
+    @discardableResult
+    public func next(orAfter bound: Duration) async -> Outcome {
+        let call = state.withLock { state in
+            state.calls += 1
+            return state.calls
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let changed = state.withLock { state in
+        let timer = Task {
+            guard (try? await Task.sleep(for: bound)) != nil else { return }
+            self.endWait(call, .boundPassed)
+        }
+        defer { timer.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                let outcome = state.withLock { state -> Outcome? in
                     if state.pending {
                         state.pending = false
-                        return true
+                        return .changed
                     }
-                    state.waiter = continuation
-                    return false
+                    if let ended = state.endedEarly, ended.call == call { return ended.outcome }
+                    if Task.isCancelled { return .cancelled }
+                    state.waiter = (call, continuation)
+                    return nil
                 }
-                if changed { continuation.resume() }
+                if let outcome { continuation.resume(returning: outcome) }
             }
         } onCancel: {
-            self.wake()
+            self.endWait(call, .cancelled)
         }
-        timer.cancel()
     }
 
-    /// The task changed (or the wait's bound passed).
+    /// The task changed: wakes the wait in progress, or the next one.
     func wake() {
         let waiter = state.withLock { state in
             guard let waiter = state.waiter.take() else {
                 state.pending = true
-                return CheckedContinuation<Void, Never>?.none
+                return CheckedContinuation<Outcome, Never>?.none
             }
-            return waiter
+            return waiter.continuation
         }
-        waiter?.resume()
+        waiter?.resume(returning: .changed)
+    }
+
+    /// Ends wait `call`, if it has not ended.
+    private func endWait(_ call: UInt64, _ outcome: Outcome) {
+        let waiter = state.withLock { state in
+            guard let waiter = state.waiter, waiter.call == call else {
+                state.endedEarly = (call, outcome)
+                return CheckedContinuation<Outcome, Never>?.none
+            }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume(returning: outcome)
     }
 
     /// Stops listening for the task's changes.

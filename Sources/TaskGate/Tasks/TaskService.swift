@@ -243,8 +243,7 @@ public final class TaskService: Sendable {
                 return false
             }
             group.addTask {
-                await elsewhere.next(orAfter: .seconds(3600))
-                return !Task.isCancelled
+                await elsewhere.next(orAfter: .seconds(3600)) == .changed
             }
             let changedElsewhere = await group.next() ?? false
             group.cancelAll()

@@ -252,3 +252,70 @@ final class LogRecorder: Sendable {
         }
     }
 }
+
+/// Runs a small HTTP server of the test's own (an origin, a webhook receiver) on 127.0.0.1 while
+/// `body` runs; `body` gets its base URL.
+func withLocalServer<T: Sendable>(_ router: Router<BasicRequestContext>, _ body: @Sendable (String) async throws -> T) async throws -> T {
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let app = Application(
+        router: router,
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+        logger: quietLogger
+    )
+    let group = ServiceGroup(services: [app], logger: quietLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var port = 0
+        for await bound in ports {
+            port = bound
+            break
+        }
+        let result = try await body("http://127.0.0.1:\(port)")
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return result
+    }
+}
+
+extension ManualClock {
+    /// Moves the clock from one sleeper's deadline to the next until `done`, never past `limit`
+    /// of test time, and only while at least `sleepers` tasks sleep on it: the loops the test
+    /// waits on are all asleep (a real network call under way is not a sleeper, so time does not
+    /// run ahead of it). Returns when `done`, or when everyone sleeps past `limit`.
+    func drive(
+        for limit: Duration = .seconds(86_400),
+        sleepers: Int = 1,
+        until done: @Sendable () async throws -> Bool
+    ) async rethrows {
+        let end = now + limit
+        // Cancellation (the test's time limit) ends it too.
+        while !Task.isCancelled, try await !done() {
+            guard self.sleepers >= sleepers, let next = nextDeadline else {
+                try? await Task.sleep(for: .milliseconds(1))
+                continue
+            }
+            guard next <= end else { return }
+            advanceToNextDeadline()
+        }
+    }
+
+    /// `drive` until everyone sleeps past `limit`.
+    func drive(for limit: Duration, sleepers: Int = 1) async {
+        await drive(for: limit, sleepers: sleepers) { false }
+    }
+}
+
+/// A value tasks of a test share.
+final class Shared<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+
+    init(_ value: Value) { storage = Mutex(value) }
+
+    var value: Value {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+
+    func update(_ change: (inout Value) -> Void) { storage.withLock { change(&$0) } }
+}
