@@ -41,6 +41,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = try await options.load()
         let logger = Logger.taskgate(format: configuration.logFormat, level: configuration.logLevel)
         let readiness = Readiness()
+        // Buffered log lines are written before the process ends, however it ends here.
+        defer { LogSink.standardOutput.flush() }
         // A file-size limit reached is a failed write (logged, answered 503), not a dead process.
         signal(SIGXFSZ, SIG_IGN)
         taskgate_keep_large_allocations_mapped()

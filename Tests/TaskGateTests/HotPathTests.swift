@@ -51,7 +51,7 @@ import Testing
         var ids = RequestIDGenerator()
         var buffer = ByteBuffer()
         let head = HTTPRequestHead(version: version, method: method, uri: path, headers: headers)
-        guard hotPath.answer(head, remote: nil, requestIDs: &ids, into: &buffer) else {
+        guard hotPath.answer(head, client: nil, requestIDs: &ids, into: &buffer) else {
             #expect(buffer.readableBytes == 0, "nothing is written for a request left to the router")
             return nil
         }

@@ -76,7 +76,7 @@ func buildGateway(
     )
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ObservabilityMiddleware(metrics: metrics))
+    router.add(middleware: ObservabilityMiddleware(metrics: metrics, accessLog: AccessLog(logger: logger)))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: MethodMiddleware())
     // The router's middleware and the hot path check requests with this one policy.
@@ -93,7 +93,13 @@ func buildGateway(
         maxWait: configuration.limits.maxWait
     ).addRoutes(to: router)
     ArtifactController(service: service, providerNames: configuration.providers.map(\.name), metrics: metrics).addRoutes(to: router)
-    OperationsController(service: service, store: store, readiness: readiness, metrics: metrics).addRoutes(to: router)
+    OperationsController(
+        service: service,
+        store: store,
+        readiness: readiness,
+        metrics: metrics,
+        logSink: (logger.handler as? JSONLogHandler)?.sink
+    ).addRoutes(to: router)
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.
     let hotPath = HotPath(service: service, metrics: metrics, policy: policy, limits: limits, logger: logger, serverName: "taskgate")

@@ -18,6 +18,7 @@ public final class GatewayMetrics: Sendable {
     private let routes = Mutex<[String: RouteMetrics]>([:])
     /// Per-answer metrics by provider.
     private let answers = Mutex<[String: AnswerMetrics]>([:])
+    private let reportedLogDrops = Mutex(0)
 
     struct MetricKey: Hashable {
         var name: String
@@ -58,6 +59,7 @@ public final class GatewayMetrics: Sendable {
         ]
         self.factory = factory
         gauge("taskgate_build_info", ["version": version, "swift": TaskGateVersion.swift]).record(1)
+        _ = counter("taskgate_log_lines_dropped_total", [:])
     }
 
     /// The HTTP request metrics of `route`: the matched template (`/tasks/{provider}/{id}`), or `unmatched`.
@@ -173,6 +175,16 @@ public final class GatewayMetrics: Sendable {
     func webhookBacklog(webhook: String, pending: Int, oldestAge: Double) {
         gauge("taskgate_webhook_pending", ["webhook": webhook]).record(pending)
         gauge("taskgate_webhook_oldest_pending_seconds", ["webhook": webhook]).record(oldestAge)
+    }
+
+    /// Log lines dropped since the start (stdout blocked past the log buffer, or failing), read
+    /// when metrics are scraped.
+    func logLinesDropped(total: Int) {
+        let unreported = reportedLogDrops.withLock { reported in
+            defer { reported = max(reported, total) }
+            return max(0, total - reported)
+        }
+        counter("taskgate_log_lines_dropped_total", [:]).increment(by: Int64(unreported))
     }
 
     /// Long polls (`?wait=`) waiting now, read when metrics are scraped.

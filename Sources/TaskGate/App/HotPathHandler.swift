@@ -37,6 +37,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// allocates nothing.
     private var answer = ByteBuffer()
     private var requestIDs = RequestIDGenerator()
+    /// The caller's address for the access log, made once for the connection.
+    private var client: String?
     /// Requests handed to Hummingbird whose answer has not been written yet.
     private var inFlight = 0
     /// Whether the request being read is answered here, once its end arrives.
@@ -58,10 +60,12 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         socket = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         answer = context.channel.allocator.buffer(capacity: 1024)
+        client = context.channel.remoteAddress?.ipAddress
         if context.channel.isActive { scheduleIdleCheck(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if client == nil { client = context.channel.remoteAddress?.ipAddress }
         scheduleIdleCheck(context)
         context.fireChannelActive()
     }
@@ -91,7 +95,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             readingRequest = true
             if inFlight == 0, socket != nil {
                 answer.clear()
-                if hotPath.answer(head, remote: context.channel.remoteAddress, requestIDs: &requestIDs, into: &answer) {
+                if hotPath.answer(head, client: client, requestIDs: &requestIDs, into: &answer) {
                     answering = true
                     return
                 }
@@ -124,7 +128,7 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        let answer = hotPath.unreadableRequest(parserError, remote: context.channel.remoteAddress, requestID: requestIDs.next())
+        let answer = hotPath.unreadableRequest(parserError, client: client, requestID: requestIDs.next())
         let channel = context.channel
         socket.writeAndFlush(NIOAny(IOData.byteBuffer(answer))).whenComplete { _ in channel.close(promise: nil) }
     }
@@ -163,6 +167,7 @@ final class HotPath: Sendable {
     let policy: RequestPolicy
     let idleTimeout: TimeAmount
     let logger: Logger
+    let accessLog: AccessLog
     let serverName: String
     private let date = HTTPDate()
     /// The access log's method for a request that could not be read.
@@ -205,6 +210,7 @@ final class HotPath: Sendable {
         self.policy = policy
         self.idleTimeout = .nanoseconds(limits.idleTimeout.nanoseconds)
         self.logger = logger
+        self.accessLog = AccessLog(logger: logger)
         self.serverName = serverName
         var templates: [Templates.Key: Templates] = [:]
         for coding in [ContentCoding.gzip, .identity] {
@@ -225,7 +231,7 @@ final class HotPath: Sendable {
     /// (`TaskService.withAnswerAtHand`), or when the request policy or the task's name refuses it
     /// (401, 403, 404, 400, 414: the router's problem answers, from the same functions); false
     /// (and nothing written) to let Hummingbird answer.
-    func answer(_ head: HTTPRequestHead, remote: SocketAddress?, requestIDs: inout RequestIDGenerator, into buffer: inout ByteBuffer) -> Bool {
+    func answer(_ head: HTTPRequestHead, client: String?, requestIDs: inout RequestIDGenerator, into buffer: inout ByteBuffer) -> Bool {
         let started = ContinuousClock.now
         let headers = head.headers
         guard head.method == .GET || head.method == .HEAD, head.version == .http1_1,
@@ -254,17 +260,20 @@ final class HotPath: Sendable {
             logger[metadataKey: "request_id"] = .string(requestID)
             error.log(to: logger)
             let bytes = writeProblem(error, instance: head.uri, requestID: requestID, body: method == .get, into: &buffer)
-            AccessLog.record(
-                logger: logger,
+            accessLog.record(
+                AccessLog.Line(
+                    requestID: .text(requestID),
+                    method: method,
+                    path: head.uri,
+                    status: HTTPResponse.Status(code: error.kind.httpStatus),
+                    bytes: bytes,
+                    elapsed: ContinuousClock.now - started,
+                    cache: nil,
+                    client: client,
+                    forwardedFor: headers.first(name: "x-forwarded-for")
+                ),
                 route: routeMetrics,
-                method: method,
-                path: head.uri,
-                status: HTTPResponse.Status(code: error.kind.httpStatus),
-                bytes: bytes,
-                elapsed: ContinuousClock.now - started,
-                cache: nil,
-                client: remote,
-                forwardedFor: headers.first(name: "x-forwarded-for")
+                logger: logger
             )
             return true
         }
@@ -294,18 +303,20 @@ final class HotPath: Sendable {
         }
         guard let (status, bytes) = written else { return false }
         hot.answers.record(.hit)
-        AccessLog.record(
-            logger: logger,
-            requestID: callerID ?? requestID!.text,
+        accessLog.record(
+            AccessLog.Line(
+                requestID: callerID.map { .text($0) } ?? .generated(requestID!),
+                method: method,
+                path: head.uri,
+                status: status,
+                bytes: bytes,
+                elapsed: ContinuousClock.now - started,
+                cache: TaskService.CacheOutcome.hit.rawValue,
+                client: client,
+                forwardedFor: headers.first(name: "x-forwarded-for")
+            ),
             route: routeMetrics,
-            method: method,
-            path: head.uri,
-            status: status,
-            bytes: bytes,
-            elapsed: ContinuousClock.now - started,
-            cache: TaskService.CacheOutcome.hit.rawValue,
-            client: remote,
-            forwardedFor: headers.first(name: "x-forwarded-for")
+            logger: logger
         )
         return true
     }
@@ -336,7 +347,7 @@ final class HotPath: Sendable {
 
     /// The answer to a request that could not be read: its problem document, then the connection
     /// closes.
-    func unreadableRequest(_ error: HTTPParserError, remote: SocketAddress?, requestID: RequestID) -> ByteBuffer {
+    func unreadableRequest(_ error: HTTPParserError, client: String?, requestID: RequestID) -> ByteBuffer {
         let (problem, status): (GatewayError, HTTPResponse.Status) =
             error == .headerOverflow
             ? (GatewayError(.headersTooLarge, "The request's header fields are larger than this server reads."), .requestHeaderFieldsTooLarge)
@@ -344,18 +355,20 @@ final class HotPath: Sendable {
         let id = requestID.text
         var answer = ByteBuffer()
         let bytes = writeProblem(problem, status: status, instance: nil, requestID: id, body: true, closing: true, into: &answer)
-        AccessLog.record(
-            logger: logger,
-            requestID: id,
+        accessLog.record(
+            AccessLog.Line(
+                requestID: .text(id),
+                method: Self.unreadMethod,
+                path: "-",
+                status: status,
+                bytes: bytes,
+                elapsed: .zero,
+                cache: nil,
+                client: client,
+                forwardedFor: nil
+            ),
             route: unmatchedMetrics,
-            method: Self.unreadMethod,
-            path: "-",
-            status: status,
-            bytes: bytes,
-            elapsed: .zero,
-            cache: nil,
-            client: remote,
-            forwardedFor: nil
+            logger: logger
         )
         return answer
     }

@@ -2,14 +2,17 @@ import Foundation
 import Logging
 
 /// swift-log output as one JSON object per line on stdout:
-/// `{"time":"…","level":"info","message":"request","request_id":"…",…}`.
+/// `{"time":"…","level":"info","message":"request","request_id":"…",…}`. Lines go through a
+/// `LogSink`: `info` and below in its batches, `notice` and above written at once.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     let label: String
+    let sink: LogSink
 
-    public init(label: String) {
+    public init(label: String, sink: LogSink = .standardOutput) {
         self.label = label
+        self.sink = sink
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -19,8 +22,11 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let line = render(level: event.level, message: event.message, metadata: event.metadata)
-        // One write per line: lines from concurrent requests never interleave.
-        FileHandle.standardOutput.write(Data(line))
+        if event.level >= .notice {
+            sink.flush(then: line)
+        } else {
+            sink.append { batch, _ in batch.append(contentsOf: line) }
+        }
     }
 
     /// The line for one event, newline included.
@@ -28,7 +34,11 @@ public struct JSONLogHandler: LogHandler {
         var writer = JSONWriter(capacity: 256)
         writer.beginObject()
         writer.key("time")
-        writer.string(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)))
+        var time: [UInt8] = [UInt8(ascii: "\"")]
+        var clock = LogTime()
+        clock.write(into: &time)
+        time.append(UInt8(ascii: "\""))
+        writer.raw(time)
         writer.key("level")
         writer.string(level.rawValue)
         writer.key("logger")

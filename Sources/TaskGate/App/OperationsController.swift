@@ -10,6 +10,8 @@ struct OperationsController: Sendable {
     let store: any TaskStore
     let readiness: Readiness
     let metrics: GatewayMetrics
+    /// Where the logger's lines are buffered (JSON format), for its dropped-line count.
+    let logSink: LogSink?
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -35,6 +37,7 @@ struct OperationsController: Sendable {
                 metrics.store(statistics)
             }
             metrics.longPolls(service.longPolls.load(ordering: .relaxed))
+            metrics.logLinesDropped(total: logSink?.droppedLines ?? 0)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],

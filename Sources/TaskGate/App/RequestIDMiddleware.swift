@@ -70,6 +70,12 @@ struct RequestID {
         }
     }
 
+    func write(into bytes: inout [UInt8]) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 32))
+        bytes.withUnsafeMutableBytes { write(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+    }
+
     private func write(into out: UnsafeMutableRawBufferPointer) {
         Hex.write(high, low, into: out)
     }
