@@ -3,7 +3,14 @@
 # nothing about time). Prints a table of req/s and p50/p99 for both, the ratio of the medians,
 # taskgate's memory and start-up time, and writes every raw number to bench/results.json.
 #
+# As deployed: taskgate at its default log level (one JSON access line per request, stdout to a
+# file) and nginx with its access log on (to a file). Scenario 1 adds two references: taskgate
+# with its access log off, and nginx `gzip_static` serving the same precompressed bytes from its
+# open-file cache (the near-limit of serving them over HTTP/1.1 here).
+#
 #   bench/run.sh                      # 3 rounds of 8 s per scenario and target
+#   BENCH_QUIET=1 bench/run.sh        # access logs off on both sides (taskgate at warning)
+#   BENCH_SCALE=1 bench/run.sh        # bench/scale.sh: 100,000 to 10,000,000 stored tasks
 #   BENCH_DURATION=15s BENCH_ROUNDS=5 bench/run.sh
 #   BENCH_STORE=postgres bench/run.sh # the same on a PostgreSQL store (a throwaway local cluster,
 #                                     # seeded with `taskgate migrate-store`), plus scenario 6:
@@ -20,6 +27,13 @@ first=500000
 work=/tmp/taskgate-bench
 results="$root/bench/results.json"
 store_kind=${BENCH_STORE:-sqlite}
+quiet=${BENCH_QUIET:-0}
+if [ "${BENCH_SCALE:-0}" = 1 ]; then exec bash bench/scale.sh; fi
+if [ "$quiet" = 1 ]; then
+    log_level=warning nginx_access_log="access_log off;"
+else
+    log_level=info nginx_access_log="access_log $work/nginx/logs/access.log;"
+fi
 export BENCH_FIRST_ID=$first BENCH_COUNT=$count BENCH_CLIENT_KEY=bench-client-key
 
 need=()
@@ -57,11 +71,12 @@ if [ "$store_kind" = postgres ]; then
     echo "   ($(python3 -c "print(round($(date +%s.%N) - $migrate_started, 1))") s)"
 fi
 
+# taskgate_config PORT [LOG_LEVEL]
 taskgate_config() {
     cat <<YAML
 listen: 127.0.0.1:$1
 store: $store
-log_level: warning
+log_level: ${2:-$log_level}
 # The background watch is off: the scenarios measure callers' requests alone.
 providers:
   aliyun:
@@ -92,15 +107,22 @@ ready=$(date +%s.%N)
 ready_ms=$(python3 -c "print(round(($ready - $started) * 1000))")
 sleep 1
 rss_idle_kb=$(awk '/VmRSS/ {print $2}' "/proc/$serve/status")
+if [ "$quiet" != 1 ]; then
+    # The same gateway with its access log off, for scenario 1's log-on / log-off ratio.
+    taskgate_config 19082 warning >"$work/taskgate-quiet.yaml"
+    "$bin/taskgate" serve --config "$work/taskgate-quiet.yaml" >"$work/serve-quiet.log" 2>&1 &
+    pids+=($!)
+    until curl -sf http://127.0.0.1:19082/readyz >/dev/null 2>&1; do sleep 0.05; done
+fi
 
-echo "== starting nginx (proxy_cache in front of a static origin with the same bodies)"
+echo "== starting nginx (proxy_cache in front of a static origin with the same bodies; gzip_static)"
 cat >"$work/nginx/nginx.conf" <<NGINX
 worker_processes auto;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    $nginx_access_log
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
@@ -108,10 +130,21 @@ http {
     proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=tasks:64m max_size=2g inactive=1d use_temp_path=off;
     server {
         listen 127.0.0.1:19091;
+        access_log off;
         root $work/origin;
         gzip_static on;
         gzip_vary on;
         etag on;
+    }
+    # The same precompressed bytes straight from files nginx keeps open.
+    server {
+        listen 127.0.0.1:19093;
+        root $work/origin;
+        gzip_static on;
+        gzip_vary on;
+        etag on;
+        open_file_cache max=200000 inactive=1d;
+        open_file_cache_valid 1d;
     }
     upstream origin { server 127.0.0.1:19091; keepalive 32; }
     server {
@@ -134,6 +167,7 @@ echo "== warming both caches with every id"
 warm_seconds=$(( count / 15000 + 3 ))
 wrk -t2 -c16 -d"${warm_seconds}s" -s bench/sweep.lua http://127.0.0.1:19090 >/dev/null
 wrk -t2 -c16 -d"${warm_seconds}s" -s bench/sweep.lua http://127.0.0.1:19080 >/dev/null
+[ "$quiet" = 1 ] || wrk -t2 -c16 -d"${warm_seconds}s" -s bench/sweep.lua http://127.0.0.1:19082 >/dev/null
 
 one="/tasks/aliyun/$first"
 gzip_etag_taskgate=$(curl -s -D - -o /dev/null -H 'Accept-Encoding: gzip' "http://127.0.0.1:19080$one" | awk -F': ' 'tolower($1)=="etag" {print $2}' | tr -d '\r')
@@ -157,7 +191,13 @@ scenario() {
 }
 
 taskgate_args=(-H 'Accept-Encoding: gzip'); other_args=(-H 'Accept-Encoding: gzip')
-scenario "1 one final task, gzip" "http://127.0.0.1:19080$one" nginx "http://127.0.0.1:19090$one"
+echo "== 1 one final task, gzip"
+for round in $(seq 1 "$rounds"); do
+    run "1 one final task, gzip" taskgate "$round" "http://127.0.0.1:19080$one" "${taskgate_args[@]}"
+    [ "$quiet" = 1 ] || run "1 one final task, gzip" taskgate-log-off "$round" "http://127.0.0.1:19082$one" "${taskgate_args[@]}"
+    run "1 one final task, gzip" nginx "$round" "http://127.0.0.1:19090$one" "${other_args[@]}"
+    run "1 one final task, gzip" nginx-gzip-static "$round" "http://127.0.0.1:19093$one" "${other_args[@]}"
+done
 taskgate_args=(); other_args=()
 scenario "2 one final task, identity" "http://127.0.0.1:19080$one" nginx "http://127.0.0.1:19090$one"
 taskgate_args=(-H 'Accept-Encoding: gzip' -H "If-None-Match: $gzip_etag_taskgate")
@@ -222,7 +262,7 @@ NGINX
 fi
 
 echo
-echo "store: $store_kind"
+echo "store: $store_kind; access logs $([ "$quiet" = 1 ] && echo off || echo "on (taskgate at info, nginx to a file)")"
 python3 bench/report.py table "$results"
 echo
 echo "taskgate ready in ${ready_ms} ms; resident memory ${rss_idle_kb} KiB idle, ${rss_load_kb} KiB after scenario 4"
@@ -232,5 +272,6 @@ import json, sys
 with open(sys.argv[1], "a") as out:
     out.write(json.dumps({"ready_ms": $ready_ms, "rss_idle_kib": $rss_idle_kb, "rss_after_scenario4_kib": $rss_load_kb,
                           "scenario5_vendor_calls": $((calls_after - calls_before)), "duration": "$duration", "rounds": $rounds,
-                          "threads": $threads, "connections": $connections, "count": $count, "store": "$store_kind"}) + "\n")
+                          "threads": $threads, "connections": $connections, "count": $count, "store": "$store_kind",
+                          "access_logs": "$([ "$quiet" = 1 ] && echo off || echo on)"}) + "\n")
 PY

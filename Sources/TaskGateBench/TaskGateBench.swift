@@ -4,8 +4,8 @@ import Logging
 import NIOCore
 import TaskGate
 
-/// Prepares bench/run.sh's data: final tasks written straight into a taskgate store (one
-/// transaction), and the very same bodies as files for nginx's reference origin.
+/// Prepares bench/run.sh's data: final tasks written straight into a taskgate store (batches of
+/// 5,000 per transaction), and, when asked, the very same bodies as files for nginx's origin.
 @main
 struct TaskGateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,8 +14,9 @@ struct TaskGateBench: AsyncParsableCommand {
     )
 
     @Option(help: "The SQLite store taskgate will serve.") var store: String
-    @Option(help: "Directory for nginx's origin: <dir>/tasks/<provider>/<id> and .gz beside it.") var originDirectory: String
-    @Option(help: "The provider name the tasks belong to.") var provider: String = "aliyun"
+    @Option(help: "Directory for nginx's origin: <dir>/tasks/<provider>/<id> and .gz beside it (none if not given).")
+    var originDirectory: String?
+    @Option(help: "The provider the tasks belong to: aliyun (Alibaba video analysis) or capmonster.") var provider: String = "aliyun"
     @Option(help: "How many tasks.") var count: Int = 100_000
     @Option(help: "The first TaskId.") var firstID: Int = 500_000
 
@@ -23,31 +24,41 @@ struct TaskGateBench: AsyncParsableCommand {
         var logger = Logger(label: "taskgate-bench")
         logger.logLevel = .warning
         let store = try SQLiteTaskStore(path: store, logger: logger)
-        let directory = URL(fileURLWithPath: originDirectory).appending(path: "tasks").appending(path: provider)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = originDirectory.map { URL(fileURLWithPath: $0).appending(path: "tasks").appending(path: provider) }
+        if let directory { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
         let fetched = Date()
+        // Result links valid for 30 days from now, as a freshly fetched answer's would be (hours):
+        // nothing is due for a refresh while the benchmark runs.
+        let linksExpire = Int(fetched.timeIntervalSince1970) + 30 * 86_400
         var batch: [EncodedAnswer] = []
         batch.reserveCapacity(5_000)
         for offset in 0..<count {
             let id = String(firstID + offset)
-            // The shape of Alibaba's GetTaskResult answer, as the seed's SDK capture returned it.
-            let result = """
-                {"AnalysisUseTime":\(30 + offset % 90),"ApplicationId":"app-\(offset % 17)","ProcessResultUrl":"https://multimediaai-output.oss-cn-shanghai.aliyuncs.com/processResult/\(id)/result.json?Expires=1795475361&OSSAccessKeyId=LTAI5tOUTPUT&Signature=\(id)abcdef%3D","VideoName":"upload/\(id)/video-\(offset % 1000).mp4","VideoUrl":"https://example-bucket.oss-cn-shanghai.aliyuncs.com/upload/\(id)/video.mp4"}
-                """
+            let (kind, vendorStatus, result) =
+                provider == "capmonster"
+                ? ("capmonster", "ready", #"{"gRecaptchaResponse":"03AGdBq2\#(id)-\#(String(repeating: "x", count: 200))"}"#)
+                // The shape of Alibaba's GetTaskResult answer, as the seed's SDK capture returned it.
+                : (
+                    "aliyun-multimediaai", "2",
+                    """
+                    {"AnalysisUseTime":\(30 + offset % 90),"ApplicationId":"app-\(offset % 17)","ProcessResultUrl":"https://multimediaai-output.oss-cn-shanghai.aliyuncs.com/processResult/\(id)/result.json?Expires=\(linksExpire)&OSSAccessKeyId=LTAI5tOUTPUT&Signature=\(id)abcdef%3D","VideoName":"upload/\(id)/video-\(offset % 1000).mp4","VideoUrl":"https://example-bucket.oss-cn-shanghai.aliyuncs.com/upload/\(id)/video.mp4"}
+                    """
+                )
             let record = TaskRecord(
                 provider: provider,
-                kind: "aliyun-multimediaai",
+                kind: kind,
                 id: id,
                 status: .succeeded,
-                vendorStatus: "2",
+                vendorStatus: vendorStatus,
                 result: JSONFragment(parsing: Array(result.utf8)),
                 fetchedAt: fetched
             )
             let answer = try EncodedAnswer(record: record)
             batch.append(answer)
-            let file = directory.appending(path: id)
-            try Data(try answer.bytes.inflated().readableBytesView).write(to: file)
-            try Data(answer.bytes.gzip.readableBytesView).write(to: file.appendingPathExtension("gz"))
+            if let file = directory?.appending(path: id) {
+                try Data(try answer.bytes.inflated().readableBytesView).write(to: file)
+                try Data(answer.bytes.gzip.readableBytesView).write(to: file.appendingPathExtension("gz"))
+            }
             if batch.count == 5_000 {
                 try await store.save(batch: batch)
                 batch.removeAll(keepingCapacity: true)
