@@ -165,6 +165,32 @@ import Testing
         #expect(throws: StoreOpenError.self) { _ = try buildApplication(configuration, logger: quietLogger) }
     }
 
+    /// `taskgate_store_rows` reads a count kept beside the table (never a count(*) of it); a store
+    /// from before that count is counted once when it upgrades.
+    @Test func theRowCountIsKeptAndCountedOnceForAnOlderStore() async throws {
+        let path = temporaryStorePath()
+        let seeded = try SQLiteTaskStore(path: path, logger: quietLogger)
+        try await seeded.save(batch: try (1...3).map { try TaskStoreContractTests.answer("\($0)", .succeeded) })
+        try seeded.close()
+        try await withStore(at: path) { store in
+            try await store.save(try TaskStoreContractTests.answer("4", .running))
+            try await store.save(try TaskStoreContractTests.answer("4", .succeeded))
+            #expect(try await store.statistics().rows == 4)
+        }
+        // As a store written before the count was kept.
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: "DROP TRIGGER task_counted; DROP TRIGGER task_uncounted; DROP TABLE task_count")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v8: task_count'")
+        }
+        try queue.close()
+        try await withStore(at: path) { store in
+            #expect(try await store.statistics().rows == 4)
+            try await store.save(try TaskStoreContractTests.answer("5", .succeeded))
+            #expect(try await store.statistics().rows == 5)
+        }
+    }
+
     @Test(arguments: [(64 << 20, true), (0, false)])
     func storedFinalAnswersAreKeptInMemoryWithinTheBudget(budget: Int, keptInMemory: Bool) async throws {
         let store = temporaryStorePath()
