@@ -222,6 +222,9 @@ taskgate_requests=$(python3 -c "
 import json
 rows=[json.loads(l) for l in open('$results') if l.strip()]
 print(sum(r['rps'] for r in rows if r['scenario'].startswith('5') and r['target']=='taskgate'))")
+echo "== 5, diagnostic: which answers waited on a vendor call"
+wrk -t"$threads" -c"$connections" -d"$duration" --latency -s bench/poll-cache.lua http://127.0.0.1:19080 |
+    awk '/^X-Cache:/ || / 99%/ {print "   diagnostic run: " $0}'
 
 if [ "$store_kind" = postgres ]; then
     echo "== scenario 6: three replicas on the PostgreSQL store behind nginx (upstream keepalive)"
