@@ -191,6 +191,23 @@ import Testing
         }
     }
 
+    /// A listing page is read from an index in cursor order, never by sorting the provider's
+    /// rows: the millionth page costs what the first does.
+    @Test(arguments: [false, true])
+    func listingPagesReadAnIndexInCursorOrder(byStatus: Bool) async throws {
+        let path = temporaryStorePath()
+        try SQLiteTaskStore(path: path, logger: quietLogger).close()
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        let plan = try await queue.read { db in
+            let arguments: StatementArguments = byStatus ? ["p", 0, "running", 100] : ["p", 0, 100]
+            return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteTaskStore.listingSQL(byStatus: byStatus), arguments: arguments)
+                .map { $0["detail"] as String }
+        }
+        #expect(!plan.joined().contains("TEMP B-TREE"), "\(plan)")
+        #expect(plan.contains { $0.contains(byStatus ? "task_by_status" : "task_by_provider") && $0.contains("sequence>?") }, "\(plan)")
+    }
+
     @Test(arguments: [(64 << 20, true), (0, false)])
     func storedFinalAnswersAreKeptInMemoryWithinTheBudget(budget: Int, keptInMemory: Bool) async throws {
         let store = temporaryStorePath()

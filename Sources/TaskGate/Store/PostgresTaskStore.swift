@@ -282,6 +282,12 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
                 "CREATE INDEX webhook_event_due ON webhook_event (next_attempt_at) WHERE state = 'pending'",
             ]
         ),
+        (
+            // `GET /tasks?provider=` without a status: pages in sequence order straight from an
+            // index, as deep in the list as at its start (not every row of the provider sorted).
+            "v12: task_by_provider",
+            ["CREATE INDEX task_by_provider ON task (provider, sequence)"]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
