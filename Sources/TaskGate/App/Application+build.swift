@@ -98,7 +98,7 @@ func buildGateway(
         store: store,
         readiness: readiness,
         metrics: metrics,
-        logSink: (logger.handler as? JSONLogHandler)?.sink
+        logSink: logger.logSink
     ).addRoutes(to: router)
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.

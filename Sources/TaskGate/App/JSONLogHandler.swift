@@ -59,6 +59,10 @@ public struct JSONLogHandler: LogHandler {
 }
 
 extension Logger {
+    /// Where this logger's lines are buffered: its `LogSink` when it writes taskgate's JSON lines
+    /// (the access log renders straight into it), nil for any other handler.
+    var logSink: LogSink? { (handler as? JSONLogHandler)?.sink }
+
     /// taskgate's logger in the configured format and level.
     public static func taskgate(format: GatewayConfiguration.LogFormat, level: Logger.Level) -> Logger {
         var logger =

@@ -64,9 +64,8 @@ struct AccessLog: Sendable {
 
     init(logger: Logger) {
         enabled = logger.logLevel <= .info
-        let json = logger.handler as? JSONLogHandler
-        sink = json?.sink
-        label = json?.label ?? ""
+        sink = logger.logSink
+        label = logger.label
     }
 
     func record(_ line: Line, route: GatewayMetrics.RouteMetrics, logger: Logger) {
