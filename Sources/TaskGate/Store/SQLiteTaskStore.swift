@@ -148,9 +148,12 @@ public final class SQLiteTaskStore: TransferableStore {
         return migrator
     }
 
+    /// Read on the calling thread, as the hot path reads (one indexed read of a local file): an
+    /// async read waits for a reader thread to be scheduled, milliseconds on busy cores, and every
+    /// request that asks the vendor reads first.
     public func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer? {
         let answer = try await perform("read") {
-            try await self.pool.read { db in try Self.readAnswer(provider: provider, id: id, in: db) }
+            try self.pool.read { db in try Self.readAnswer(provider: provider, id: id, in: db) }
         }
         // nil: the row is there but unreadable; .some(nil): no row.
         guard let answer else {
@@ -578,6 +581,8 @@ public final class SQLiteTaskStore: TransferableStore {
 
     /// Runs a database operation and turns any failure into one logged `store-unavailable` error.
     fileprivate func perform<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws(GatewayError) -> T {
+        let started = ContinuousClock.now
+        defer { metrics?.storeOperation(operation, duration: ContinuousClock.now - started) }
         do {
             return try await body()
         } catch {
