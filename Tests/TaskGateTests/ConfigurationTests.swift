@@ -17,6 +17,7 @@ import Testing
             endpoint: https://api.anti-captcha.com
             client_key: another
             status_ttl: 500ms
+            stale_while_revalidate: 1s
         """
 
     @Test func aValidFileLoads() async throws {
@@ -27,6 +28,8 @@ import Testing
         #expect(configuration.providers[0].endpoint.absoluteString == "https://api.anti-captcha.com")
         #expect(configuration.providers[0].statusTTL == .milliseconds(500))
         #expect(configuration.providers[1].statusTTL == .seconds(2))
+        #expect(configuration.providers[0].staleWhileRevalidate == .seconds(1))
+        #expect(configuration.providers[1].staleWhileRevalidate == .zero)
     }
 
     @Test func webhooksLoadWithTheirSecretDecoded() async throws {

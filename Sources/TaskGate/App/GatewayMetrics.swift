@@ -42,10 +42,11 @@ public final class GatewayMetrics: Sendable {
         let answers: [TaskService.CacheOutcome: CoreMetrics.Counter]
         let avoided: CoreMetrics.Counter
 
-        /// Hits and coalesced answers are vendor calls avoided.
-        func record(_ cache: TaskService.CacheOutcome) {
+        /// Every answer but a miss, or one that began a vendor call in the background, is a
+        /// vendor call avoided.
+        func record(_ cache: TaskService.CacheOutcome, startedVendorCall: Bool = false) {
             answers[cache]?.increment()
-            if cache != .miss { avoided.increment() }
+            if cache != .miss, !startedVendorCall { avoided.increment() }
         }
     }
 
@@ -128,7 +129,7 @@ public final class GatewayMetrics: Sendable {
     func answers(provider: String) -> AnswerMetrics {
         answers.withLock { answers in
             if let metrics = answers[provider] { return metrics }
-            let outcomes: [TaskService.CacheOutcome] = [.hit, .miss, .coalesced, .stale, .refresh]
+            let outcomes: [TaskService.CacheOutcome] = TaskService.CacheOutcome.allCases
             let metrics = AnswerMetrics(
                 answers: Dictionary(
                     uniqueKeysWithValues: outcomes.map {

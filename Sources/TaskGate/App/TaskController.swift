@@ -40,7 +40,7 @@ struct TaskController: Sendable {
         } else {
             result = try await service.task(provider: provider, id: id, logger: context.logger)
         }
-        metrics.answers(provider: provider).record(result.cache)
+        metrics.answers(provider: provider).record(result.cache, startedVendorCall: result.startedVendorCall)
         let answer = result.answer
         let etag = answer.etag(for: coding)
         var headers = Self.validatorFields(etag: etag, freshness: result.freshness, cache: result.cache, age: result.age)

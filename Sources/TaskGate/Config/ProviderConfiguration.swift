@@ -29,6 +29,11 @@ import Foundation
 /// - `stale_max` (duration, default `60s`): when the vendor fails (timeout, throttling, 5xx,
 ///   garbage, open circuit), an earlier not-final answer at most this old is served instead,
 ///   marked `X-Cache: STALE` with `Age`; `0s` turns this off.
+/// - `stale_while_revalidate` (duration, default `0s`: off): a not-final answer at most this long past
+///   its `status_ttl` is served at once (`X-Cache: UPDATING`, `Age`) while one vendor call asks
+///   again in the background, as nginx's `proxy_cache_use_stale updating` with
+///   `proxy_cache_background_update`: a poll never waits on the vendor for a task it has an answer
+///   for. Long polls wait for the fresh answer. `0s` turns this off.
 /// - `link_refresh_margin` (duration, default `5m`): a final answer whose result holds signed
 ///   links is cached until this long before the earliest expires; a request after that asks the
 ///   vendor for the task again (fresh links, `X-Cache: REFRESH`).
@@ -56,6 +61,7 @@ public struct ProviderConfiguration: Sendable {
     public var timeout: Duration = .seconds(10)
     public var connectTimeout: Duration = .seconds(3)
     public var staleMax: Duration = .seconds(60)
+    public var staleWhileRevalidate: Duration = .zero
     public var linkRefreshMargin: Duration = .seconds(300)
     public var retries = 2
     public var retryBackoff: Duration = .milliseconds(200)
@@ -97,7 +103,8 @@ public struct ProviderConfiguration: Sendable {
     }
 
     static let commonKeys: Set<String> = [
-        "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "link_refresh_margin", "retries", "retry_backoff",
+        "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "stale_while_revalidate", "link_refresh_margin", "retries",
+        "retry_backoff",
         "retry_backoff_max", "circuit_failures", "circuit_open", "rate_limit", "rate_burst", "rate_limit_wait", "max_body", "mirror",
         "mirror_max_bytes", "mirror_timeout", "mirror_hosts", "watch", "watch_horizon", "watch_interval",
     ]
@@ -123,6 +130,7 @@ public struct ProviderConfiguration: Sendable {
         timeout = try values.duration("timeout", default: timeout, range: 0.001...600)
         connectTimeout = try values.duration("connect_timeout", default: connectTimeout, range: 0.001...600)
         staleMax = try values.duration("stale_max", default: staleMax, range: 0...86_400)
+        staleWhileRevalidate = try values.duration("stale_while_revalidate", default: staleWhileRevalidate, range: 0...3_600)
         linkRefreshMargin = try values.duration("link_refresh_margin", default: linkRefreshMargin, range: 0...86_400)
         retries = try values.integer("retries", default: retries, range: 0...10)
         retryBackoff = try values.duration("retry_backoff", default: retryBackoff, range: 0.001...60)

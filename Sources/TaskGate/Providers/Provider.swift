@@ -13,6 +13,9 @@ public protocol Provider: Sendable {
     var statusTTL: Duration { get }
     /// How old an earlier not-final answer may be to stand in when the vendor fails.
     var staleMax: Duration { get }
+    /// How long after its TTL a not-final answer is still served while one vendor call asks
+    /// again in the background (`X-Cache: UPDATING`).
+    var staleWhileRevalidate: Duration { get }
     /// How long before a final answer's signed links expire taskgate asks the vendor for fresh ones.
     var linkRefreshMargin: Duration { get }
     /// The whole time one vendor call may take (its `timeout`): how long another replica waits

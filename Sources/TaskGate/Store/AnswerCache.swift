@@ -31,7 +31,9 @@ final class AnswerCache: Sendable {
 
     private enum Slot {
         case answer(Entry)
-        case loading([CheckedContinuation<Outcome, Never>])
+        /// A vendor call under way: its waiters, and the not-final answer before it (served
+        /// meanwhile, ``staleWhileRevalidating(_:window:)``).
+        case loading([CheckedContinuation<Outcome, Never>], previous: Entry?)
     }
 
     private enum Outcome {
@@ -69,7 +71,7 @@ final class AnswerCache: Sendable {
     /// Callers waiting for the vendor call in flight for `key` (tests watch a storm gather).
     func waiters(for key: Key) -> Int {
         state.withLock { state in
-            if case .loading(let waiters)? = state.slots[key] { waiters.count } else { 0 }
+            if case .loading(let waiters, _)? = state.slots[key] { waiters.count } else { 0 }
         }
     }
 
@@ -194,51 +196,21 @@ final class AnswerCache: Sendable {
                 if let entry = Self.freshNotFinal(key, now: now, in: state) { return (false, (entry.answer.bytes, entry.expires)) }
                 if case .loading? = state.slots[key] { return (false, nil) }
                 remove(key, from: &state)
-                state.slots[key] = .loading([])
+                state.slots[key] = .loading([], previous: nil)
                 return (true, nil)
             }
             if let (answer, expires) = fresh { return (answer, expires, true) }
             if leads {
-                let result: Result<EncodedAnswer, GatewayError>
-                do throws(GatewayError) {
-                    result = .success(try await load())
-                } catch {
-                    result = .failure(error)
-                }
-                // nil: final, kept until evicted.
-                let expires: Date? =
-                    switch result {
-                    case .success(let answer) where !answer.isFinal: expiry(of: answer, ttl: ttl)
-                    default: nil
-                    }
-                let waiters = state.withLock { state in
-                    guard case .loading(let waiters)? = state.slots[key] else { return [CheckedContinuation<Outcome, Never>]() }
-                    state.slots[key] = nil
-                    if case .success(let answer) = result {
-                        if let expires {
-                            insert(answer, expires: expires, for: key, into: &state)
-                        } else {
-                            state.finals.insert(answer.bytes, for: key)
-                        }
-                    }
-                    return waiters
-                }
-                switch result {
-                case .success(let answer):
-                    for waiter in waiters { waiter.resume(returning: .answer(answer.bytes, expires: expires)) }
-                    return (answer.bytes, expires, false)
-                case .failure(let error):
-                    for waiter in waiters { waiter.resume(returning: .failed(error)) }
-                    throw error
-                }
+                let (answer, expires) = try await lead(key, ttl: ttl, load)
+                return (answer, expires, false)
             }
             let outcome = await withCheckedContinuation { (waiter: CheckedContinuation<Outcome, Never>) in
                 let immediate: Outcome? = state.withLock { state in
                     if let (final, _) = Self.final(key, linkMargin: linkMargin, now: now, in: &state) { return .answer(final, expires: nil) }
                     switch state.slots[key] {
-                    case .loading(var waiters)?:
+                    case .loading(var waiters, let previous)?:
                         waiters.append(waiter)
-                        state.slots[key] = .loading(waiters)
+                        state.slots[key] = .loading(waiters, previous: previous)
                         return nil
                     case .answer(let entry)?:
                         return .answer(entry.answer.bytes, expires: entry.expires)
@@ -254,6 +226,72 @@ final class AnswerCache: Sendable {
             case .retry: continue
             }
         }
+    }
+
+    /// Makes the call `load` for a key this caller holds `.loading`, keeps its answer and hands
+    /// its outcome to every waiter.
+    private func lead(
+        _ key: Key,
+        ttl: Duration,
+        _ load: () async throws(GatewayError) -> EncodedAnswer
+    ) async throws(GatewayError) -> (answer: AnswerBytes, expires: Date?) {
+        let result: Result<EncodedAnswer, GatewayError>
+        do throws(GatewayError) {
+            result = .success(try await load())
+        } catch {
+            result = .failure(error)
+        }
+        // nil: final, kept until evicted.
+        let expires: Date? =
+            switch result {
+            case .success(let answer) where !answer.isFinal: expiry(of: answer, ttl: ttl)
+            default: nil
+            }
+        let waiters = state.withLock { state in
+            guard case .loading(let waiters, _)? = state.slots[key] else { return [CheckedContinuation<Outcome, Never>]() }
+            state.slots[key] = nil
+            if case .success(let answer) = result {
+                if let expires {
+                    insert(answer, expires: expires, for: key, into: &state)
+                } else {
+                    state.finals.insert(answer.bytes, for: key)
+                }
+            }
+            return waiters
+        }
+        switch result {
+        case .success(let answer):
+            for waiter in waiters { waiter.resume(returning: .answer(answer.bytes, expires: expires)) }
+            return (answer.bytes, expires)
+        case .failure(let error):
+            for waiter in waiters { waiter.resume(returning: .failed(error)) }
+            throw error
+        }
+    }
+
+    /// A not-final answer past its TTL by at most `window`, to serve while one vendor call asks
+    /// again in the background (nginx's `proxy_cache_use_stale updating`). `starts` is true for
+    /// the one caller that must make that call, with ``revalidate(_:ttl:_:)``; until it ends,
+    /// others get the same answer (within the window) or wait for the call (``load``).
+    func staleWhileRevalidating(_ key: Key, window: Duration) -> (answer: EncodedAnswer, starts: Bool)? {
+        let now = clock.date
+        return state.withLock { state in
+            switch state.slots[key] {
+            case .answer(let entry)? where entry.expires <= now && now.timeIntervalSince(entry.expires) <= window.seconds:
+                remove(key, from: &state)
+                state.slots[key] = .loading([], previous: entry)
+                return (entry.answer, true)
+            case .loading(_, let previous?)? where now.timeIntervalSince(previous.expires) <= window.seconds:
+                return (previous.answer, false)
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// The vendor call a caller of ``staleWhileRevalidating(_:window:)`` was told to start.
+    func revalidate(_ key: Key, ttl: Duration, _ load: () async throws(GatewayError) -> EncodedAnswer) async throws(GatewayError) -> AnswerBytes {
+        try await lead(key, ttl: ttl, load).answer
     }
 
     /// When a not-final answer stops being reused: `ttl` after it was fetched, but not in the

@@ -7,11 +7,14 @@ import Synchronization
 /// every concurrent caller. A final answer is committed to the store before it is returned.
 public final class TaskService: Sendable {
     /// Where an answer came from, sent as `X-Cache`.
-    public enum CacheOutcome: String, Sendable {
+    public enum CacheOutcome: String, Sendable, CaseIterable {
         case hit = "HIT"
         case miss = "MISS"
         case coalesced = "COALESCED"
         case stale = "STALE"
+        /// A not-final answer just past its TTL, served while the vendor is asked again in the
+        /// background (`stale_while_revalidate`; nginx's word for it).
+        case updating = "UPDATING"
         /// A final answer whose links were due, asked of the vendor again and stored anew.
         case refresh = "REFRESH"
     }
@@ -26,6 +29,9 @@ public final class TaskService: Sendable {
         var freshness: Freshness
         /// For a stale not-final answer: seconds since the vendor gave it (the `Age` header).
         public var age: Int?
+        /// Whether this request began a vendor call in the background (an `UPDATING` answer):
+        /// not a vendor call avoided.
+        var startedVendorCall = false
     }
 
     let providers: [String: any Provider]
@@ -114,13 +120,36 @@ public final class TaskService: Sendable {
         try await task(provider: name, id: rawID, logger: logger, fetch: nil)
     }
 
-    /// - Parameter fetch: asks the vendor in place of `provider.fetchTask`, when the answer is
-    ///   neither in memory nor final in the store.
-    func task(provider name: String, id rawID: String, logger: Logger, fetch: Fetch?) async throws(GatewayError) -> Served {
+    /// - Parameters:
+    ///   - fetch: asks the vendor in place of `provider.fetchTask`, when the answer is neither in
+    ///     memory nor final in the store.
+    ///   - servesUpdating: whether a not-final answer just past its TTL may be served while the
+    ///     vendor is asked in the background (`stale_while_revalidate`); a long poll waits instead.
+    func task(
+        provider name: String,
+        id rawID: String,
+        logger: Logger,
+        fetch: Fetch?,
+        servesUpdating: Bool = true
+    ) async throws(GatewayError) -> Served {
         let (provider, id) = try resolve(provider: name, id: rawID)
         let key = AnswerCache.Key(provider: name, id: id)
         if let (answer, freshness) = cache.fresh(key, linkMargin: provider.linkRefreshMargin.seconds) {
             return Served(key: (name, id), answer: answer, cache: .hit, freshness: freshness)
+        }
+        if servesUpdating, fetch == nil, provider.staleWhileRevalidate > .zero,
+            let (previous, starts) = cache.staleWhileRevalidating(key, window: provider.staleWhileRevalidate)
+        {
+            if starts { revalidateInBackground(provider, key: key, logger: logger) }
+            let age = max(0, Int(clock.date.timeIntervalSince(previous.fetchedAt)))
+            return Served(
+                key: (name, id),
+                answer: previous.bytes,
+                cache: .updating,
+                freshness: .transient(maxAge: 0),
+                age: age,
+                startedVendorCall: starts
+            )
         }
         let stored = try await store.answer(provider: name, id: id)
         if let stored, stored.isFinal {
@@ -136,36 +165,8 @@ public final class TaskService: Sendable {
         var answeredByOtherReplica = false
         do throws(GatewayError) {
             loaded = try await cache.load(key, ttl: ttl, linkMargin: provider.linkRefreshMargin.seconds) { () throws(GatewayError) -> EncodedAnswer in
-                // Another replica may be asking the vendor right now, or have just answered.
-                if let shared = try await awaitOtherReplica(provider, id: id, stored: stored, usable: { $0.isFinal || isFresh($0, provider) }) {
-                    answeredByOtherReplica = true
-                    return shared
-                }
-                var record: TaskRecord
-                do throws(GatewayError) {
-                    record =
-                        if let fetch {
-                            try await fetch(known)
-                        } else {
-                            try await provider.fetchTask(id: id, known: known, logger: logger)
-                        }
-                } catch {
-                    await store.releaseLease(provider: name, id: id, holder: replicaID)
-                    throw error
-                }
-                // Turning final: the files it links to are kept now, while its links work.
-                if record.isFinal, let mirror = mirrors[name] { record.artifacts = await mirror.keep(record.result, logger: logger) }
-                let answer = try EncodedAnswer(record: record)
-                do throws(GatewayError) {
-                    try await store.save(answer)
-                } catch {
-                    // Saving releases the lease; a failed save must too, or other replicas wait
-                    // on it until it expires.
-                    await store.releaseLease(provider: name, id: id, holder: replicaID)
-                    guard !answer.isFinal else { throw error }
-                    // The listing misses one status update; the caller still gets the answer.
-                    logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
-                }
+                let (answer, byOtherReplica) = try await askVendor(provider, id: id, stored: stored, fetch: fetch, logger: logger)
+                answeredByOtherReplica = byOtherReplica
                 return answer
             }
         } catch  where error.kind == .taskBudgetExhausted {
@@ -191,6 +192,72 @@ public final class TaskService: Sendable {
         return Served(key: (name, id), answer: answer, cache: outcome, freshness: freshness)
     }
 
+    /// The vendor call for a task not final in the store (`stored`: its last known answer), made
+    /// once for every caller: another replica's answer when it is asking or has just answered,
+    /// otherwise the vendor's, its linked files kept when final, saved before it is returned.
+    private func askVendor(
+        _ provider: any Provider,
+        id: String,
+        stored: EncodedAnswer?,
+        fetch: Fetch?,
+        logger: Logger
+    ) async throws(GatewayError) -> (answer: EncodedAnswer, byOtherReplica: Bool) {
+        let name = provider.name
+        // Another replica may be asking the vendor right now, or have just answered.
+        if let shared = try await awaitOtherReplica(provider, id: id, stored: stored, usable: { $0.isFinal || isFresh($0, provider) }) {
+            return (shared, true)
+        }
+        let known = stored.map { LastKnownStatus(status: $0.status, vendorStatus: $0.vendorStatus, fetchedAt: $0.fetchedAt) }
+        var record: TaskRecord
+        do throws(GatewayError) {
+            record =
+                if let fetch {
+                    try await fetch(known)
+                } else {
+                    try await provider.fetchTask(id: id, known: known, logger: logger)
+                }
+        } catch {
+            await store.releaseLease(provider: name, id: id, holder: replicaID)
+            throw error
+        }
+        // Turning final: the files it links to are kept now, while its links work.
+        if record.isFinal, let mirror = mirrors[name] { record.artifacts = await mirror.keep(record.result, logger: logger) }
+        let answer = try EncodedAnswer(record: record)
+        do throws(GatewayError) {
+            try await store.save(answer)
+        } catch {
+            // Saving releases the lease; a failed save must too, or other replicas wait on it
+            // until it expires.
+            await store.releaseLease(provider: name, id: id, holder: replicaID)
+            guard !answer.isFinal else { throw error }
+            // The listing misses one status update; the caller still gets the answer.
+            logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
+        }
+        return (answer, false)
+    }
+
+    /// Asks the vendor again for a task whose not-final answer is being served `UPDATING`; the
+    /// answer lands in memory for the next caller. A failure is left for the next caller to meet
+    /// (its own call, then `stale_max`).
+    private func revalidateInBackground(_ provider: any Provider, key: AnswerCache.Key, logger: Logger) {
+        Task {
+            do throws(GatewayError) {
+                let answer = try await cache.revalidate(key, ttl: provider.statusTTL) { () throws(GatewayError) -> EncodedAnswer in
+                    let stored = try await store.answer(provider: key.provider, id: key.id)
+                    // Another process stored it final meanwhile.
+                    if let stored, stored.isFinal { return stored }
+                    return try await askVendor(provider, id: key.id, stored: stored, fetch: nil, logger: logger).answer
+                }
+                if answer.status.isFinal { turnedFinal.deliver(TaskChangeWatches.key(provider: key.provider, id: key.id)) }
+            } catch {
+                logger.notice(
+                    "background refresh failed",
+                    metadata: ["provider": "\(key.provider)", "problem": "\(error.kind.rawValue)"]
+                )
+            }
+        }
+    }
+
     /// `GET /tasks/{provider}/{id}?wait=`: the task's answer as soon as it is final, or its latest
     /// once `wait` has passed. Waiters ask again whenever the answer they hold stops being fresh,
     /// through the same single flight as every request — so any number of them cost the vendor
@@ -209,7 +276,7 @@ public final class TaskService: Sendable {
             here.end()
             elsewhere.end()
         }
-        var served = try await task(provider: name, id: id, logger: logger)
+        var served = try await task(provider: name, id: id, logger: logger, fetch: nil, servesUpdating: false)
         while !served.answer.status.isFinal, clock.now < deadline, !Task.isCancelled {
             let fresh: Duration = if case .transient(let maxAge) = served.freshness, maxAge > 0 { .seconds(maxAge) } else { Self.longPollPause }
             if await waitForChange(here, elsewhere, until: min(deadline, clock.now + fresh)),
@@ -224,7 +291,7 @@ public final class TaskService: Sendable {
                     freshness: finalFreshness(stored.bytes, provider) ?? .transient(maxAge: 0)
                 )
             }
-            served = try await task(provider: name, id: id, logger: logger)
+            served = try await task(provider: name, id: id, logger: logger, fetch: nil, servesUpdating: false)
         }
         return served
     }

@@ -23,6 +23,7 @@ struct AliyunMultimediaAIProvider: Provider {
     let kind = "aliyun-multimediaai"
     let statusTTL: Duration
     let staleMax: Duration
+    let staleWhileRevalidate: Duration
     let linkRefreshMargin: Duration
     let endpoint: URL
     let region: String

@@ -53,6 +53,7 @@ public struct AliyunSettings: VendorSettings {
             name: configuration.name,
             statusTTL: configuration.statusTTL,
             staleMax: configuration.staleMax,
+            staleWhileRevalidate: configuration.staleWhileRevalidate,
             linkRefreshMargin: configuration.linkRefreshMargin,
             endpoint: configuration.endpoint,
             region: region,

@@ -21,6 +21,7 @@ struct CapMonsterProvider: Provider {
     let kind = "capmonster"
     let statusTTL: Duration
     let staleMax: Duration
+    let staleWhileRevalidate: Duration
     let linkRefreshMargin: Duration
     let resultURL: String
     let clientKey: String

@@ -54,6 +54,7 @@ public struct CapMonsterSettings: VendorSettings {
             name: configuration.name,
             statusTTL: max(configuration.statusTTL, minPollInterval),
             staleMax: configuration.staleMax,
+            staleWhileRevalidate: configuration.staleWhileRevalidate,
             linkRefreshMargin: configuration.linkRefreshMargin,
             resultURL: configuration.endpoint.appending(path: "getTaskResult").absoluteString,
             clientKey: clientKey,

@@ -22,6 +22,7 @@ struct TencentMPSProvider: Provider {
     let kind = "tencent-mps"
     let statusTTL: Duration
     let staleMax: Duration
+    let staleWhileRevalidate: Duration
     let linkRefreshMargin: Duration
     let endpoint: URL
     let region: String?

@@ -42,6 +42,7 @@ public struct TencentSettings: VendorSettings {
             name: configuration.name,
             statusTTL: configuration.statusTTL,
             staleMax: configuration.staleMax,
+            staleWhileRevalidate: configuration.staleWhileRevalidate,
             linkRefreshMargin: configuration.linkRefreshMargin,
             endpoint: configuration.endpoint,
             region: region,
