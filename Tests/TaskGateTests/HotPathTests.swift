@@ -121,6 +121,49 @@ import Testing
         }
     }
 
+    @Test(arguments: ["gzip", nil] as [String?])
+    func anAnswerJustPastItsTTLIsAnsweredHereUpdating(acceptEncoding: String?) async throws {
+        let clock = ManualClock()
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+            // The second vendor answer takes a second of the test's clock: the call in the
+            // background stays under way while both paths answer.
+            addTask(
+                sim.state,
+                id: "705",
+                .state(.running, polls: 1),
+                SimulatedTask.Step(answer: .state(.succeeded, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 1000)
+            )
+            var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+            configuration.providers[0].staleWhileRevalidate = .seconds(1)
+            let parts = try buildGateway(configuration, logger: quietLogger, clock: clock)
+            let hotPath = parts.hotPath
+            try await parts.application.test(.router) { client in
+                let path = "/tasks/capmonster/705"
+                var fields: HTTPFields = [.xRequestID: "updating-1"]
+                if let acceptEncoding { fields[.acceptEncoding] = acceptEncoding }
+                #expect(try await client.get(path, fields).headers[.xCache] == "MISS")
+                clock.advance(by: .milliseconds(2500))
+                // The hot path begins the call in the background and answers at once.
+                let hot = try #require(Self.hot(hotPath, path, fields))
+                #expect(await eventually { clock.sleepers == 1 })
+                let routed = try await client.get(path, fields)
+                let routedFields = routed.headers.filter { $0.name != .date && $0.name != .server }.map { "\($0.name.rawName): \($0.value)" }
+                let hotFields = hot.fields.filter { !["Date", "Server"].contains($0.name) }.map { "\($0.name): \($0.value)" }
+                #expect(hotFields == routedFields)
+                #expect(hot["X-Cache"] == "UPDATING")
+                #expect(hot["Age"] == "2")
+                #expect(hot["Cache-Control"] == "max-age=0")
+                #expect(hot.body == routed.body)
+                #expect(sim.state.calls(for: "705")["getTaskResult"] == 2)
+                clock.advance(by: .seconds(1))
+                #expect(
+                    try await eventuallyAnswers { try await client.get(path, fields).headers[.xCache] == "HIT" }
+                )
+                #expect(sim.state.calls(for: "705")["getTaskResult"] == 2)
+            }
+        }
+    }
+
     @Test(arguments: [
         "/tasks/capmonster/999",  // not in memory
         "/tasks/capmonster/701?x=1",  // a query

@@ -184,11 +184,14 @@ final class HotPath: Sendable {
         let answers: GatewayMetrics.AnswerMetrics
         /// Its `link_refresh_margin` in seconds.
         let linkMargin: Double
+        /// Its `stale_while_revalidate`.
+        let staleWindow: Duration
 
         init(_ provider: any Provider, answers: GatewayMetrics.AnswerMetrics) {
             self.provider = provider
             self.answers = answers
             self.linkMargin = provider.linkRefreshMargin.seconds
+            self.staleWindow = provider.staleWhileRevalidate
         }
     }
 
@@ -279,17 +282,20 @@ final class HotPath: Sendable {
         }
         let ifNoneMatch = headers.first(name: "if-none-match")
         let date = date.now
-        let written = service.withAnswerAtHand(AnswerCache.Key(provider: hot.provider.name, id: id), coding: coding, linkMargin: hot.linkMargin) {
-            body,
-            validator,
-            freshness -> (HTTPResponse.Status, Int) in
+        let written = service.withAnswerAtHand(
+            AnswerCache.Key(provider: hot.provider.name, id: id),
+            coding: coding,
+            linkMargin: hot.linkMargin,
+            staleWindow: hot.staleWindow,
+            logger: logger
+        ) { body, validator, freshness, updating -> (HTTPResponse.Status, Int, TaskService.Updating?) in
             let notModified = ifNoneMatch.map { validator.isMatched(by: $0, coding: coding) } ?? false
-            let (kind, maxAge) = AnswerTemplate.FreshnessKind.of(freshness)
+            let (kind, number) = updating.map { (.updating, $0.age) } ?? AnswerTemplate.FreshnessKind.of(freshness)
             let templates = templates[Templates.Key(coding: coding, freshness: kind)]!
             let template = notModified ? templates.notModified : templates.ok
             template.write(
                 validator: validator,
-                maxAge: maxAge,
+                number: number,
                 contentLength: notModified ? nil : body.count,
                 requestID: { buffer in
                     if let callerID { buffer.writeString(callerID) } else { requestID!.write(into: &buffer) }
@@ -297,12 +303,13 @@ final class HotPath: Sendable {
                 date: date,
                 into: &buffer
             )
-            guard !notModified, head.method == .GET else { return (template.status, 0) }
+            guard !notModified, head.method == .GET else { return (template.status, 0, updating) }
             buffer.writeBytes(body)
-            return (template.status, body.count)
+            return (template.status, body.count, updating)
         }
-        guard let (status, bytes) = written else { return false }
-        hot.answers.record(.hit)
+        guard let (status, bytes, updating) = written else { return false }
+        let outcome: TaskService.CacheOutcome = updating == nil ? .hit : .updating
+        hot.answers.record(outcome, startedVendorCall: updating?.startedVendorCall ?? false)
         accessLog.record(
             AccessLog.Line(
                 requestID: callerID.map { .text($0) } ?? .generated(requestID!),
@@ -311,7 +318,7 @@ final class HotPath: Sendable {
                 status: status,
                 bytes: bytes,
                 elapsed: ContinuousClock.now - started,
-                cache: TaskService.CacheOutcome.hit.rawValue,
+                cache: outcome.rawValue,
                 client: client,
                 forwardedFor: headers.first(name: "x-forwarded-for")
             ),
@@ -395,12 +402,14 @@ final class HotPath: Sendable {
 
 /// The bytes of a hot answer's status line and headers, made once from the router's own header
 /// functions (``TaskController/validatorFields(etag:freshness:cache:age:)``), so both paths send
-/// the same headers in the same order. Per answer only the ETag, the max-age (but for an
+/// the same headers in the same order. Per answer only the ETag, the max-age or Age (but for an
 /// immutable answer), Content-Length, X-Request-Id and Date are written.
 struct AnswerTemplate {
-    /// A ``Freshness`` without its number: one template each.
+    /// A ``Freshness`` without its number: one template each. `updating`: a not-final answer
+    /// served while the vendor is asked again (`X-Cache: UPDATING`, `max-age=0`); its number is
+    /// the `Age`.
     enum FreshnessKind: CaseIterable {
-        case immutable, linked, transient
+        case immutable, linked, transient, updating
 
         /// The kind and the max-age to write into its template.
         static func of(_ freshness: Freshness) -> (FreshnessKind, Int) {
@@ -416,7 +425,8 @@ struct AnswerTemplate {
     private enum Piece {
         case bytes([UInt8])
         case etag
-        case maxAge
+        /// The max-age, or an `UPDATING` answer's `Age`.
+        case number
     }
 
     let status: HTTPResponse.Status
@@ -427,22 +437,26 @@ struct AnswerTemplate {
     init(status: HTTPResponse.Status, coding: ContentCoding, freshness: FreshnessKind, serverName: String) {
         // Values no answer has, replaced by pieces once the router's headers are written out.
         let etagMarker = "taskgate-etag-goes-here"
-        let maxAgeMarker = 9_876_543_210
+        let numberMarker = 9_876_543_210
         let marked: Freshness =
             switch freshness {
             case .immutable: .immutable
-            case .linked: .linked(maxAge: maxAgeMarker)
-            case .transient: .transient(maxAge: maxAgeMarker)
+            case .linked: .linked(maxAge: numberMarker)
+            case .transient: .transient(maxAge: numberMarker)
+            case .updating: .transient(maxAge: 0)
             }
-        var fields = TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .hit, age: nil)
+        var fields =
+            freshness == .updating
+            ? TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .updating, age: numberMarker)
+            : TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .hit, age: nil)
         if status == .ok { TaskController.addContentFields(to: &fields, coding: coding) }
         var text = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
         for field in fields { text += "\(field.name.rawName): \(field.value)\r\n" }
         var pieces: [Piece] = []
         for (index, part) in text.components(separatedBy: etagMarker).enumerated() {
             if index > 0 { pieces.append(.etag) }
-            for (index, part) in part.components(separatedBy: String(maxAgeMarker)).enumerated() {
-                if index > 0 { pieces.append(.maxAge) }
+            for (index, part) in part.components(separatedBy: String(numberMarker)).enumerated() {
+                if index > 0 { pieces.append(.number) }
                 pieces.append(.bytes(Array(part.utf8)))
             }
         }
@@ -455,7 +469,7 @@ struct AnswerTemplate {
 
     func write(
         validator: Validator,
-        maxAge: Int,
+        number: Int,
         contentLength: Int?,
         requestID: (inout ByteBuffer) -> Void,
         date: String,
@@ -465,7 +479,7 @@ struct AnswerTemplate {
             switch piece {
             case .bytes(let bytes): buffer.writeBytes(bytes)
             case .etag: validator.writeETag(for: coding, into: &buffer)
-            case .maxAge: buffer.writeString(String(maxAge))
+            case .number: buffer.writeString(String(number))
             }
         }
         if let contentLength {

@@ -93,23 +93,44 @@ public final class TaskService: Sendable {
         return (provider, try provider.validateID(rawID))
     }
 
-    /// A task's answer when it is at hand without waiting: fresh in memory, or final in the store
-    /// (which then goes into memory). The hot path answers with this on the event loop; nil sends
-    /// the request the long way (`task`), as for a final answer whose links are due for a
-    /// refresh. The store keeps gzip, so identity comes from memory only.
-    /// - Parameter linkMargin: the provider's `link_refresh_margin`, in seconds.
+    /// An answer served `UPDATING`: seconds since the vendor gave it, and whether this request
+    /// began the vendor call in the background.
+    struct Updating {
+        var age: Int
+        var startedVendorCall: Bool
+    }
+
+    /// A task's answer when it is at hand without waiting: fresh in memory, final in the store
+    /// (which then goes into memory), or not final just past its TTL within `staleWindow` (served
+    /// `UPDATING` while the vendor is asked in the background). The hot path answers with this on
+    /// the event loop; nil sends the request the long way (`task`), as for a final answer whose
+    /// links are due for a refresh. The store keeps gzip, so identity comes from memory only.
+    /// - Parameters:
+    ///   - linkMargin: the provider's `link_refresh_margin`, in seconds.
+    ///   - staleWindow: the provider's `stale_while_revalidate`.
+    ///   - logger: for the vendor call an `UPDATING` answer begins.
     func withAnswerAtHand<T: Sendable>(
         _ key: AnswerCache.Key,
         coding: ContentCoding,
         linkMargin: Double,
-        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ freshness: Freshness) -> T
+        staleWindow: Duration = .zero,
+        logger: Logger,
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ freshness: Freshness, _ updating: Updating?) -> T
     ) -> T? {
-        if let written = cache.withFresh(key, coding: coding, linkMargin: linkMargin, body) { return written }
+        if let written = cache.withFresh(key, coding: coding, linkMargin: linkMargin, { body($0, $1, $2, nil) }) { return written }
+        if staleWindow > .zero, let provider = providers[key.provider],
+            let (previous, starts) = cache.staleWhileRevalidating(key, window: staleWindow)
+        {
+            if starts { revalidateInBackground(provider, key: key, logger: logger) }
+            guard let buffer = coding == .gzip ? previous.bytes.gzip : previous.bytes.identity else { return nil }
+            let updating = Updating(age: max(0, Int(clock.date.timeIntervalSince(previous.fetchedAt))), startedVendorCall: starts)
+            return buffer.withUnsafeReadableBytes { body($0, previous.bytes.validator, .transient(maxAge: 0), updating) }
+        }
         guard coding == .gzip, !cache.holdsNotFinal(key), let stored = store.finalAnswerNow(provider: key.provider, id: key.id),
             let freshness = Freshness.final(linksExpireAt: stored.bytes.linksExpireAt, margin: linkMargin, now: clock.date)
         else { return nil }
         cache.keep(stored.bytes, for: key)
-        return stored.bytes.gzip.withUnsafeReadableBytes { body($0, stored.bytes.validator, freshness) }
+        return stored.bytes.gzip.withUnsafeReadableBytes { body($0, stored.bytes.validator, freshness, nil) }
     }
 
     /// A vendor call that stands in for `Provider.fetchTask` (a list call already holds part of
