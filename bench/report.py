@@ -71,6 +71,15 @@ def table(path):
                 print(f"scenario 1, taskgate {words}: {ratio:.2f}x (target ≥ {goal}x) {'met' if ratio >= goal else 'MISSED'}")
 
 
+    five = next((s for s in scenarios if s.startswith("5 ")), None)
+    if five and mine_of(rows, five):
+        print()
+        for target in ("taskgate", "taskgate-swr"):
+            p99 = median(five, target, "p99_ms")
+            if p99 is not None:
+                print(f"scenario 5, {target} p99: {p99:.2f} ms (target < 5 ms) {'met' if p99 < 5 else 'MISSED'}")
+
+
 def mine_of(rows, scenario):
     return any(r["scenario"] == scenario and r["target"] == "taskgate" for r in rows)
 

@@ -6,7 +6,8 @@
 # As deployed: taskgate at its default log level (one JSON access line per request, stdout to a
 # file) and nginx with its access log on (to a file). Scenario 1 adds two references: taskgate
 # with its access log off, and nginx `gzip_static` serving the same precompressed bytes from its
-# open-file cache (the near-limit of serving them over HTTP/1.1 here).
+# open-file cache (the near-limit of serving them over HTTP/1.1 here). Scenario 5 adds taskgate
+# with `stale_while_revalidate: 1s` (its own 1,000 running tasks), against the default (off).
 #
 #   bench/run.sh                      # 3 rounds of 8 s per scenario and target
 #   BENCH_QUIET=1 bench/run.sh        # access logs off on both sides (taskgate at warning)
@@ -71,7 +72,7 @@ if [ "$store_kind" = postgres ]; then
     echo "   ($(python3 -c "print(round($(date +%s.%N) - $migrate_started, 1))") s)"
 fi
 
-# taskgate_config PORT [LOG_LEVEL]
+# taskgate_config PORT [LOG_LEVEL] [STALE_WHILE_REVALIDATE]
 taskgate_config() {
     cat <<YAML
 listen: 127.0.0.1:$1
@@ -91,6 +92,7 @@ providers:
     watch: false
     endpoint: http://127.0.0.1:19085
     client_key: bench-client-key
+    stale_while_revalidate: ${3:-0s}
 YAML
 }
 taskgate_config 19080 >"$work/taskgate.yaml"
@@ -114,6 +116,11 @@ if [ "$quiet" != 1 ]; then
     pids+=($!)
     until curl -sf http://127.0.0.1:19082/readyz >/dev/null 2>&1; do sleep 0.05; done
 fi
+# The same gateway with `stale_while_revalidate: 1s`, for scenario 5 (its own running tasks).
+taskgate_config 19083 "$log_level" 1s >"$work/taskgate-swr.yaml"
+"$bin/taskgate" serve --config "$work/taskgate-swr.yaml" >"$work/serve-swr.log" 2>&1 &
+pids+=($!)
+until curl -sf http://127.0.0.1:19083/readyz >/dev/null 2>&1; do sleep 0.05; done
 
 echo "== starting nginx (proxy_cache in front of a static origin with the same bodies; gzip_static)"
 cat >"$work/nginx/nginx.conf" <<NGINX
@@ -211,12 +218,18 @@ wrk -t2 -c64 -d"$duration" -s bench/random.lua http://127.0.0.1:19080 >/dev/null
 scenario "4 $count final tasks, random, gzip" "http://127.0.0.1:19080" nginx "http://127.0.0.1:19090"
 rss_load_kb=$(awk '/VmRSS/ {print $2}' "/proc/$serve/status")
 
-echo "== seeding 1,000 running tasks for taskgate and 5,000 for direct calls"
+echo "== seeding 1,000 running tasks for taskgate, 1,000 for taskgate-swr and 5,000 for direct calls"
+seq 910000 910999 | xargs -P 8 -I{} curl -sf -o /dev/null -X POST http://127.0.0.1:20085/_sim/tasks -d '{"id":"{}","timeline":[{"state":"running"}]}'
 seq 900000 900999 | xargs -P 8 -I{} curl -sf -o /dev/null -X POST http://127.0.0.1:20085/_sim/tasks -d '{"id":"{}","timeline":[{"state":"running"}]}'
 seq 950000 954999 | xargs -P 8 -I{} curl -sf -o /dev/null -X POST http://127.0.0.1:20085/_sim/tasks -d '{"id":"{}","timeline":[{"state":"running"}]}'
 calls_before=$(curl -sf http://127.0.0.1:20085/_sim/calls | python3 -c 'import json,sys; t=json.load(sys.stdin)["tasks"]; print(sum(sum(v.values()) for k,v in t.items() if 900000 <= int(k) < 901000))')
 taskgate_args=(-s bench/poll.lua); other_args=(-s bench/poll-direct.lua)
-scenario "5 polling 1,000 running tasks" "http://127.0.0.1:19080" simulator "http://127.0.0.1:19085"
+echo "== 5 polling 1,000 running tasks"
+for round in $(seq 1 "$rounds"); do
+    run "5 polling 1,000 running tasks" taskgate "$round" http://127.0.0.1:19080 -s bench/poll.lua
+    BENCH_POLL_FIRST=910000 run "5 polling 1,000 running tasks" taskgate-swr "$round" http://127.0.0.1:19083 -s bench/poll.lua
+    run "5 polling 1,000 running tasks" simulator "$round" http://127.0.0.1:19085 -s bench/poll-direct.lua
+done
 calls_after=$(curl -sf http://127.0.0.1:20085/_sim/calls | python3 -c 'import json,sys; t=json.load(sys.stdin)["tasks"]; print(sum(sum(v.values()) for k,v in t.items() if 900000 <= int(k) < 901000))')
 taskgate_requests=$(python3 -c "
 import json
@@ -225,6 +238,8 @@ print(sum(r['rps'] for r in rows if r['scenario'].startswith('5') and r['target'
 echo "== 5, diagnostic: which answers waited on a vendor call"
 wrk -t"$threads" -c"$connections" -d"$duration" --latency -s bench/poll-cache.lua http://127.0.0.1:19080 |
     awk '/^X-Cache:/ || / 99%/ {print "   diagnostic run: " $0}'
+BENCH_POLL_FIRST=910000 wrk -t"$threads" -c"$connections" -d"$duration" --latency -s bench/poll-cache.lua http://127.0.0.1:19083 |
+    awk '/^X-Cache:/ || / 99%/ {print "   diagnostic run, taskgate-swr: " $0}'
 
 if [ "$store_kind" = postgres ]; then
     echo "== scenario 6: three replicas on the PostgreSQL store behind nginx (upstream keepalive)"
