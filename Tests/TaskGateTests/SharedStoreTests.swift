@@ -239,7 +239,7 @@ import Testing
                     // has been asked about once more, by one of them.
                     #expect(await clock.sleepers(2))
                     let polls = { @Sendable in ids.map { sim.state.calls(for: $0)["getTaskResult"] ?? 0 } }
-                    try await clock.drive(for: .milliseconds(2500), sleepers: 2) { polls().allSatisfy { $0 >= 2 } }
+                    await clock.drive(for: .milliseconds(2500), sleepers: 2) { polls().allSatisfy { $0 >= 2 } }
                     // Both watchers asleep again until the next interval: nobody asked twice.
                     #expect(await eventually { clock.sleepers >= 2 && clock.nextDeadline.map { $0 > clock.now + .seconds(1) } == true })
                     #expect(polls() == Array(repeating: 2, count: 10))

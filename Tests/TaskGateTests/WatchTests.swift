@@ -62,7 +62,7 @@ import Testing
             #expect(sim.state.calls(for: id) == ["DescribeTaskDetail": 2])
             #expect((sim.state.calls(for: "*")["DescribeTasks"] ?? 0) >= 2)
             // The vendor has forgotten it; taskgate has not.
-            try await clock.drive(for: .seconds(60))
+            await clock.drive(for: .seconds(60))
             let later = try await client.get("/tasks/tencent/\(id)")
             #expect(later.headers[.xCache] == "HIT")
             #expect(try later.json()["status"] as? String == "succeeded")
@@ -108,7 +108,7 @@ import Testing
             addTask(sim.state, id: "900002", .state(.running))
             _ = try await client.get("/tasks/capmonster/900001")
             _ = try await client.get("/tasks/capmonster/900002")
-            try await clock.drive(for: .seconds(60))
+            await clock.drive(for: .seconds(60))
             #expect(try await Self.storedStatus(parts, "capmonster", "900001") == .succeeded)
             let finished = sim.state.calls(for: "900001")["getTaskResult"] ?? 0
             #expect(finished >= 5 && finished <= 7, "asked at 0 s, then every 2 s until 10 s: \(finished)")
