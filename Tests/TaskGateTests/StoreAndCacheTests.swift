@@ -2,6 +2,8 @@ import Foundation
 import GRDB
 import HTTPTypes
 import HummingbirdTesting
+import NIOCore
+import NIOPosix
 import TaskGate
 import TaskGateSimulators
 import Testing
@@ -163,6 +165,40 @@ import Testing
         try queue.close()
         let configuration = capMonsterConfiguration(endpoint: "http://127.0.0.1:9", store: path)
         #expect(throws: StoreOpenError.self) { _ = try buildApplication(configuration, logger: quietLogger) }
+    }
+
+    /// The hot path's read (its own connection per event loop) answers what the store holds: a
+    /// final answer field for field as the router reads it, nothing for a missing or not-final
+    /// task or an unreadable row, answers written after its first read, and nothing once the
+    /// store is closed.
+    @Test func theHotPathsReadIsTheStoresOwnAnswer() async throws {
+        let store = try SQLiteTaskStore(path: temporaryStorePath(), logger: quietLogger)
+        /// The hot read on one of the event loops (each in turn), as the hot path makes it.
+        func hotRead(_ id: String) async throws -> EncodedAnswer? {
+            try await MultiThreadedEventLoopGroup.singleton.next().submit { store.finalAnswerNow(provider: "p", id: id) }.get()
+        }
+        #expect(try await hotRead("1") == nil)
+        try await store.save(try TaskStoreContractTests.answer("1", .running))
+        #expect(try await hotRead("1") == nil)
+        let link = TaskStoreContractTests.link(expiring: 1_900_000_000)
+        try await store.save(try TaskStoreContractTests.answer("1", .succeeded, text: "done", link: link))
+        for _ in 0..<4 {
+            let hot = try #require(try await hotRead("1"))
+            let routed = try #require(try await store.answer(provider: "p", id: "1"))
+            #expect(hot.bytes.gzip == routed.bytes.gzip)
+            #expect(hot.bytes.validator == routed.bytes.validator)
+            #expect(hot.status == .succeeded)
+            #expect(hot.vendorStatus == routed.vendorStatus)
+            #expect(hot.fetchedAt == routed.fetchedAt)
+            #expect(hot.bytes.linksExpireAt == Date(timeIntervalSince1970: 1_900_000_000))
+            #expect(try TaskStoreContractTests.body(hot)?.contains("done") == true)
+        }
+        try await store.save(try TaskStoreContractTests.answer("2", .failed))
+        #expect(try await hotRead("2")?.status == .failed)
+        try await store.pool.write { db in try db.execute(sql: "UPDATE task SET etag = 'not hex' WHERE task_id = '2'") }
+        #expect(try await hotRead("2") == nil)
+        try store.close()
+        #expect(try await hotRead("1") == nil)
     }
 
     /// `taskgate_store_rows` reads a count kept beside the table (never a count(*) of it); a store

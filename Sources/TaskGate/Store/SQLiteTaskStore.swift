@@ -8,6 +8,8 @@ import Synchronization
 /// for the writer).
 public final class SQLiteTaskStore: TransferableStore {
     let pool: DatabasePool
+    /// The hot path's reads, on connections of the event loops' own.
+    private let hotReads: SQLiteHotReads
     let logger: Logger
     let metrics: GatewayMetrics?
     /// The receivers told of a task turning final, written in the same transaction.
@@ -47,6 +49,7 @@ public final class SQLiteTaskStore: TransferableStore {
         } catch {
             throw StoreOpenError(path: path, reason: Self.describe(error))
         }
+        self.hotReads = SQLiteHotReads(path: path)
         self.logger = logger
         self.metrics = metrics
         self.webhooks = webhooks
@@ -167,15 +170,14 @@ public final class SQLiteTaskStore: TransferableStore {
     /// read of a local file, like nginx reading a cached file). nil for anything else, errors
     /// included: the router then answers, and reports them.
     public func finalAnswerNow(provider: String, id: String) -> EncodedAnswer? {
-        guard let answer = try? pool.read({ db in try Self.readAnswer(provider: provider, id: id, in: db) }),
-            let answer, answer.isFinal
+        guard let answer = hotReads.answer(provider: provider, id: id), let answer, answer.isFinal
         else { return nil }
         return answer
     }
 
     /// One stored answer: `.some(nil)` when there is no row, nil when the row is unreadable.
     private static func readAnswer(provider: String, id: String, in db: Database) throws -> EncodedAnswer?? {
-        // Prepared once per connection: this is the read of every stored hit.
+        // Prepared once per connection: the router's read of every task not in memory.
         let statement = try db.cachedStatement(
             sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = ? AND task_id = ?"
         )
@@ -576,6 +578,7 @@ public final class SQLiteTaskStore: TransferableStore {
 
     /// Closes the pool once every connection is idle (WAL checkpointed by SQLite on last close).
     public func close() throws {
+        hotReads.close()
         try pool.close()
     }
 
