@@ -3,6 +3,10 @@ import Synchronization
 /// Runs `body`, or throws `TimeoutError` once `timeout` has passed; `body` is then cancelled and
 /// left to end on its own (a connection lease may not notice cancellation at once). The timer is
 /// cancelled as soon as `body` ends, so finished operations leave no sleeping task behind.
+///
+/// The caller's own cancellation is deliberately not passed on: `body` is a store operation or a
+/// mirror download made for an answer, and a final answer must be kept even when the request
+/// (or the long poll) that fetched it is gone; the timeout still bounds it.
 func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let race = FirstOutcome<T>()
     return try await withCheckedThrowingContinuation { continuation in
