@@ -5,7 +5,8 @@
 # resident memory idle and after load, random-id throughput (so at 1M and 10M most answers come
 # from SQLite, not memory). At 1,000,000: nginx proxy_cache holding the same 1,000,000 answers
 # (taskgate as its upstream, warmed with every id), and paging GET /tasks?provider=capmonster
-# through 1,000,000 stored CapMonster tasks. Asserts nothing; prints a table and writes
+# through 1,000,000 stored CapMonster tasks; for each size, how much of the store the page cache
+# held and the disk's random reads (bench/disk.py). Asserts nothing; prints a table and writes
 # bench/scale-results.json.
 #
 #   BENCH_SCALE=1 bench/run.sh
@@ -109,8 +110,12 @@ for size in $sizes; do
     rss_idle=$(rss_kib "$serve")
     read -r rps p99 bad <<<"$(random_run http://127.0.0.1:19180 "$size")"
     rss_load=$(rss_kib "$serve")
+    # What bounds lookups that miss memory at this size: how much of the store the page cache
+    # kept through the run, and the disk's random reads past it.
+    disk=$(python3 bench/disk.py "$store" 2)
     echo "   ready ${ready_ms} ms, ${bytes_per_task} B/task, RSS ${rss_idle} KiB idle / ${rss_load} KiB after load, random ${rps} req/s p99 ${p99} ms (non-2xx ${bad})"
-    row="{\"tasks\": $size, \"seed_seconds\": $seed_seconds, \"disk_bytes\": $disk_bytes, \"bytes_per_task\": $bytes_per_task, \"ready_ms\": $ready_ms, \"rss_idle_kib\": $rss_idle, \"rss_after_load_kib\": $rss_load, \"random_rps\": $rps, \"random_p99_ms\": $p99, \"non_2xx\": $bad"
+    echo "   disk: $disk"
+    row="{\"tasks\": $size, \"seed_seconds\": $seed_seconds, \"disk_bytes\": $disk_bytes, \"bytes_per_task\": $bytes_per_task, \"ready_ms\": $ready_ms, \"rss_idle_kib\": $rss_idle, \"rss_after_load_kib\": $rss_load, \"random_rps\": $rps, \"random_p99_ms\": $p99, \"non_2xx\": $bad, \"disk\": $disk"
 
     if [ "$size" = 1000000 ]; then
         echo "== paging GET /tasks?provider=capmonster&limit=100 through 1,000,000 tasks"
@@ -174,6 +179,11 @@ for r in rows:
     line = f"{r['tasks']:,}: random ÷ {rows[0]['tasks']:,} = {r['random_rps'] / base:.2f}x"
     if "nginx_random_rps" in r:
         line += f"; ÷ nginx = {r['random_rps'] / r['nginx_random_rps']:.2f}x"
+    if r.get("disk", {}).get("resident_bytes") is not None:
+        d = r["disk"]
+        line += (f"; page cache held {d['resident_bytes'] / d['file_bytes']:.0%} of the store after the run, disk "
+                 f"{d['direct_random_reads_per_s_qd1']:,}/{d['direct_random_reads_per_s_qd8']:,}/{d['direct_random_reads_per_s_qd32']:,} "
+                 "random reads/s at depth 1/8/32")
     if "listing" in r:
         l = r["listing"]
         line += f"; listing {l['first_pages_per_s']:,.0f} pages/s at the start, {l['last_pages_per_s']:,.0f} at the end ({l['pages']:,} pages)"
