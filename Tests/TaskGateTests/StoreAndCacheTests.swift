@@ -197,6 +197,8 @@ import Testing
         #expect(try await hotRead("2")?.status == .failed)
         try await store.pool.write { db in try db.execute(sql: "UPDATE task SET etag = 'not hex' WHERE task_id = '2'") }
         #expect(try await hotRead("2") == nil)
+        // The router's read of it is an error, never "no such task".
+        await #expect(throws: GatewayError.self) { try await store.answer(provider: "p", id: "2") }
         try store.close()
         #expect(try await hotRead("1") == nil)
     }

@@ -73,10 +73,9 @@ final class SQLiteHotReads: Sendable {
                 return nil
             }
             var statement: OpaquePointer?
-            let sql = "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = ? AND task_id = ?"
-            // As the store's own connections: a small page cache, the answers live in taskgate's memory.
-            guard sqlite3_exec(database, "PRAGMA cache_size = -2048", nil, nil, nil) == SQLITE_OK,
-                sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK, let statement
+            let query = SQLiteTaskStore.answerQuery
+            guard sqlite3_exec(database, SQLiteTaskStore.pageCacheSize, nil, nil, nil) == SQLITE_OK,
+                sqlite3_prepare_v3(database, query, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK, let statement
             else {
                 sqlite3_close_v2(database)
                 return nil
@@ -98,18 +97,15 @@ final class SQLiteHotReads: Sendable {
         func answer(provider: String, id: String) -> EncodedAnswer?? {
             handles.withLock { handles -> EncodedAnswer?? in
                 guard let statement = handles?.statement else { return nil }
-                defer {
-                    sqlite3_reset(statement)
-                    sqlite3_clear_bindings(statement)
-                }
+                // Both parameters are bound again by the next read.
+                defer { sqlite3_reset(statement) }
                 guard Self.bind(provider, at: 1, in: statement), Self.bind(id, at: 2, in: statement) else { return nil }
                 switch sqlite3_step(statement) {
                 case SQLITE_DONE: return .some(nil)
                 case SQLITE_ROW: break
                 default: return nil
                 }
-                guard let status = Self.text(0, statement).flatMap(TaskStatus.init(rawValue:)),
-                    let validator = Self.text(3, statement).flatMap(Validator.init(hex:)),
+                guard let status = Self.text(0, statement), let etag = Self.text(3, statement),
                     sqlite3_column_type(statement, 2) == SQLITE_BLOB
                 else { return nil }
                 let count = Int(sqlite3_column_bytes(statement, 2))
@@ -117,18 +113,20 @@ final class SQLiteHotReads: Sendable {
                 if count > 0, let bytes = sqlite3_column_blob(statement, 2) {
                     body.writeBytes(UnsafeRawBufferPointer(start: bytes, count: count))
                 }
-                return EncodedAnswer(
-                    provider: provider,
-                    id: id,
-                    status: status,
-                    vendorStatus: Self.text(1, statement),
-                    fetchedAt: Date(timeIntervalSince1970: sqlite3_column_double(statement, 4)),
-                    gzipBody: body,
-                    identityBody: nil,
-                    validator: validator,
-                    linksExpireAt: sqlite3_column_type(statement, 5) == SQLITE_NULL
-                        ? nil : Date(timeIntervalSince1970: sqlite3_column_double(statement, 5))
-                )
+                // An unreadable row is nil, not "no row".
+                guard
+                    let answer = SQLiteTaskStore.storedAnswer(
+                        provider: provider,
+                        id: id,
+                        status: status,
+                        vendorStatus: Self.text(1, statement),
+                        body: body,
+                        etag: etag,
+                        fetchedAt: sqlite3_column_double(statement, 4),
+                        linksExpireAt: sqlite3_column_type(statement, 5) == SQLITE_NULL ? nil : sqlite3_column_double(statement, 5)
+                    )
+                else { return nil }
+                return answer
             }
         }
 

@@ -23,15 +23,14 @@ public final class SQLiteTaskStore: TransferableStore {
         var configuration = Configuration()
         configuration.label = "taskgate.store"
         configuration.busyMode = .timeout(5)
-        // Reads are single indexed lookups, each over in microseconds: the two event loops and
-        // the router's reads rarely need more than three connections, each with its page cache.
+        // The router's reads are single indexed lookups, each over in microseconds (the event
+        // loops read through connections of their own, SQLiteHotReads): three connections, each
+        // with its page cache, are plenty.
         configuration.maximumReaderCount = 3
         configuration.prepareDatabase { db in
             // Full durability: a final answer is on disk before the caller sees it.
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Hot answers live in taskgate's own memory layer; SQLite's page cache per connection
-            // (8 MiB by default, times the pool's readers) would mostly hold them twice.
-            try db.execute(sql: "PRAGMA cache_size = -2048")
+            try db.execute(sql: Self.pageCacheSize)
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -175,25 +174,60 @@ public final class SQLiteTaskStore: TransferableStore {
         return answer
     }
 
+    /// Hot answers live in taskgate's own memory layer; SQLite's page cache per connection (8 MiB
+    /// by default, times the connections) would mostly hold them twice.
+    static let pageCacheSize = "PRAGMA cache_size = -2048"
+
+    /// The read of one stored answer, by the router (`readAnswer`) and the hot path
+    /// (`SQLiteHotReads`); its columns in the order `storedAnswer` takes them.
+    static let answerQuery =
+        "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = ? AND task_id = ?"
+
     /// One stored answer: `.some(nil)` when there is no row, nil when the row is unreadable.
     private static func readAnswer(provider: String, id: String, in db: Database) throws -> EncodedAnswer?? {
         // Prepared once per connection: the router's read of every task not in memory.
-        let statement = try db.cachedStatement(
-            sql: "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = ? AND task_id = ?"
-        )
+        let statement = try db.cachedStatement(sql: answerQuery)
         guard let row = try Row.fetchOne(statement, arguments: [provider, id]) else { return .some(nil) }
-        guard let status = TaskStatus(rawValue: row["status"]), let validator = Validator(hex: row["etag"]) else { return nil }
         let body: Data = row["body_gzip"]
+        // An unreadable row is nil, not "no row".
+        guard
+            let answer = storedAnswer(
+                provider: provider,
+                id: id,
+                status: row["status"],
+                vendorStatus: row["vendor_status"],
+                body: ByteBuffer(bytes: body),
+                etag: row["etag"],
+                fetchedAt: row["fetched_at"],
+                linksExpireAt: row["links_expire_at"]
+            )
+        else { return nil }
+        return answer
+    }
+
+    /// An answer from the columns of `answerQuery`; nil when they do not make one (an unknown
+    /// status, an ETag that is not hex).
+    static func storedAnswer(
+        provider: String,
+        id: String,
+        status: String,
+        vendorStatus: String?,
+        body: ByteBuffer,
+        etag: String,
+        fetchedAt: Double,
+        linksExpireAt: Double?
+    ) -> EncodedAnswer? {
+        guard let status = TaskStatus(rawValue: status), let validator = Validator(hex: etag) else { return nil }
         return EncodedAnswer(
             provider: provider,
             id: id,
             status: status,
-            vendorStatus: row["vendor_status"],
-            fetchedAt: Date(timeIntervalSince1970: row["fetched_at"]),
-            gzipBody: ByteBuffer(bytes: body),
+            vendorStatus: vendorStatus,
+            fetchedAt: Date(timeIntervalSince1970: fetchedAt),
+            gzipBody: body,
             identityBody: nil,
             validator: validator,
-            linksExpireAt: (row["links_expire_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+            linksExpireAt: linksExpireAt.map(Date.init(timeIntervalSince1970:))
         )
     }
 
