@@ -119,6 +119,9 @@ import Testing
     @Test func aBlockedOutputDropsAndCountsLinesInsteadOfGrowing() async throws {
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)
+        // Close-on-exec at once: a process another test starts meanwhile (the PostgreSQL cluster)
+        // must not inherit the write end, or the read below never sees its end.
+        for end in ends { #expect(fcntl(end, F_SETFD, FD_CLOEXEC) == 0) }
         let sink = LogSink(fileDescriptor: ends[1], flushBytes: 4096, flushInterval: .seconds(3600), capacity: 16 << 10)
         let line = [UInt8](repeating: UInt8(ascii: "b"), count: 99) + [UInt8(ascii: "\n")]
         let count = 20_000
