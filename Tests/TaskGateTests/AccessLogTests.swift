@@ -77,6 +77,19 @@ import Testing
         #expect(keys(rendered) == keys(expected))
     }
 
+    /// The line's `duration_ms` is written by hand as `Double`'s description writes it (the
+    /// handler's metadata path).
+    @Test func durationsAreWrittenAsTheirDoubleDescription() {
+        var samples: [Int64] = Array(0...2_000) + [9_999, 10_000, 10_001, 123_456, 1_000_000, 86_400_000_000, (1 << 50) - 1, 1 << 50]
+        var generator = SystemRandomNumberGenerator()
+        samples += (0..<2_000).map { _ in Int64.random(in: 0...(1 << 40), using: &generator) }
+        for microseconds in samples {
+            var line: [UInt8] = []
+            AccessLog.Line.appendMilliseconds(microseconds: microseconds, to: &line)
+            #expect(String(decoding: line, as: UTF8.self) == "\(Double(microseconds) / 1000)", "\(microseconds)")
+        }
+    }
+
     @Test func logTimeIsUTCWithMilliseconds() {
         var time = LogTime()
         let format = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)

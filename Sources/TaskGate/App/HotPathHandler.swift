@@ -3,7 +3,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -496,18 +496,25 @@ struct AnswerTemplate {
     }
 }
 
-/// The `Date` header value, formatted once a second rather than per request.
+/// The `Date` header value, formatted once a second per thread rather than per request (and
+/// without a lock the event loops would take turns at).
 final class HTTPDate: Sendable {
-    private let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    private final class Cache: @unchecked Sendable {  // only its own thread touches it
+        var second = -1
+        var text = ""
+    }
+
+    private let cache = ThreadSpecificVariable<Cache>()
 
     var now: String {
         let seconds = Int(Date().timeIntervalSince1970)
-        return cache.withLock { cache in
-            if cache.second != seconds {
-                cache = (seconds, Self.format(Date(timeIntervalSince1970: TimeInterval(seconds))))
-            }
-            return cache.text
+        let cache = cache.currentValue ?? Cache()
+        if cache.second != seconds {
+            if cache.second == -1 { self.cache.currentValue = cache }
+            cache.second = seconds
+            cache.text = Self.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
         }
+        return cache.text
     }
 
     /// RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. The calendar is libc's `gmtime_r`

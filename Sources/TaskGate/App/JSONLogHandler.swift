@@ -25,7 +25,7 @@ public struct JSONLogHandler: LogHandler {
         if event.level >= .notice {
             sink.flush(then: line)
         } else {
-            sink.append { batch, _ in batch.append(contentsOf: line) }
+            sink.append(line: line)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -10,8 +11,9 @@ import Darwin
 /// Log lines on their way to a file (stdout), the way nginx writes `access_log … buffer= flush=`:
 /// rendered into one buffer and written in batches by a thread of their own — when the batch
 /// reaches `flushBytes`, at most `flushInterval` after a line, and at `flush()` (shutdown) — so a
-/// request costs no write system call. `flush(then:)` writes a line at once, after everything
-/// before it. Bounded: while the file does not take bytes (a blocked pipe), lines
+/// request costs no write system call. A line is rendered in its thread's own scratch buffer and
+/// only copied into the batch under the lock, so the event loops do not queue for each other
+/// while rendering. `flush(then:)` writes a line at once, after everything before it. Bounded: while the file does not take bytes (a blocked pipe), lines
 /// past `capacity` are dropped and counted (`droppedLines`), never queued without end.
 public final class LogSink: @unchecked Sendable {
     /// Standard output, where taskgate's JSON lines go.
@@ -28,7 +30,6 @@ public final class LogSink: @unchecked Sendable {
     private var fillingLines = 0
     /// The previous batch's storage, kept to be filled again.
     private var spare: [UInt8] = []
-    private var time = LogTime()
     private var writerStarted = false
     private var closed = false
 
@@ -48,9 +49,17 @@ public final class LogSink: @unchecked Sendable {
     /// failing).
     public var droppedLines: Int { dropped.load(ordering: .relaxed) }
 
-    /// Renders one line (its newline included) straight into the batch; `render` is also given
+    /// Renders one line (its newline included) and adds it to the batch; `render` is also given
     /// the time now in the log's format, made once a second.
     func append(_ render: (inout [UInt8], _ time: inout LogTime) -> Void) {
+        let scratch = Scratch.current
+        scratch.line.removeAll(keepingCapacity: true)
+        render(&scratch.line, &scratch.time)
+        append(line: scratch.line)
+    }
+
+    /// Adds one rendered line (its newline included) to the batch.
+    func append(line: [UInt8]) {
         condition.lock()
         if !writerStarted, !closed { startWriter() }
         guard filling.count < capacity else {
@@ -58,7 +67,7 @@ public final class LogSink: @unchecked Sendable {
             dropped.add(1, ordering: .relaxed)
             return
         }
-        render(&filling, &time)
+        filling.append(contentsOf: line)
         fillingLines += 1
         if filling.count >= flushBytes { condition.signal() }
         condition.unlock()
@@ -82,6 +91,27 @@ public final class LogSink: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         flush()
+    }
+
+    /// A thread's line being rendered and its log time, shared by every sink (a thread renders
+    /// one line at a time). Unchecked: only the thread that made it touches it.
+    private final class Scratch: @unchecked Sendable {
+        var line: [UInt8] = []
+        var time = LogTime()
+        /// A line longer than this (a huge path) does not keep its storage for the thread.
+        static let keptCapacity = 4096
+        private static let perThread = ThreadSpecificVariable<Scratch>()
+
+        static var current: Scratch {
+            if let scratch = perThread.currentValue {
+                if scratch.line.capacity > keptCapacity { scratch.line = [] }
+                return scratch
+            }
+            let scratch = Scratch()
+            scratch.line.reserveCapacity(512)
+            perThread.currentValue = scratch
+            return scratch
+        }
     }
 
     private func startWriter() {

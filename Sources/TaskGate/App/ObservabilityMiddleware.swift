@@ -94,7 +94,7 @@ extension AccessLog.Line {
         line.append(contentsOf: #","client":"#.utf8)
         JSONWriter.appendQuoted(client ?? "-", to: &line)
         line.append(contentsOf: #","duration_ms":""#.utf8)
-        line.append(contentsOf: "\(durationMilliseconds)".utf8)
+        Self.appendMilliseconds(microseconds: elapsed.nanoseconds / 1000, to: &line)
         line.append(contentsOf: #"","forwarded_for":"#.utf8)
         JSONWriter.appendQuoted(forwardedFor ?? "-", to: &line)
         line.append(contentsOf: #","method":"#.utf8)
@@ -136,6 +136,28 @@ extension AccessLog.Line {
 
     /// Milliseconds to the microsecond.
     private var durationMilliseconds: Double { Double(elapsed.nanoseconds / 1000) / 1000 }
+
+    /// `microseconds` as milliseconds, written as `Double`'s description writes them (`1.52`,
+    /// `0.0`, `12.0`) without making a `Double` and a `String` per line.
+    static func appendMilliseconds(microseconds: Int64, to line: inout [UInt8]) {
+        guard microseconds >= 0, microseconds < 1 << 50 else {
+            line.append(contentsOf: "\(Double(microseconds) / 1000)".utf8)
+            return
+        }
+        appendDecimal(Int(microseconds / 1000), to: &line)
+        line.append(UInt8(ascii: "."))
+        var fraction = Int(microseconds % 1000)
+        guard fraction > 0 else {
+            line.append(UInt8(ascii: "0"))
+            return
+        }
+        var divisor = 100
+        while fraction > 0 {
+            line.append(UInt8(ascii: "0") + UInt8(fraction / divisor))
+            fraction %= divisor
+            divisor /= 10
+        }
+    }
 
     private static func appendDecimal(_ value: Int, to line: inout [UInt8]) {
         guard value >= 10 || value < 0 else {
