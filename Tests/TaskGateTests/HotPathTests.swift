@@ -448,6 +448,19 @@ struct RawAnswer {
         #expect(packed.heldBytes <= packed.budget)
     }
 
+    /// The hot path reads an answer after letting go of the cache's lock: what it was handed
+    /// stays whole while other answers push its slab out (its memory reused for theirs).
+    @Test func aHeldAnswerOutlivesItsSlabGoing() {
+        var packed = PackedAnswers(budget: 64 << 10)
+        let first = Self.answer(1)
+        packed.insert(first, for: Self.key(1))
+        let held = packed.lookup(Self.key(1))
+        for index in 2..<2_000 { packed.insert(Self.answer(index), for: Self.key(index)) }
+        #expect(packed.lookup(Self.key(2)) == nil, "every early slab has gone")
+        #expect(held?.withBytes { ByteBuffer(bytes: $0.gzip) } == first.gzip)
+        #expect(held?.withBytes { $0.validator } == first.validator)
+    }
+
     @Test func aZeroBudgetHoldsNothing() {
         var packed = PackedAnswers(budget: 0)
         packed.insert(Self.answer(1), for: Self.key(1))

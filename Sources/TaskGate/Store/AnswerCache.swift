@@ -90,21 +90,21 @@ final class AnswerCache: Sendable {
     /// Calls `body` with the bytes of a fresh answer held in memory (as ``fresh(_:linkMargin:)``
     /// finds it), its validator and its freshness, without copying the bytes out first (the hot
     /// path writes them straight into its answer). For `.identity`, only when the JSON body is
-    /// held too. The bytes are valid only inside `body`, which runs under the cache's lock: it
-    /// must be short and must not call back.
-    func withFresh<Result: Sendable>(
+    /// held too. The bytes are valid only inside `body`, which runs after the cache's lock is let
+    /// go.
+    func withFresh<Result>(
         _ key: Key,
         coding: ContentCoding,
         linkMargin: Double,
         _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ freshness: Freshness) -> Result
     ) -> Result? {
         let now = clock.date
-        let found: FreshAnswer<Result>? = state.withLock { state in
+        let found: FreshAnswer? = state.withLock { state in
             if let held = state.finals.lookup(key) {
                 guard let freshness = Freshness.final(linksExpireAt: held.linksExpireAt, margin: linkMargin, now: now),
-                    let bytes = coding == .gzip ? held.gzip : held.identity
+                    coding == .gzip || held.identity != nil
                 else { return nil }
-                return .final(body(bytes, held.validator, freshness))
+                return .final(held, freshness)
             }
             guard let entry = Self.freshNotFinal(key, now: now, in: state),
                 let buffer = coding == .gzip ? entry.answer.bytes.gzip : entry.answer.bytes.identity
@@ -112,7 +112,8 @@ final class AnswerCache: Sendable {
             return .notFinal(buffer, entry.answer.bytes.validator, maxAge: Self.secondsUntil(entry.expires, from: now))
         }
         switch found {
-        case .final(let result): return result
+        case .final(let held, let freshness):
+            return held.withBytes { held in body(coding == .gzip ? held.gzip : held.identity!, held.validator, freshness) }
         case .notFinal(let buffer, let validator, let maxAge):
             // A not-final answer's buffer lives on its own: read outside the lock.
             return buffer.withUnsafeReadableBytes { body($0, validator, .transient(maxAge: maxAge)) }
@@ -121,8 +122,8 @@ final class AnswerCache: Sendable {
     }
 
     /// What ``withFresh(_:coding:linkMargin:_:)`` found under the lock.
-    private enum FreshAnswer<Result: Sendable>: Sendable {
-        case final(Result)
+    private enum FreshAnswer: Sendable {
+        case final(PackedAnswers.Held, Freshness)
         case notFinal(ByteBuffer, Validator, maxAge: Int)
     }
 
@@ -165,13 +166,15 @@ final class AnswerCache: Sendable {
         guard let held = state.finals.lookup(key),
             let freshness = Freshness.final(linksExpireAt: held.linksExpireAt, margin: linkMargin, now: now)
         else { return nil }
-        let answer = AnswerBytes(
-            gzip: ByteBuffer(bytes: held.gzip),
-            identity: held.identity.map { ByteBuffer(bytes: $0) },
-            validator: held.validator,
-            status: held.status,
-            linksExpireAt: held.linksExpireAt
-        )
+        let answer = held.withBytes { held in
+            AnswerBytes(
+                gzip: ByteBuffer(bytes: held.gzip),
+                identity: held.identity.map { ByteBuffer(bytes: $0) },
+                validator: held.validator,
+                status: held.status,
+                linksExpireAt: held.linksExpireAt
+            )
+        }
         return (answer, freshness)
     }
 

@@ -12,8 +12,10 @@ import NIOCore
 /// given back a slab at a time, oldest first; an answer read since it was last passed gets a
 /// second chance and is copied into the newest slab (CLOCK, over slabs).
 ///
-/// Not thread-safe: ``AnswerCache`` keeps it under its lock, and readers copy the bytes out
-/// before letting go of it.
+/// Not thread-safe: ``AnswerCache`` keeps it under its lock. A ``Held`` answer keeps its slabs
+/// alive, and a slab's written bytes are never rewritten, so its bytes can be read after the
+/// lock is let go (the hot path writes its answer outside the lock, not queued behind the other
+/// event loop's).
 struct PackedAnswers {
     /// Where a body lies. A gzip body follows its 16-byte validator in the slab.
     struct Location {
@@ -31,17 +33,25 @@ struct PackedAnswers {
         var referenced = false
     }
 
-    /// A held answer, as read.
-    struct Held {
+    /// A held answer, as read. Its bytes are valid for as long as it lives (it holds their
+    /// slabs); unchecked Sendable because those bytes never change.
+    struct Held: @unchecked Sendable {
         let gzip: UnsafeRawBufferPointer
         let identity: UnsafeRawBufferPointer?
         let validator: Validator
         let status: TaskStatus
         let linksExpireAt: Date?
+        /// The slabs of `gzip` and `identity`.
+        fileprivate let slabs: (Slab, Slab?)
+
+        /// Calls `body` with this answer, its bytes kept alive meanwhile.
+        func withBytes<Result>(_ body: (Held) -> Result) -> Result {
+            withExtendedLifetime(slabs) { body(self) }
+        }
     }
 
     /// One block of memory, filled from the front and never rewritten.
-    private final class Slab {
+    fileprivate final class Slab {
         let sequence: UInt32
         let memory: UnsafeMutableRawBufferPointer
         var used = 0
@@ -95,19 +105,20 @@ struct PackedAnswers {
         self.slabSize = min(max(budget / 32, 4 << 10), 1 << 20)
     }
 
-    /// The answer held for `key`, marked as read. The bytes stay valid until this value is
-    /// next changed (a slab may go then).
+    /// The answer held for `key`, marked as read. Read its bytes inside ``Held/withBytes(_:)``.
     mutating func lookup(_ key: AnswerCache.Key) -> Held? {
         guard let entry = tables[key.provider]?[key.id] else { return nil }
         if !entry.referenced { tables[key.provider]?[key.id]?.referenced = true }
-        let record = slab(entry.gzip.slab).bytes(at: Int(entry.gzip.offset), count: 16 + Int(entry.gzip.length))
-        let identity = identities.isEmpty ? nil : identities[key].map { slab($0.slab).bytes(at: Int($0.offset), count: Int($0.length)) }
+        let gzipSlab = slab(entry.gzip.slab)
+        let record = gzipSlab.bytes(at: Int(entry.gzip.offset), count: 16 + Int(entry.gzip.length))
+        let identity = identities.isEmpty ? nil : identities[key].map { (slab($0.slab), $0) }
         return Held(
             gzip: UnsafeRawBufferPointer(rebasing: record[16...]),
-            identity: identity,
+            identity: identity.map { slab, location in slab.bytes(at: Int(location.offset), count: Int(location.length)) },
             validator: Validator(bytes: UnsafeRawBufferPointer(rebasing: record[..<16])),
             status: entry.status,
-            linksExpireAt: entry.linksExpireAt == 0 ? nil : Date(timeIntervalSince1970: Double(entry.linksExpireAt))
+            linksExpireAt: entry.linksExpireAt == 0 ? nil : Date(timeIntervalSince1970: Double(entry.linksExpireAt)),
+            slabs: (gzipSlab, identity?.0)
         )
     }
 
