@@ -13,8 +13,9 @@ import Darwin
 /// reaches `flushBytes`, at most `flushInterval` after a line, and at `flush()` (shutdown) — so a
 /// request costs no write system call. A line is rendered in its thread's own scratch buffer and
 /// only copied into the batch under the lock, so the event loops do not queue for each other
-/// while rendering. `flush(then:)` writes a line at once, after everything before it. Bounded: while the file does not take bytes (a blocked pipe), lines
-/// past `capacity` are dropped and counted (`droppedLines`), never queued without end.
+/// while rendering. `flush(then:)` writes a line at once, after everything before it. Bounded:
+/// while the file does not take bytes (a blocked pipe), lines past `capacity` are dropped and
+/// counted (`droppedLines`), never queued without end.
 public final class LogSink: @unchecked Sendable {
     /// Standard output, where taskgate's JSON lines go.
     public static let standardOutput = LogSink(fileDescriptor: STDOUT_FILENO)
@@ -24,14 +25,20 @@ public final class LogSink: @unchecked Sendable {
     private let flushInterval: TimeInterval
     private let capacity: Int
 
-    /// Guards the fields below it; signalled when a batch is due.
-    private let condition = NSCondition()
-    private var filling: [UInt8] = []
-    private var fillingLines = 0
-    /// The previous batch's storage, kept to be filled again.
-    private var spare: [UInt8] = []
-    private var writerStarted = false
-    private var closed = false
+    /// The lines not yet written. A `Mutex` (which spins briefly before it sleeps): a line is
+    /// added in the time of one copy, so the event loops seldom wait for each other.
+    private let batch: Mutex<Batch>
+    /// Wakes the writer when a batch is full or the sink closes.
+    private let due = NSCondition()
+
+    private struct Batch {
+        var filling: [UInt8] = []
+        var lines = 0
+        /// The previous batch's storage, kept to be filled again.
+        var spare: [UInt8] = []
+        var writerStarted = false
+        var closed = false
+    }
 
     /// Held from taking a batch until it is written, so batches reach the file in order.
     private let writing = NSLock()
@@ -42,7 +49,9 @@ public final class LogSink: @unchecked Sendable {
         self.flushBytes = flushBytes
         self.flushInterval = flushInterval.seconds
         self.capacity = capacity
-        filling.reserveCapacity(flushBytes + 4096)
+        var batch = Batch()
+        batch.filling.reserveCapacity(flushBytes + 4096)
+        self.batch = Mutex(batch)
     }
 
     /// Lines dropped since the start: the file did not take them (blocked past `capacity`, or
@@ -60,17 +69,18 @@ public final class LogSink: @unchecked Sendable {
 
     /// Adds one rendered line (its newline included) to the batch.
     func append(line: [UInt8]) {
-        condition.lock()
-        if !writerStarted, !closed { startWriter() }
-        guard filling.count < capacity else {
-            condition.unlock()
-            dropped.add(1, ordering: .relaxed)
-            return
+        let (startsWriter, added, filled) = batch.withLock { batch -> (Bool, Bool, Bool) in
+            let startsWriter = !batch.writerStarted && !batch.closed
+            if startsWriter { batch.writerStarted = true }
+            guard batch.filling.count < capacity else { return (startsWriter, false, false) }
+            let wasShort = batch.filling.count < flushBytes
+            batch.filling.append(contentsOf: line)
+            batch.lines += 1
+            return (startsWriter, true, wasShort && batch.filling.count >= flushBytes)
         }
-        filling.append(contentsOf: line)
-        fillingLines += 1
-        if filling.count >= flushBytes { condition.signal() }
-        condition.unlock()
+        if startsWriter { startWriter() }
+        if !added { dropped.add(1, ordering: .relaxed) }
+        if filled { wakeWriter() }
     }
 
     /// Writes everything buffered, then `line` if any, before returning.
@@ -86,11 +96,15 @@ public final class LogSink: @unchecked Sendable {
     /// Writes everything buffered and stops the writer thread; lines appended later are written
     /// only by `flush`.
     public func close() {
-        condition.lock()
-        closed = true
-        condition.signal()
-        condition.unlock()
+        batch.withLock { $0.closed = true }
+        wakeWriter()
         flush()
+    }
+
+    private func wakeWriter() {
+        due.lock()
+        due.signal()
+        due.unlock()
     }
 
     /// A thread's line being rendered and its log time, shared by every sink (a thread renders
@@ -115,7 +129,6 @@ public final class LogSink: @unchecked Sendable {
     }
 
     private func startWriter() {
-        writerStarted = true
         let thread = Thread { [self] in
             while writeWhenDue() {}
         }
@@ -126,32 +139,32 @@ public final class LogSink: @unchecked Sendable {
     /// Waits for a full batch or the interval, then writes what there is.
     /// - Returns: false once the sink is closed.
     private func writeWhenDue() -> Bool {
-        condition.lock()
-        let due = Date(timeIntervalSinceNow: flushInterval)
-        while filling.count < flushBytes, !closed, condition.wait(until: due) {}
-        let (empty, open) = (filling.isEmpty, !closed)
-        condition.unlock()
+        let deadline = Date(timeIntervalSinceNow: flushInterval)
+        due.lock()
+        // A line that fills the batch signals under `due`'s lock after adding itself, so it is
+        // either seen here or wakes the wait.
+        while !batch.withLock({ $0.filling.count >= flushBytes || $0.closed }), due.wait(until: deadline) {}
+        due.unlock()
+        let (empty, open) = batch.withLock { ($0.filling.isEmpty, !$0.closed) }
         if !empty { flush() }
         return open
     }
 
     private func takeBatch() -> ([UInt8], Int) {
-        condition.lock()
-        defer { condition.unlock() }
-        var batch: [UInt8] = []
-        swap(&batch, &filling)
-        swap(&filling, &spare)
-        let lines = fillingLines
-        fillingLines = 0
-        return (batch, lines)
+        batch.withLock { batch in
+            var taken: [UInt8] = []
+            swap(&taken, &batch.filling)
+            swap(&batch.filling, &batch.spare)
+            defer { batch.lines = 0 }
+            return (taken, batch.lines)
+        }
     }
 
     /// Keeps a written batch's storage for the next one.
-    private func giveBack(_ batch: consuming [UInt8]) {
-        batch.removeAll(keepingCapacity: true)
-        condition.lock()
-        if batch.capacity <= capacity * 2 { spare = batch }
-        condition.unlock()
+    private func giveBack(_ written: consuming [UInt8]) {
+        written.removeAll(keepingCapacity: true)
+        guard written.capacity <= capacity * 2 else { return }
+        batch.withLock { [written] batch in batch.spare = written }
     }
 
     /// Writes all of `batch`; if the file refuses it, its lines count as dropped.
