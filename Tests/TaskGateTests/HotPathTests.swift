@@ -333,6 +333,31 @@ import Testing
         #expect(second.coalesced == true)
         #expect(second.answer.validator == answer.bytes.validator)
     }
+
+    /// Tasks polled for hours: every fresh not-final answer puts its key in the eviction clock
+    /// again. The clock stays within a small multiple of the answers held (it grew by one key
+    /// per vendor call, and past its bound every insert walked all of it under the lock).
+    @Test func pollingTheSameTasksDoesNotGrowTheEvictionClock() async throws {
+        let clock = ManualClock()
+        let cache = AnswerCache(budget: 64 << 20, clock: clock)
+        let answers = try (0..<50).map { index in
+            try EncodedAnswer(
+                record: TaskRecord(provider: "capmonster", kind: "capmonster", id: String(index), status: .running, fetchedAt: clock.date)
+            )
+        }
+        var longest = 0
+        for _ in 0..<200 {
+            for (index, answer) in answers.enumerated() {
+                let key = AnswerCache.Key(provider: "capmonster", id: String(index))
+                let loaded = try await cache.load(key, ttl: .seconds(2), linkMargin: 300) { () throws(GatewayError) in answer }
+                #expect(loaded.coalesced == false)
+            }
+            longest = max(longest, cache.clockLength)
+            clock.advance(by: .seconds(3))
+        }
+        #expect(longest <= 2 * 1024 + 1, "10,000 vendor answers for 50 tasks: \(longest) keys in the clock")
+        #expect(cache.clockLength >= 50 && cache.clockLength <= 2 * 1024 + 1)
+    }
 }
 
 /// An answer as the hot path wrote it, read back: status, headers in order, body.

@@ -330,11 +330,23 @@ final class AnswerCache: Sendable {
                 state.bytes -= Self.size(of: entry.answer)
             }
         }
-        // Keys of removed entries pile up only until the clock passes them.
+        // Every fresh answer for a key appends the key again; the keys of replaced and removed
+        // answers pile up only until the clock passes them or this compaction (each key held
+        // once after it, so it runs once per as many inserts as answers held: a task polled
+        // for hours must not grow the clock, nor make every insert walk it).
         if state.evictionOrder.count > 2 * max(state.slots.count, 1024) {
-            state.evictionOrder = Deque(state.evictionOrder.filter { if case .answer? = state.slots[$0] { true } else { false } })
+            var seen = Set<Key>(minimumCapacity: state.slots.count)
+            state.evictionOrder = Deque(
+                state.evictionOrder.filter { key in
+                    guard case .answer? = state.slots[key] else { return false }
+                    return seen.insert(key).inserted
+                }
+            )
         }
     }
+
+    /// Keys in the eviction clock (tests: it stays within a small multiple of the answers held).
+    var clockLength: Int { state.withLock { $0.evictionOrder.count } }
 
     private static func size(of answer: EncodedAnswer) -> Int {
         // Capacity, not length: NIO rounds every buffer up to a power of two.
