@@ -389,14 +389,25 @@ final class HotPath: Sendable {
 
     /// `provider` and `id` of `/tasks/{provider}/{id}`; nil for any other path, a query, or
     /// percent-encoding (the router decodes those).
+    /// One pass over the bytes: it runs for every request.
     static func taskPath(_ path: String) -> (String, String)? {
-        guard path.hasPrefix("/tasks/"), !path.utf8.contains(UInt8(ascii: "?")), !path.utf8.contains(UInt8(ascii: "%")) else { return nil }
-        let rest = path.dropFirst(7)
-        guard let slash = rest.firstIndex(of: "/") else { return nil }
-        let provider = rest[..<slash]
-        let id = rest[rest.index(after: slash)...]
-        guard !provider.isEmpty, !id.isEmpty, !id.utf8.contains(UInt8(ascii: "/")) else { return nil }
-        return (String(provider), String(id))
+        let bytes = path.utf8
+        guard path.hasPrefix("/tasks/") else { return nil }
+        let start = bytes.index(bytes.startIndex, offsetBy: 7)
+        var slash: String.Index?
+        var index = start
+        while index != bytes.endIndex {
+            switch bytes[index] {
+            case UInt8(ascii: "?"), UInt8(ascii: "%"): return nil
+            case UInt8(ascii: "/"):
+                guard slash == nil else { return nil }
+                slash = index
+            default: break
+            }
+            bytes.formIndex(after: &index)
+        }
+        guard let slash, slash != start, bytes.index(after: slash) != bytes.endIndex else { return nil }
+        return (String(path[start..<slash]), String(path[bytes.index(after: slash)...]))
     }
 }
 
