@@ -388,8 +388,8 @@ final class HotPath: Sendable {
     }
 
     /// `provider` and `id` of `/tasks/{provider}/{id}`; nil for any other path, a query, or
-    /// percent-encoding (the router decodes those).
-    /// One pass over the bytes: it runs for every request.
+    /// percent-encoding (the router decodes those). One pass over the bytes: it runs for every
+    /// request.
     static func taskPath(_ path: String) -> (String, String)? {
         let bytes = path.utf8
         guard path.hasPrefix("/tasks/") else { return nil }
@@ -519,13 +519,13 @@ final class HTTPDate: Sendable {
 
     var now: String {
         let seconds = Int(Date().timeIntervalSince1970)
-        let cache = cache.currentValue ?? Cache()
-        if cache.second != seconds {
-            if cache.second == -1 { self.cache.currentValue = cache }
-            cache.second = seconds
-            cache.text = Self.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
+        let mine = cache.currentValue ?? Cache()
+        if mine.second != seconds {
+            if mine.second == -1 { cache.currentValue = mine }
+            mine.second = seconds
+            mine.text = Self.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
         }
-        return cache.text
+        return mine.text
     }
 
     /// RFC 9110 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. The calendar is libc's `gmtime_r`
