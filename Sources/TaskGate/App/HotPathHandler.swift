@@ -519,9 +519,8 @@ final class HTTPDate: Sendable {
 
     var now: String {
         let seconds = Int(Date().timeIntervalSince1970)
-        let mine = cache.currentValue ?? Cache()
+        let mine = cache.current(orMake: Cache.init)
         if mine.second != seconds {
-            if mine.second == -1 { cache.currentValue = mine }
             mine.second = seconds
             mine.text = Self.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
         }

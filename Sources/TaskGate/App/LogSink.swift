@@ -117,13 +117,8 @@ public final class LogSink: @unchecked Sendable {
         private static let perThread = ThreadSpecificVariable<Scratch>()
 
         static var current: Scratch {
-            if let scratch = perThread.currentValue {
-                if scratch.line.capacity > keptCapacity { scratch.line = [] }
-                return scratch
-            }
-            let scratch = Scratch()
-            scratch.line.reserveCapacity(512)
-            perThread.currentValue = scratch
+            let scratch = perThread.current(orMake: Scratch.init)
+            if scratch.line.capacity > keptCapacity { scratch.line = [] }
             return scratch
         }
     }

@@ -102,7 +102,7 @@ final class AnswerCache: Sendable {
         let found: FreshAnswer? = state.withLock { state in
             if let held = state.finals.lookup(key) {
                 guard let freshness = Freshness.final(linksExpireAt: held.linksExpireAt, margin: linkMargin, now: now),
-                    coding == .gzip || held.identity != nil
+                    held.bytes(for: coding) != nil
                 else { return nil }
                 return .final(held, freshness)
             }
@@ -113,7 +113,7 @@ final class AnswerCache: Sendable {
         }
         switch found {
         case .final(let held, let freshness):
-            return held.withBytes { held in body(coding == .gzip ? held.gzip : held.identity!, held.validator, freshness) }
+            return held.withBytes { held in held.bytes(for: coding).map { body($0, held.validator, freshness) } }
         case .notFinal(let buffer, let validator, let maxAge):
             // A not-final answer's buffer lives on its own: read outside the lock.
             return buffer.withUnsafeReadableBytes { body($0, validator, .transient(maxAge: maxAge)) }

@@ -44,6 +44,11 @@ struct PackedAnswers {
         /// The slabs of `gzip` and `identity`.
         fileprivate let slabs: (Slab, Slab?)
 
+        /// The body in `coding`: identity only when an identity caller asked for it before.
+        func bytes(for coding: ContentCoding) -> UnsafeRawBufferPointer? {
+            coding == .gzip ? gzip : identity
+        }
+
         /// Calls `body` with this answer, its bytes kept alive meanwhile.
         func withBytes<Result>(_ body: (Held) -> Result) -> Result {
             withExtendedLifetime(slabs) { body(self) }
