@@ -181,7 +181,9 @@ func withAliyunGateway<T: Sendable>(
             let response = try await client.get("/tasks/aliyun/\(id)")
             #expect([.badRequest, .notFound].contains(response.status))
             if response.status == .badRequest {
-                #expect(try response.json()["type"] as? String == "urn:taskgate:problem:malformed-id")
+                // An empty id leaves a trailing slash: not a canonical path.
+                let kind = id.isEmpty ? "invalid-path" : "malformed-id"
+                #expect(try response.json()["type"] as? String == "urn:taskgate:problem:\(kind)")
             }
             #expect(sim.state.totalCalls == 0)
         }

@@ -78,16 +78,18 @@ func buildGateway(
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ObservabilityMiddleware(metrics: metrics, accessLog: AccessLog(logger: logger)))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: MethodMiddleware())
-    // The router's middleware and the hot path check requests with this one policy.
+    // The router's middleware and the hot path check requests with this one policy, the target
+    // first: nothing reads a path that is not canonical.
     let policy = RequestPolicy(auth: configuration.auth, maxURILength: configuration.limits.maxURILength, metrics: metrics)
     router.add(middleware: RequestTargetLimitMiddleware(policy: policy))
+    router.add(middleware: MethodMiddleware())
     if configuration.auth.isEnabled {
         router.add(middleware: AuthMiddleware(policy: policy))
     }
     TaskController(
         service: service,
         lister: TaskLister(tasks: service),
+        cursorKeys: CursorKeyring(store: store, configuredSecret: configuration.cursorSecret),
         providerNames: configuration.providers.map(\.name),
         metrics: metrics,
         maxWait: configuration.limits.maxWait

@@ -249,7 +249,7 @@ final class HotPath: Sendable {
         let hot: HotProvider
         let id: String
         do throws(GatewayError) {
-            try policy.checkTarget(head.uri)
+            try policy.checkTarget(head.uri, path: Substring(head.uri).utf8)
             let key = try policy.authenticate(path: head.uri, authorization: headers.first(name: "authorization"))
             let found = providers[providerName]
             if let key, found != nil {

@@ -2,8 +2,8 @@ import HTTPTypes
 
 /// The checks a request meets before taskgate looks for its answer, written once: the router's
 /// middleware and the hot path call these same functions in the same order — target length
-/// (414), caller key (401, 403 for metrics), the key's providers (403) — so a policy changes in
-/// one place.
+/// (414) and canonical path (400), caller key (401, 403 for metrics), the key's providers (403) —
+/// so a policy changes in one place.
 struct RequestPolicy: Sendable {
     let auth: AuthConfiguration
     let maxURILength: Int
@@ -16,23 +16,36 @@ struct RequestPolicy: Sendable {
         return id
     }
 
-    /// - Throws: `uri-too-long` (414) past `limits.max_uri_length`.
-    func checkTarget(_ target: String) throws(GatewayError) {
+    /// - Parameters:
+    ///   - target: the whole request target, as sent.
+    ///   - path: its path, exactly as the router will match it.
+    /// - Throws: `uri-too-long` (414) past `limits.max_uri_length`; `invalid-path` (400) for a
+    ///   path that is not in its one canonical form (`RequestPath`).
+    func checkTarget(_ target: String, path: Substring.UTF8View) throws(GatewayError) {
         guard target.utf8.count <= maxURILength else {
             throw GatewayError(.uriTooLong, "The request target is longer than \(maxURILength) bytes.")
         }
+        guard RequestPath.isCanonical(path) else {
+            throw GatewayError(
+                .invalidPath,
+                "The request path is not in canonical form (no empty or dot segments, no trailing slash, no percent-encoding)."
+            )
+        }
     }
+
+    /// The routes every caller may reach when keys are configured.
+    static let openPaths: Set<String> = ["/healthz", "/readyz", "/openapi.yaml"]
 
     /// The caller's key for a request to `path`: nil when keys are off or the route is open
     /// (health, readiness, the API description, and `/metrics` unless configured otherwise).
+    /// Every other path needs a key, known route or not: the policy fails closed.
     /// `authorization` is only read when keys are on (the hot path's header scan costs).
     /// - Throws: `unauthorized` (401) without a known key; `forbidden` (403) for metrics the key
     ///   may not read. Each refusal is counted.
     func authenticate(path: String, authorization: @autoclosure () -> String?) throws(GatewayError) -> AuthConfiguration.Key? {
         guard auth.isEnabled else { return nil }
-        let isTasks = path == "/tasks" || path.hasPrefix("/tasks/")
         let isMetrics = path == "/metrics"
-        guard isTasks || (isMetrics && auth.metricsRequiresKey) else { return nil }
+        guard !Self.openPaths.contains(path), !isMetrics || auth.metricsRequiresKey else { return nil }
         guard let authorization = authorization() else {
             metrics.authRefused(reason: "missing")
             throw GatewayError(.unauthorized, "This route needs Authorization: Bearer <key>.")

@@ -8,6 +8,7 @@ import NIOCore
 struct TaskController: Sendable {
     let service: TaskService
     let lister: TaskLister
+    let cursorKeys: CursorKeyring
     let providerNames: [String]
     let metrics: GatewayMetrics
     /// `limits.max_wait`: the longest `?wait=`.
@@ -86,7 +87,8 @@ struct TaskController: Sendable {
         // does not cover is 403.
         let filtered = parameters.contains { $0.0 == "provider" }
         let visible = context.allowedProviders.map { allowed in providerNames.filter(allowed.contains) } ?? providerNames
-        let query = try TaskQuery(parameters: parameters, configured: filtered ? providerNames : visible) { name in
+        let cursorKey = try await cursorKeys.key()
+        let query = try TaskQuery(parameters: parameters, configured: filtered ? providerNames : visible, cursorKey: cursorKey) { name in
             lister.tasks.providers[name]?.listSource(tasks: lister.tasks).vendorFilterNames ?? []
         }
         if filtered {
@@ -95,7 +97,7 @@ struct TaskController: Sendable {
         guard let coding = AcceptEncoding.choose(request.headers[.acceptEncoding]) else {
             throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")
         }
-        let page = await lister.page(for: query, logger: context.logger)
+        let page = try await lister.page(for: query, cursorKey: cursorKey, logger: context.logger)
         var body = ByteBuffer(bytes: page.jsonBytes())
         var headers: HTTPFields = [.contentType: "application/json", .vary: "Accept-Encoding", .cacheControl: "no-cache"]
         if coding == .gzip {

@@ -22,6 +22,9 @@ import Yams
 ///   listener closes, so a proxy or orchestrator stops sending work first.
 /// - `cache_memory` (size, default `64MiB`): bytes of final answers kept in memory in front of the
 ///   store (`64MiB`, `512KiB`, or plain bytes); not-final answers get an eighth of it on top.
+/// - `cursor_secret` (secret, optional, at least 32 characters): the key `GET /tasks` cursors are
+///   sealed with (HMAC-SHA256). Without it the store keeps a random key made on first start,
+///   which every replica on that store shares.
 /// - `providers` (map): one entry per provider instance; see `ProviderConfiguration`.
 /// - `auth` (map, optional): caller keys; see `AuthConfiguration`.
 /// - `limits` (map, optional): connection and request bounds; see `LimitsConfiguration`.
@@ -37,6 +40,8 @@ public struct GatewayConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(30)
     public var shutdownDrainDelay: Duration = .zero
     public var cacheMemoryBytes = 64 << 20
+    /// nil: the store's own key seals cursors.
+    public var cursorSecret: String?
     public var auth = AuthConfiguration()
     public var limits = LimitsConfiguration()
     /// Sorted by name.
@@ -53,8 +58,8 @@ public struct GatewayConfiguration: Sendable {
     }
 
     static let topLevelKeys: Set<String> = [
-        "listen", "store", "store_pool", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "providers",
-        "auth", "limits", "webhooks", "webhook_timeout",
+        "listen", "store", "store_pool", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "cursor_secret",
+        "providers", "auth", "limits", "webhooks", "webhook_timeout",
     ]
 
     public enum LogFormat: String, Sendable {
@@ -138,6 +143,10 @@ public struct GatewayConfiguration: Sendable {
         shutdownDrainDelay = try values.duration("shutdown_drain_delay", default: .zero, range: 0...600)
         cacheMemoryBytes = try values.size("cache_memory", default: 64 << 20, range: 0...(64 << 30))
         webhookTimeout = try values.duration("webhook_timeout", default: webhookTimeout, range: 0.1...600)
+        if let secret = values.string("cursor_secret", isSecret: true) {
+            guard secret.utf8.count >= 32 else { throw ConfigurationError(key: "cursor_secret", "is shorter than 32 characters") }
+            cursorSecret = secret
+        }
     }
 }
 

@@ -288,6 +288,11 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
             "v12: task_by_provider",
             ["CREATE INDEX task_by_provider ON task (provider, sequence)"]
         ),
+        (
+            // Secrets every replica shares, made by the first to start (the cursor key).
+            "v13: gateway_secret",
+            ["CREATE TABLE gateway_secret (name text PRIMARY KEY, value bytea NOT NULL)"]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an
@@ -693,6 +698,22 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     public func checkReadable() async throws(GatewayError) {
         try await perform("read", within: .milliseconds(1500)) {
             try await self.client.query("SELECT 1 FROM taskgate_migrations LIMIT 1", logger: self.logger)
+        }
+    }
+
+    public func sharedSecret(named name: String, candidate: [UInt8]) async throws(GatewayError) -> [UInt8] {
+        let candidate = ByteBuffer(bytes: candidate)
+        return try await perform("write") {
+            try await self.client.query(
+                "INSERT INTO gateway_secret (name, value) VALUES (\(name), \(candidate)) ON CONFLICT (name) DO NOTHING",
+                logger: self.logger
+            )
+            for try await value in try await self.client.query("SELECT value FROM gateway_secret WHERE name = \(name)", logger: self.logger)
+                .decode(ByteBuffer.self)
+            {
+                return Array(value.readableBytesView)
+            }
+            return []
         }
     }
 

@@ -147,6 +147,10 @@ public final class SQLiteTaskStore: TransferableStore {
         migrator.registerMigration("v9: task_by_provider") { db in
             try db.execute(sql: "CREATE INDEX task_by_provider ON task (provider, sequence)")
         }
+        // Secrets every process on this store shares, made on first start (the cursor key).
+        migrator.registerMigration("v10: gateway_secret") { db in
+            try db.execute(sql: "CREATE TABLE gateway_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        }
         return migrator
     }
 
@@ -559,6 +563,18 @@ public final class SQLiteTaskStore: TransferableStore {
     public func checkReadable() async throws(GatewayError) {
         _ = try await perform("read") {
             try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations") }
+        }
+    }
+
+    public func sharedSecret(named name: String, candidate: [UInt8]) async throws(GatewayError) -> [UInt8] {
+        try await perform("write") {
+            try await self.pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO gateway_secret (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                    arguments: [name, Data(candidate)]
+                )
+                return try [UInt8](Data.fetchOne(db, sql: "SELECT value FROM gateway_secret WHERE name = ?", arguments: [name]) ?? Data())
+            }
         }
     }
 

@@ -78,6 +78,10 @@ public protocol TaskStore: Sendable {
     /// A kept file; nil when none has that SHA-256.
     func artifact(sha256: String) async throws(GatewayError) -> StoredArtifact?
 
+    /// The secret named `name` that every process on this store shares: `candidate` is kept as it
+    /// when there is none yet (the first start), atomically; the kept one is returned.
+    func sharedSecret(named name: String, candidate: [UInt8]) async throws(GatewayError) -> [UInt8]
+
     /// Rows held and bytes on disk, for metrics.
     func statistics() async throws(GatewayError) -> StoreStatistics
 }

@@ -31,6 +31,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case uriTooLong = "uri-too-long"
         case headersTooLarge = "request-headers-too-large"
         case malformedRequest = "malformed-request"
+        case invalidPath = "invalid-path"
         case storeUnavailable = "store-unavailable"
         case shuttingDown = "shutting-down"
         case `internal` = "internal"
@@ -40,7 +41,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .routeNotFound, .unknownProvider, .taskNotFound, .artifactNotFound: 404
             case .rangeNotSatisfiable: 416
             case .methodNotAllowed: 405
-            case .malformedID, .invalidQuery, .malformedRequest: 400
+            case .malformedID, .invalidQuery, .malformedRequest, .invalidPath: 400
             case .unauthorized: 401
             case .forbidden: 403
             case .notAcceptable: 406
@@ -80,6 +81,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .uriTooLong: "Request target too long"
             case .headersTooLarge: "Request header fields too large"
             case .malformedRequest: "Malformed HTTP request"
+            case .invalidPath: "Request path not in canonical form"
             case .storeUnavailable: "Store unavailable"
             case .shuttingDown: "Shutting down"
             case .internal: "Internal error"
@@ -106,7 +108,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .taskBudgetExhausted: Handling(false, false, false, .notice)
             case .internal, .storeUnavailable: Handling(false, false, false, .warning)
             case .routeNotFound, .methodNotAllowed, .unknownProvider, .malformedID, .invalidQuery, .notAcceptable, .taskNotFound,
-                .artifactNotFound, .rangeNotSatisfiable, .unauthorized, .forbidden, .uriTooLong, .headersTooLarge, .malformedRequest, .shuttingDown:
+                .artifactNotFound, .rangeNotSatisfiable, .unauthorized, .forbidden, .uriTooLong, .headersTooLarge, .malformedRequest, .invalidPath,
+                .shuttingDown:
                 Handling(false, false, false, .debug)
             }
         }

@@ -11,6 +11,10 @@ public protocol TaskListSource: Sendable {
 
     /// The vendor list call's own filters that `GET /tasks?vendor.<Name>=` passes through.
     var vendorFilterNames: [String] { get }
+
+    /// Throws `invalid-query` unless `token` is one `page` reads (the same parse): checked before
+    /// a listing asks any vendor.
+    func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError)
 }
 
 extension TaskListSource {
@@ -43,14 +47,18 @@ struct StoreTaskListSource: TaskListSource {
     let provider: String
     let store: any TaskStore
 
+    func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError) { _ = try sequence(token) }
+
+    private func sequence(_ token: String) throws(GatewayError) -> Int64 {
+        guard let sequence = Int64(token), sequence >= 0 else {
+            throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider)
+        }
+        return sequence
+    }
+
     func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
         var after: Int64?
-        if let token {
-            guard let sequence = Int64(token), sequence >= 0 else {
-                throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider)
-            }
-            after = sequence
-        }
+        if let token { after = try sequence(token) }
         // One row more than asked tells whether another page exists.
         let rows = try await store.list(provider: provider, status: status, afterSequence: after, limit: limit + 1)
         let pageRows = rows.prefix(limit)

@@ -14,10 +14,15 @@ struct TaskLister: Sendable {
         var incomplete: [(provider: String, error: GatewayError)]
     }
 
-    func page(for query: TaskQuery, logger: Logger) async -> Page {
-        let filter = TaskCursor.filter(status: query.status, providers: query.providers, vendorFilters: query.vendorFilters)
+    /// - Throws: `invalid-query` (400) when the cursor's page token is not one its provider's
+    ///   source reads, before any vendor is asked; a source failing later makes the page
+    ///   incomplete instead.
+    func page(for query: TaskQuery, cursorKey: CursorKey, logger: Logger) async throws(GatewayError) -> Page {
         var index = query.cursor?.providerIndex ?? 0
         var token = query.cursor?.token
+        if let token, index < query.providers.count, let provider = tasks.providers[query.providers[index]] {
+            try provider.listSource(tasks: tasks).checkToken(token, status: query.status)
+        }
         var page = Page(tasks: [], nextCursor: nil, incomplete: [])
         var calls = 0
         while index < query.providers.count, page.tasks.count < query.limit, calls < maxSourceCalls {
@@ -57,7 +62,7 @@ struct TaskLister: Sendable {
             }
         }
         if index < query.providers.count {
-            page.nextCursor = TaskCursor(filter: filter, providerIndex: index, token: token).encoded
+            page.nextCursor = cursorKey.seal(TaskCursor(providerIndex: index, token: token), binding: query.binding)
         }
         return page
     }

@@ -1,6 +1,3 @@
-import Crypto
-import Foundation
-
 /// The validated query of `GET /tasks?status=&provider=&limit=&cursor=`.
 public struct TaskQuery: Sendable, Equatable {
     public var status: TaskStatus?
@@ -13,15 +10,25 @@ public struct TaskQuery: Sendable, Equatable {
 
     public static let limits = 1...200
     public static let defaultLimit = 50
+
+    /// What a cursor is bound to: the query's status, providers and vendor filters, each
+    /// written unambiguously (a cursor cannot be replayed against another query).
+    var binding: String {
+        var parts = [status?.rawValue ?? "*", providers.joined(separator: ",")]
+        parts += vendorFilters.map { "\($0.name)=\($0.value)" }
+        return parts.map { "\($0.utf8.count):\($0)" }.joined()
+    }
     static let parameters: Set<String> = ["status", "provider", "limit", "cursor"]
 
     /// Parses and checks the query parameters.
     /// - Parameters:
     ///   - configured: every configured provider name, sorted; the default set.
+    ///   - cursorKey: what a `cursor` must be sealed with (`TaskCursor`).
     ///   - vendorFilterNames: the `vendor.*` filters a provider's list call accepts.
-    public init(
+    init(
         parameters: [(String, String)],
         configured: [String],
+        cursorKey: CursorKey,
         vendorFilterNames: (String) -> [String] = { _ in [] }
     ) throws(GatewayError) {
         var seen: Set<String> = []
@@ -78,59 +85,9 @@ public struct TaskQuery: Sendable, Equatable {
             vendorFilters.sort { $0.name < $1.name }
         }
         if let text = value("cursor") {
-            let cursor = try TaskCursor(encoded: text)
-            guard cursor.filter == TaskCursor.filter(status: status, providers: providers, vendorFilters: vendorFilters),
-                cursor.providerIndex < providers.count
-            else {
-                throw GatewayError(.invalidQuery, "The cursor belongs to a different query (status, provider and vendor.* must stay the same).")
-            }
+            let cursor = try cursorKey.open(text, binding: binding)
+            guard cursor.providerIndex < providers.count else { throw TaskCursor.notOurs }
             self.cursor = cursor
         }
-    }
-}
-
-/// Where the next page starts: which provider, and that provider's own page token.
-///
-/// Opaque to callers: base64url of a small JSON object, bound to the query's filter.
-public struct TaskCursor: Sendable, Equatable, Codable {
-    var filter: String
-    var providerIndex: Int
-    var token: String?
-
-    enum CodingKeys: String, CodingKey {
-        case filter = "f"
-        case providerIndex = "i"
-        case token = "t"
-    }
-
-    init(filter: String, providerIndex: Int, token: String?) {
-        self.filter = filter
-        self.providerIndex = providerIndex
-        self.token = token
-    }
-
-    init(encoded: String) throws(GatewayError) {
-        var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard encoded.count <= 2048, let data = Data(base64Encoded: base64),
-            let cursor = try? JSONDecoder().decode(TaskCursor.self, from: data), cursor.providerIndex >= 0
-        else {
-            throw GatewayError(.invalidQuery, "The cursor is not one taskgate made.")
-        }
-        self = cursor
-    }
-
-    var encoded: String {
-        let data = (try? JSONEncoder().encode(self)) ?? Data()
-        return data.base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    /// A short digest of the filter, so a cursor cannot be replayed against another query.
-    static func filter(status: TaskStatus?, providers: [String], vendorFilters: [VendorFilter] = []) -> String {
-        var text = (status?.rawValue ?? "*") + "|" + providers.joined(separator: ",")
-        for filter in vendorFilters { text += "|\(filter.name)=\(filter.value)" }
-        return Data(SHA256.hash(data: Array(text.utf8)).prefix(6)).base64EncodedString()
     }
 }

@@ -26,23 +26,38 @@ struct AliyunTaskListSource: TaskListSource {
             self.skip = skip
         }
 
+        /// ListTasks' PageNumber is a 32-bit integer; every page's first item fits one too.
+        static let maxItem = Int(Int32.max)
+
         init?(token: String) {
-            let parts = token.split(separator: "/").compactMap { Int($0) }
-            guard parts.count == 3, parts[0] >= 1, (1...100).contains(parts[1]), (0..<parts[1]).contains(parts[2]) else { return nil }
+            let parts = token.split(separator: "/", omittingEmptySubsequences: false).compactMap { Int($0) }
+            guard parts.count == 3, (1...100).contains(parts[1]), (0..<parts[1]).contains(parts[2]),
+                parts[0] >= 1, parts[0] <= Self.maxItem / parts[1]
+            else { return nil }
             self.init(pageNumber: parts[0], pageSize: parts[1], skip: parts[2])
+        }
+
+        /// Items on this page and the pages before it; nil past `maxItem`.
+        var itemsThrough: Int? {
+            let (items, overflow) = pageNumber.multipliedReportingOverflow(by: pageSize)
+            return overflow || items > Self.maxItem ? nil : items
         }
 
         var token: String { "\(pageNumber)/\(pageSize)/\(skip)" }
     }
 
+    func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError) { _ = try position(token) }
+
+    private func position(_ token: String) throws(GatewayError) -> Position {
+        guard let position = Position(token: token) else {
+            throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider.name)
+        }
+        return position
+    }
+
     func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
         var position = Position(pageNumber: 1, pageSize: min(limit, 100), skip: 0)
-        if let token {
-            guard let parsed = Position(token: token) else {
-                throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider.name)
-            }
-            position = parsed
-        }
+        if let token { position = try self.position(token) }
         var parameters: [(String, String)] = [("PageNumber", String(position.pageNumber)), ("PageSize", String(position.pageSize))]
         if let status { parameters.append(("Status", String(Self.vendorStatus(status)))) }
         parameters += filters.map { ($0.name, $0.value) }
@@ -85,7 +100,7 @@ struct AliyunTaskListSource: TaskListSource {
         let next: Position?
         if consumed < items.count {
             next = Position(pageNumber: position.pageNumber, pageSize: position.pageSize, skip: consumed)
-        } else if position.pageNumber * position.pageSize < total && !items.isEmpty {
+        } else if let through = position.itemsThrough, through < total, through < Position.maxItem, !items.isEmpty {
             next = Position(pageNumber: position.pageNumber + 1, pageSize: position.pageSize, skip: 0)
         } else {
             next = nil

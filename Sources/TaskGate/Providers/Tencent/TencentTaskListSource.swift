@@ -16,13 +16,7 @@ struct TencentTaskListSource: TaskListSource {
         let vendorStatuses = Self.vendorStatuses(for: status)
         var index = 0
         var scroll = ""
-        if let token {
-            let parts = token.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, let parsed = Int(parts[0]), vendorStatuses.indices.contains(parsed) else {
-                throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider.name)
-            }
-            (index, scroll) = (parsed, String(parts[1]))
-        }
+        if let token { (index, scroll) = try position(token, statuses: vendorStatuses.count) }
         let vendorStatus = vendorStatuses[index]
         var body = JSONWriter()
         body.beginObject()
@@ -72,6 +66,22 @@ struct TencentTaskListSource: TaskListSource {
                 nil
             }
         return page
+    }
+
+    func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError) {
+        _ = try position(token, statuses: Self.vendorStatuses(for: status).count)
+    }
+
+    /// `index:ScrollToken`: which of the vendor statuses, and the vendor's own scroll token (at
+    /// most 256 printable ASCII characters; the cursor's seal is what vouches for it).
+    private func position(_ token: String, statuses: Int) throws(GatewayError) -> (Int, String) {
+        let parts = token.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let index = Int(parts[0]), (0..<statuses).contains(index), parts[1].utf8.count <= 256,
+            parts[1].utf8.allSatisfy({ (0x21...0x7E).contains($0) })
+        else {
+            throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider.name)
+        }
+        return (index, String(parts[1]))
     }
 
     static func vendorStatuses(for status: TaskStatus?) -> [String] {
