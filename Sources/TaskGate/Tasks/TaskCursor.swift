@@ -18,7 +18,10 @@ public struct TaskCursor: Sendable, Equatable, Codable {
     /// Longer cursors are refused unread.
     static let maxLength = 2048
 
-    static let notOurs = GatewayError(.invalidQuery, "The cursor is not one taskgate made for this query (status, provider and vendor.* must stay the same).")
+    static let notOurs = GatewayError(
+        .invalidQuery,
+        "The cursor is not one taskgate made for this query (status, provider and vendor.* must stay the same)."
+    )
 }
 
 /// Seals cursors with HMAC-SHA256 over the query they are bound to and their contents:
@@ -88,13 +91,15 @@ enum Base64URL {
 
     /// nil for any byte outside the alphabet, or a length no encoding has.
     static func decode(_ text: Substring) -> Data? {
-        guard text.utf8.allSatisfy({ byte in
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"): true
-            default: false
-            }
-        }), text.utf8.count % 4 != 1
+        guard
+            text.utf8.allSatisfy({ byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                    UInt8(ascii: "-"), UInt8(ascii: "_"):
+                    true
+                default: false
+                }
+            }), text.utf8.count % 4 != 1
         else { return nil }
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)

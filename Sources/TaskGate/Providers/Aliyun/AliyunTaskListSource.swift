@@ -31,7 +31,8 @@ struct AliyunTaskListSource: TaskListSource {
 
         init?(token: String) {
             let parts = token.split(separator: "/", omittingEmptySubsequences: false).compactMap { Int($0) }
-            guard parts.count == 3, (1...100).contains(parts[1]), (0..<parts[1]).contains(parts[2]),
+            guard parts.count == 3, token.utf8.count(where: { $0 == UInt8(ascii: "/") }) == 2, (1...100).contains(parts[1]),
+                (0..<parts[1]).contains(parts[2]),
                 parts[0] >= 1, parts[0] <= Self.maxItem / parts[1]
             else { return nil }
             self.init(pageNumber: parts[0], pageSize: parts[1], skip: parts[2])
