@@ -129,12 +129,15 @@ final class ArtifactMirror: Sendable {
         return links
     }
 
-    /// A link without its query and fragment: where the file is, not the signature that opened it.
+    /// A link without its userinfo, query and fragment: where the file is, not the credentials
+    /// or signature that opened it.
     static func source(of url: URL) -> String {
-        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return url.absoluteString }
+        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return RedactedURL.text(url.absoluteString) }
+        components.user = nil
+        components.password = nil
         components.query = nil
         components.fragment = nil
-        return components.string ?? url.absoluteString
+        return components.string ?? RedactedURL.text(url.absoluteString)
     }
 
     /// The addresses a host name stands for (an address stands for itself), looked up off the

@@ -44,6 +44,23 @@ public struct MirrorPolicy: Sendable, Equatable {
         return addresses.contains(where: Self.isInternal) ? "an internal address (loopback, link-local or private) not listed by host" : nil
     }
 
+    /// Whether a `mirror_hosts` entry is a host name, an IP address, or `.` and a domain name: a
+    /// `*`, a URL or an empty label would match nothing or (worse) more than meant.
+    static func isHostEntry(_ entry: String) -> Bool {
+        let name = entry.hasPrefix(".") ? entry.dropFirst() : Substring(entry)
+        if !entry.hasPrefix("."), name.contains(":") {
+            // An IPv6 address, as URL.host gives it (no brackets).
+            return name.utf8.count <= 45
+                && name.utf8.allSatisfy { (0x30...0x3A).contains($0) || (0x61...0x66).contains($0) || $0 == UInt8(ascii: ".") }
+        }
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        return name.utf8.count <= 253 && !labels.isEmpty
+            && labels.allSatisfy { label in
+                (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                    && label.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) || $0 == UInt8(ascii: "-") }
+            }
+    }
+
     func isListed(_ host: String) -> Bool {
         hosts.contains { entry in
             entry.hasPrefix(".") ? host.hasSuffix(entry) || host == String(entry.dropFirst()) : host == entry

@@ -38,7 +38,7 @@ public struct AuthConfiguration: Sendable {
                 throw ConfigurationError(key: scope.fullKey("sha256"), "is not a SHA-256 digest (64 hex digits)")
             }
             var providers: Set<String>?
-            if let names = scope.list("providers") {
+            if let names = try scope.list("providers") {
                 for provider in names where !providerNames.contains(provider) {
                     throw ConfigurationError(key: scope.fullKey("providers"), "names \(provider), which is not a configured provider")
                 }

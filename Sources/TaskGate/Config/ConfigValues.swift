@@ -43,7 +43,10 @@ public struct ConfigValues: Sendable {
             components.query == nil, components.fragment == nil, components.user == nil,
             let url = components.url
         else {
-            throw ConfigurationError(key: fullKey(name), "is not an http(s) URL with a host: \(text)")
+            throw ConfigurationError(
+                key: fullKey(name),
+                "is not an http(s) URL with a host, without credentials or a query: \(RedactedURL.text(text))"
+            )
         }
         return url
     }
@@ -71,9 +74,9 @@ public struct ConfigValues: Sendable {
             scale = factor
             break
         }
-        guard let amount = Double(number.trimmingCharacters(in: .whitespaces)), amount.isFinite, range.contains(amount * scale) else {
-            return nil
-        }
+        guard let amount = Double(number.trimmingCharacters(in: .whitespaces)), amount.isFinite, range.contains(amount * scale),
+            (amount * scale).magnitude < 1e12
+        else { return nil }
         return .milliseconds(Int64((amount * scale * 1000).rounded()))
     }
 
@@ -88,6 +91,15 @@ public struct ConfigValues: Sendable {
     /// A size in bytes: plain (`1048576`) or with a unit (`512KiB`, `64MiB`, `1GiB`, `64MB`).
     public func size(_ name: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
         guard let text = string(name) else { return value }
+        guard let size = Self.size(text, range: range) else {
+            throw ConfigurationError(key: fullKey(name), "is not a size like 64MiB within \(range.upperBound >> 20)MiB: \(text)")
+        }
+        return size
+    }
+
+    /// `text` as a size in bytes (plain, or with a unit) within `range`; nil otherwise, an
+    /// amount whose bytes overflow among them.
+    static func size(_ text: String, range: ClosedRange<Int>) -> Int? {
         let units: [(String, Int)] = [
             ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1),
         ]
@@ -98,18 +110,29 @@ public struct ConfigValues: Sendable {
             scale = factor
             break
         }
-        guard let amount = Int(number.trimmingCharacters(in: .whitespaces)), range.contains(amount * scale) else {
-            throw ConfigurationError(key: fullKey(name), "is not a size like 64MiB within \(range.upperBound >> 20)MiB: \(text)")
-        }
-        return amount * scale
+        guard let amount = Int(number.trimmingCharacters(in: .whitespaces)) else { return nil }
+        let (bytes, overflow) = amount.multipliedReportingOverflow(by: scale)
+        return !overflow && range.contains(bytes) ? bytes : nil
     }
 
-    /// A list: a YAML sequence, or a comma-separated string (handy in environment variables).
-    public func list(_ name: String) -> [String]? {
-        if let values = reader.stringArray(forKey: key(name)) {
-            return values.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    /// A list: a YAML sequence, or a comma-separated string (handy in environment variables);
+    /// nil when the key is not set.
+    /// - Throws: when it is set but names nothing (an empty variable, `,`): for a key's scope,
+    ///   "every provider" must be said by leaving the key out.
+    public func list(_ name: String) throws(ConfigurationError) -> [String]? {
+        let values: [String]
+        if let array = reader.stringArray(forKey: key(name)) {
+            values = array
+        } else if let text = reader.string(forKey: key(name)) {
+            values = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        } else {
+            return nil
         }
-        return string(name).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let entries = values.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !entries.isEmpty else {
+            throw ConfigurationError(key: fullKey(name), "is set but names nothing (leave the key out for its default)")
+        }
+        return entries
     }
 
     /// `true` or `false`.

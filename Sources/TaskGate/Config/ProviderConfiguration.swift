@@ -145,8 +145,11 @@ public struct ProviderConfiguration: Sendable {
             enabled: try values.bool("mirror", default: mirror.enabled),
             maxBytes: try values.size("mirror_max_bytes", default: mirror.maxBytes, range: 1...(1 << 30)),
             timeout: try values.duration("mirror_timeout", default: mirror.timeout, range: 0.001...3600),
-            hosts: values.list("mirror_hosts") ?? mirror.hosts
+            hosts: try values.list("mirror_hosts") ?? mirror.hosts
         )
+        for host in mirror.hosts where !MirrorPolicy.isHostEntry(host) {
+            throw ConfigurationError(key: values.fullKey("mirror_hosts"), "lists \(host), which is neither a host name, an IP address nor a .domain")
+        }
         watch = try values.bool("watch", default: watch)
         watchHorizon = try values.duration("watch_horizon", default: watchHorizon, range: 1...(366 * 86_400))
         if values.string("watch_interval") != nil {

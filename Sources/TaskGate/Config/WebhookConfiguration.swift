@@ -33,7 +33,7 @@ public struct WebhookConfiguration: Sendable, Equatable {
         let url = try values.endpoint("url")
         let secret = try values.requiredString("secret", isSecret: true)
         var providers: Set<String>?
-        if let names = values.list("providers") {
+        if let names = try values.list("providers") {
             for provider in names where !providerNames.contains(provider) {
                 throw ConfigurationError(key: values.fullKey("providers"), "names \(provider), which is not a configured provider")
             }
