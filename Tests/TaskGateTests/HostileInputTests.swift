@@ -1,8 +1,10 @@
 import Crypto
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOCore
 import TaskGate
 import TaskGateSimulators
 import Testing
@@ -36,8 +38,8 @@ import Testing
         }
     }
 
-    static func get(_ port: Int, _ target: String, _ headers: String = "") throws -> RawHTTPConnection.Answer? {
-        try RawHTTPConnection.exchange(port: port, "GET \(target) HTTP/1.1\r\nHost: taskgate\r\n\(headers)\r\n")
+    static func get(_ port: Int, _ target: String, _ headers: String = "") async throws -> RawHTTPConnection.Answer? {
+        try await RawHTTPConnection.exchange(port: port, "GET \(target) HTTP/1.1\r\nHost: taskgate\r\n\(headers)\r\n")
     }
 
     /// Every way to write a protected route that is not its canonical form.
@@ -70,26 +72,26 @@ import Testing
         try await withKeyedGateway { port, sim in
             // The canonical forms: refused without a key, answered with one (the test can fail).
             for path in Self.protectedPaths {
-                #expect(try Self.get(port, path)?.status == 401, "\(path)")
+                #expect(try await Self.get(port, path)?.status == 401, "\(path)")
             }
-            #expect(try Self.get(port, "/tasks/capmonster/\(Self.task)", "Authorization: Bearer token-ops\r\n")?.status == 200)
-            #expect(try Self.get(port, "/metrics", "Authorization: Bearer token-ops\r\n")?.status == 200)
+            #expect(try await Self.get(port, "/tasks/capmonster/\(Self.task)", "Authorization: Bearer token-ops\r\n")?.status == 200)
+            #expect(try await Self.get(port, "/metrics", "Authorization: Bearer token-ops\r\n")?.status == 200)
             let callsBefore = sim.state.calls(for: Self.task).count
             for path in Self.protectedPaths {
                 for variant in Self.variants(of: path) {
-                    let answer = try #require(try Self.get(port, variant), "\(variant)")
+                    let answer = try #require(try await Self.get(port, variant), "\(variant)")
                     #expect(answer.status == 400, "\(variant): \(answer.status)")
                     #expect(answer.text.contains("urn:taskgate:problem:invalid-path"), "\(variant)")
                     // Even with a key, a variant is refused: one path, one decision.
-                    let keyed = try #require(try Self.get(port, variant, "Authorization: Bearer token-ops\r\n"))
+                    let keyed = try #require(try await Self.get(port, variant, "Authorization: Bearer token-ops\r\n"))
                     #expect(keyed.status == 400, "\(variant) with a key: \(keyed.status)")
                 }
             }
             #expect(sim.state.calls(for: Self.task).count == callsBefore, "no variant reached the vendor")
             // Unknown paths need a key too: the policy fails closed.
-            #expect(try Self.get(port, "/tasks;x")?.status == 401)
-            #expect(try Self.get(port, "/TASKS")?.status == 401)
-            #expect(try Self.get(port, "/healthz")?.status == 200)
+            #expect(try await Self.get(port, "/tasks;x")?.status == 401)
+            #expect(try await Self.get(port, "/TASKS")?.status == 401)
+            #expect(try await Self.get(port, "/healthz")?.status == 200)
         }
     }
 
@@ -283,5 +285,67 @@ import Testing
         #expect(RedactedURL.text("https://h.example/a@b") == "https://h.example/a@b")
         let source = ArtifactMirror.source(of: URL(string: "https://user:pass@files.example.com/a/b.png?Signature=x")!)
         #expect(source == "https://files.example.com/a/b.png")
+    }
+
+    /// With keys, every answer was given to one key: `private`, on both doors (the second final
+    /// answer comes from the hot path), for listings and not-final answers too.
+    @Test func keyedAnswersArePrivate() async throws {
+        try await withKeyedGateway { port, sim in
+            addTask(sim.state, id: "602", .state(.running))
+            let key = "Authorization: Bearer token-ops\r\n"
+            for cache in ["MISS", "HIT"] {
+                let answer = try #require(try await Self.get(port, "/tasks/capmonster/\(Self.task)", key))
+                #expect(answer.header("X-Cache") == cache)
+                #expect(answer.header("Cache-Control") == "private, max-age=31536000, immutable")
+            }
+            #expect(try await Self.get(port, "/tasks/capmonster/602", key)?.header("Cache-Control") == "private, max-age=2")
+            #expect(try await Self.get(port, "/tasks", key)?.header("Cache-Control") == "private, no-cache")
+        }
+    }
+
+    /// Kept files never run in a browser: served with `nosniff`, sandboxed, and as attachments
+    /// when their type is one a browser would run or render; the type is the one this task's
+    /// answer lists, not the first link's to the same bytes.
+    @Test func keptFilesAreInertAndTypedPerTask() async throws {
+        let page = "<html><script>document.title = 'owned'</script></html>\n"
+        let router = Router()
+        router.get("/page") { _, _ in Response(status: .ok, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: page))) }
+        router.get("/text") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: page)))
+        }
+        router.get("/svg") { _, _ in
+            Response(status: .ok, headers: [.contentType: "image/svg+xml"], body: .init(byteBuffer: ByteBuffer(string: "<svg/>")))
+        }
+        try await withLocalServer(router) { origin in
+            try await withAliyunGateway(configure: MirrorTests.mirroring()) { client, sim in
+                addTask(sim.state, id: "600050", .state(.succeeded, result: #"{"ProcessResultUrl":"\#(origin)/page"}"#))
+                addTask(sim.state, id: "600051", .state(.succeeded, result: #"{"Outputs":["\#(origin)/text","\#(origin)/svg"]}"#))
+                #expect(try await client.get("/tasks/aliyun/600050").status == .ok)
+                #expect(try await client.get("/tasks/aliyun/600051").status == .ok)
+                let html = try await client.get("/tasks/aliyun/600050/artifacts/0")
+                let text = try await client.get("/tasks/aliyun/600051/artifacts/0")
+                let svg = try await client.get("/tasks/aliyun/600051/artifacts/1")
+                #expect(String(buffer: html.body) == page && String(buffer: text.body) == page)
+                for served in [html, text, svg] {
+                    #expect(served.headers[.xContentTypeOptions] == "nosniff")
+                    #expect(served.headers[.contentSecurityPolicy] == "sandbox")
+                }
+                #expect(html.headers[.contentType] == "text/html")
+                #expect(html.headers[.contentDisposition] == "attachment")
+                #expect(svg.headers[.contentDisposition] == "attachment")
+                // The same bytes as the page, linked as text: served as text, shown inline.
+                #expect(text.headers[.contentType] == "text/plain")
+                #expect(text.headers[.contentDisposition] == nil)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("image/png", true), ("image/jpeg; q=1", true), ("video/mp4", true), ("application/json", true), ("text/plain; charset=utf-8", true),
+        ("text/html", false), ("image/svg+xml", false), ("application/xhtml+xml", false), ("text/xml", false), ("application/xml", false),
+        ("text/javascript", false), ("application/javascript", false), ("application/pdf", false), ("text/css", false), ("", false),
+        ("image/", false), ("IMAGE/SVG+XML", false), ("multipart/x-mixed-replace", false),
+    ])
+    func onlyTypesABrowserMerelyDisplaysAreShownInline(type: String, inline: Bool) {
+        #expect(Artifact.isDisplayedOnly(type) == inline)
     }
 }

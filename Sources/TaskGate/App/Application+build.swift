@@ -92,9 +92,15 @@ func buildGateway(
         cursorKeys: CursorKeyring(store: store, configuredSecret: configuration.cursorSecret),
         providerNames: configuration.providers.map(\.name),
         metrics: metrics,
-        maxWait: configuration.limits.maxWait
+        maxWait: configuration.limits.maxWait,
+        cacheScope: CacheScope(configuration.auth)
     ).addRoutes(to: router)
-    ArtifactController(service: service, providerNames: configuration.providers.map(\.name), metrics: metrics).addRoutes(to: router)
+    ArtifactController(
+        service: service,
+        providerNames: configuration.providers.map(\.name),
+        metrics: metrics,
+        cacheScope: CacheScope(configuration.auth)
+    ).addRoutes(to: router)
     OperationsController(
         service: service,
         store: store,

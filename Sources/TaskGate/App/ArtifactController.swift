@@ -4,12 +4,14 @@ import Hummingbird
 import NIOCore
 
 /// `GET /tasks/{provider}/{id}/artifacts/{n}`: a file a final answer links to, as taskgate kept
-/// it (`mirror`) — the origin's Content-Type, a strong ETag (its SHA-256), `immutable`, gzip when
-/// the caller takes it and it helps, and one byte range. HEAD is the same without the body.
+/// it (`mirror`) — the Content-Type its answer lists, inert (`Artifact.servingFields`), a strong
+/// ETag (its SHA-256), `immutable`, gzip when the caller takes it and it helps, and one byte
+/// range. HEAD is the same without the body.
 struct ArtifactController: Sendable {
     let service: TaskService
     let providerNames: [String]
     let metrics: GatewayMetrics
+    let cacheScope: CacheScope
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/tasks/:provider/:id/artifacts/:n", use: artifact)
@@ -32,9 +34,11 @@ struct ArtifactController: Sendable {
         guard n < listed.count, let file = try await service.store.artifact(sha256: listed[n].sha256) else {
             throw GatewayError(.artifactNotFound, "The task's answer lists \(listed.count) artifacts.", provider: provider.name)
         }
-        var headers: HTTPFields = [
-            .contentType: file.contentType, .cacheControl: Freshness.immutableCacheControl, .acceptRanges: "bytes", .vary: "Accept-Encoding",
-        ]
+        // Served as this answer lists it (type per task and position, not per SHA-256), inert.
+        var headers = listed[n].servingFields
+        headers[.cacheControl] = Freshness.immutable.cacheControl(cacheScope)
+        headers[.acceptRanges] = "bytes"
+        headers[.vary] = "Accept-Encoding"
         // A range is of the file's own bytes; otherwise gzip when the caller takes it and it helps.
         let range = try request.headers[.range].flatMap { header throws(GatewayError) in try Self.range(header, size: file.body.readableBytes) }
         let gzip = range == nil && file.gzipBody != nil && AcceptEncoding.choose(request.headers[.acceptEncoding]) == .gzip

@@ -219,8 +219,14 @@ final class HotPath: Sendable {
         for coding in [ContentCoding.gzip, .identity] {
             for freshness in AnswerTemplate.FreshnessKind.allCases {
                 templates[Templates.Key(coding: coding, freshness: freshness)] = Templates(
-                    ok: AnswerTemplate(status: .ok, coding: coding, freshness: freshness, serverName: serverName),
-                    notModified: AnswerTemplate(status: .notModified, coding: coding, freshness: freshness, serverName: serverName)
+                    ok: AnswerTemplate(status: .ok, coding: coding, freshness: freshness, scope: CacheScope(policy.auth), serverName: serverName),
+                    notModified: AnswerTemplate(
+                        status: .notModified,
+                        coding: coding,
+                        freshness: freshness,
+                        scope: CacheScope(policy.auth),
+                        serverName: serverName
+                    )
                 )
             }
         }
@@ -412,7 +418,7 @@ final class HotPath: Sendable {
 }
 
 /// The bytes of a hot answer's status line and headers, made once from the router's own header
-/// functions (``TaskController/validatorFields(etag:freshness:cache:age:)``), so both paths send
+/// functions (``TaskController/validatorFields(etag:freshness:cache:age:scope:)``), so both paths send
 /// the same headers in the same order. Per answer only the ETag, the max-age or Age (but for an
 /// immutable answer), Content-Length, X-Request-Id and Date are written.
 struct AnswerTemplate {
@@ -445,7 +451,7 @@ struct AnswerTemplate {
     private let pieces: [Piece]
     private let serverLine: [UInt8]
 
-    init(status: HTTPResponse.Status, coding: ContentCoding, freshness: FreshnessKind, serverName: String) {
+    init(status: HTTPResponse.Status, coding: ContentCoding, freshness: FreshnessKind, scope: CacheScope, serverName: String) {
         // Values no answer has, replaced by pieces once the router's headers are written out.
         let etagMarker = "taskgate-etag-goes-here"
         let numberMarker = 9_876_543_210
@@ -458,8 +464,8 @@ struct AnswerTemplate {
             }
         var fields =
             freshness == .updating
-            ? TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .updating, age: numberMarker)
-            : TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .hit, age: nil)
+            ? TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .updating, age: numberMarker, scope: scope)
+            : TaskController.validatorFields(etag: etagMarker, freshness: marked, cache: .hit, age: nil, scope: scope)
         if status == .ok { TaskController.addContentFields(to: &fields, coding: coding) }
         var text = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
         for field in fields { text += "\(field.name.rawName): \(field.value)\r\n" }

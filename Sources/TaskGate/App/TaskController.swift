@@ -13,6 +13,7 @@ struct TaskController: Sendable {
     let metrics: GatewayMetrics
     /// `limits.max_wait`: the longest `?wait=`.
     let maxWait: Duration
+    let cacheScope: CacheScope
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/tasks/:provider/:id", use: task)
@@ -44,7 +45,7 @@ struct TaskController: Sendable {
         metrics.answers(provider: provider).record(result.cache, startedVendorCall: result.startedVendorCall)
         let answer = result.answer
         let etag = answer.etag(for: coding)
-        var headers = Self.validatorFields(etag: etag, freshness: result.freshness, cache: result.cache, age: result.age)
+        var headers = Self.validatorFields(etag: etag, freshness: result.freshness, cache: result.cache, age: result.age, scope: cacheScope)
         if let condition = request.headers[.ifNoneMatch], answer.validator.isMatched(by: condition, coding: coding) {
             return Response(status: .notModified, headers: headers)
         }
@@ -64,12 +65,12 @@ struct TaskController: Sendable {
 
     /// The headers of every task answer, 304 included. The hot path builds its answers with this
     /// too, so both paths send the same headers.
-    static func validatorFields(etag: String, freshness: Freshness, cache: TaskService.CacheOutcome, age: Int?) -> HTTPFields {
+    static func validatorFields(etag: String, freshness: Freshness, cache: TaskService.CacheOutcome, age: Int?, scope: CacheScope) -> HTTPFields {
         var fields = HTTPFields()
         fields.reserveCapacity(11)
         fields[.vary] = "Accept-Encoding"
         fields[.eTag] = etag
-        fields[.cacheControl] = freshness.cacheControl
+        fields[.cacheControl] = freshness.cacheControl(scope)
         fields[.xCache] = cache.rawValue
         if let age { fields[.age] = String(age) }
         return fields
@@ -99,7 +100,7 @@ struct TaskController: Sendable {
         }
         let page = try await lister.page(for: query, cursorKey: cursorKey, logger: context.logger)
         var body = ByteBuffer(bytes: page.jsonBytes())
-        var headers: HTTPFields = [.contentType: "application/json", .vary: "Accept-Encoding", .cacheControl: "no-cache"]
+        var headers: HTTPFields = [.contentType: "application/json", .vary: "Accept-Encoding", .cacheControl: cacheScope.listing]
         if coding == .gzip {
             body = try Gzip.compress(body)
             headers[.contentEncoding] = "gzip"

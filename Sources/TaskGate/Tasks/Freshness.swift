@@ -14,13 +14,11 @@ enum Freshness: Sendable, Equatable {
     /// vendor again; 0 for an answer served stale.
     case transient(maxAge: Int)
 
-    static let immutableCacheControl = "public, max-age=31536000, immutable"
-
-    var cacheControl: String {
+    func cacheControl(_ scope: CacheScope) -> String {
         switch self {
-        case .immutable: Self.immutableCacheControl
-        case .linked(let maxAge): "public, max-age=\(maxAge)"
-        case .transient(let maxAge): "max-age=\(maxAge)"
+        case .immutable: "\(scope.rawValue), max-age=31536000, immutable"
+        case .linked(let maxAge): "\(scope.rawValue), max-age=\(maxAge)"
+        case .transient(let maxAge): scope == .private ? "private, max-age=\(maxAge)" : "max-age=\(maxAge)"
         }
     }
 
@@ -32,4 +30,17 @@ enum Freshness: Sendable, Equatable {
         // Rounded down: a cache must never hold the answer past the links.
         return seconds >= 1 ? .linked(maxAge: Int(seconds.rounded(.down))) : nil
     }
+}
+
+/// Who may reuse an answer from a cache (RFC 9111 §3.5): with caller keys configured every task
+/// answer, listing and kept file was given to one key, so a shared cache in front must never hand
+/// it to a caller without one — `private`. Without keys they are `public`.
+enum CacheScope: String, Sendable {
+    case `public`
+    case `private`
+
+    init(_ auth: AuthConfiguration) { self = auth.isEnabled ? .private : .public }
+
+    /// A listing's `Cache-Control`: revalidated every time.
+    var listing: String { self == .private ? "private, no-cache" : "no-cache" }
 }

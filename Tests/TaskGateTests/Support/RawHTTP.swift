@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -9,8 +10,10 @@ import Darwin
 /// A plain TCP connection to 127.0.0.1 that sends bytes exactly as written — what an attacker's
 /// socket does, and what an HTTP client library would tidy up (`//`, `%2F`, two Host fields,
 /// CONNECT, HTTP/1.0). Blocking reads bounded by a receive timeout, so a hung server fails the
-/// test instead of hanging it; the bound is a safety net, never what a test asserts.
-final class RawHTTPConnection {
+/// test instead of hanging it; the bound is a safety net, never what a test asserts. Every blocking
+/// call runs on NIO's thread pool, never on the (two-thread) cooperative pool the gateway's own
+/// handlers need.
+final class RawHTTPConnection: @unchecked Sendable {  // used by one task at a time
     private let socket: Int32
     private var pending: [UInt8] = []
 
@@ -32,7 +35,11 @@ final class RawHTTPConnection {
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    init(port: Int) throws {
+    static func open(port: Int) async throws -> RawHTTPConnection {
+        try await NIOThreadPool.singleton.runIfActive { try RawHTTPConnection(port: port) }
+    }
+
+    private init(port: Int) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw POSIXError(.EBADF) }
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
@@ -78,7 +85,11 @@ final class RawHTTPConnection {
     private func fill() -> Bool { read() == .bytes }
 
     /// Reads one answer: its head, then a `Content-Length` body (none for HEAD, 1xx, 204, 304).
-    func readAnswer(bodyExpected: Bool = true) -> Answer? {
+    func readAnswer(bodyExpected: Bool = true) async throws -> Answer? {
+        try await NIOThreadPool.singleton.runIfActive { self.readAnswerNow(bodyExpected: bodyExpected) }
+    }
+
+    private func readAnswerNow(bodyExpected: Bool) -> Answer? {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         var end: Int?
         while end == nil {
@@ -102,14 +113,14 @@ final class RawHTTPConnection {
     }
 
     /// Whether the server closes the connection (end of stream) with nothing more to read.
-    func isClosedByServer() -> Bool {
-        pending.isEmpty && read() == .endOfStream
+    func isClosedByServer() async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { self.pending.isEmpty && self.read() == .endOfStream }
     }
 
     /// Sends one request and reads its answer on a new connection.
-    static func exchange(port: Int, _ request: String) throws -> Answer? {
-        let connection = try RawHTTPConnection(port: port)
+    static func exchange(port: Int, _ request: String) async throws -> Answer? {
+        let connection = try await open(port: port)
         connection.send(request)
-        return connection.readAnswer(bodyExpected: !request.hasPrefix("HEAD "))
+        return try await connection.readAnswer(bodyExpected: !request.hasPrefix("HEAD "))
     }
 }
