@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -347,5 +348,122 @@ import Testing
     ])
     func onlyTypesABrowserMerelyDisplaysAreShownInline(type: String, inline: Bool) {
         #expect(Artifact.isDisplayedOnly(type) == inline)
+    }
+
+    /// HTTP/1 framing as RFC 9112 and nginx have it: HTTP/1.0 without keep-alive closes after its
+    /// answer; CONNECT and a request without exactly one Host get a framed answer, then the close.
+    @Test func framingIsAnsweredAndClosedAsNginxDoes() async throws {
+        try await withKeyedGateway { port, _ in
+            let cases: [(String, Int, Bool)] = [
+                ("GET /healthz HTTP/1.0\r\n\r\n", 200, true),
+                ("GET /healthz HTTP/1.0\r\nHost: taskgate\r\n\r\n", 200, true),
+                ("GET /healthz HTTP/1.1\r\nHost: taskgate\r\nConnection: close\r\n\r\n", 200, true),
+                ("CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n", 405, true),
+                ("GET /healthz HTTP/1.1\r\n\r\n", 400, true),
+                ("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, true),
+                ("GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, true),
+                ("GET /tasks/capmonster/\(Self.task) HTTP/1.1\r\nAuthorization: Bearer token-ops\r\n\r\n", 400, true),
+                ("GET /healthz HTTP/1.1\r\nHost: taskgate\r\n\r\n", 200, false),
+            ]
+            for (request, status, closes) in cases {
+                let connection = try await RawHTTPConnection.open(port: port)
+                connection.send(request)
+                let answer = try #require(try await connection.readAnswer(), "\(request)")
+                #expect(answer.status == status, "\(request)")
+                #expect(answer.header("Content-Length") != nil, "\(request): framed")
+                if closes {
+                    #expect(try await connection.isClosedByServer(), "\(request)")
+                    #expect(answer.header("Connection") == "close", "\(request)")
+                }
+                if status == 405 { #expect(answer.header("Allow") == "GET, HEAD") }
+            }
+            // Behind an answer under way, a refused request is answered in order, then the close.
+            let connection = try await RawHTTPConnection.open(port: port)
+            connection.send(
+                "GET /tasks HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer token-ops\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+                    + "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+            )
+            #expect(try await connection.readAnswer()?.status == 200)
+            #expect(try await connection.readAnswer()?.status == 400)
+            #expect(try await connection.isClosedByServer())
+        }
+    }
+
+    /// The task and artifact routes read their query as strictly as `/tasks` does.
+    @Test func unknownAndRepeatedParametersAreRefusedOnEveryRoute() async throws {
+        try await withKeyedGateway { port, sim in
+            let key = "Authorization: Bearer token-ops\r\n"
+            for target in [
+                "/tasks/capmonster/\(Self.task)?x=1", "/tasks/capmonster/\(Self.task)?wait=1s&wait=2s", "/tasks/capmonster/\(Self.task)?wait",
+                "/tasks/capmonster/\(Self.task)/artifacts/0?download=1", "/tasks?status=running&status=failed",
+            ] {
+                let answer = try #require(try await Self.get(port, target, key))
+                #expect(answer.status == 400, "\(target)")
+                #expect(answer.text.contains("urn:taskgate:problem:invalid-query"), "\(target)")
+            }
+            #expect(sim.state.calls(for: Self.task).isEmpty)
+        }
+    }
+
+    /// A vendor's error code reaches callers and logs as printable ASCII of at most 64 bytes, and a
+    /// text log line stays one line whatever its values hold.
+    @Test func vendorWordsAndCallerHeadersCannotForgeLogLines() throws {
+        let error = GatewayError(.vendorError, "x", provider: "aliyun", vendorCode: "Bad\nlevel=error msg=forged" + String(repeating: "é", count: 60))
+        let code = try #require(error.vendorCode)
+        #expect(code.utf8.count <= 64 && code.utf8.allSatisfy { (0x20...0x7E).contains($0) })
+        #expect(code.hasPrefix("Bad?level=error msg=forged"))
+        let body = String(decoding: error.problemBody(instance: "/tasks/aliyun/1", requestID: "r", status: .badGateway), as: UTF8.self)
+        #expect(!body.contains("\\n") && body.contains(code))
+
+        let handler = TextLogHandler(label: "taskgate", sink: LogSink(fileDescriptor: -1))
+        let line = String(
+            decoding: handler.render(
+                level: .info,
+                message: "request",
+                metadata: ["vendor_code": "A\nlevel=error msg=forged", "forwarded_for": "1.2.3.4 admin=true", "path": "/tasks", "empty": ""]
+            ),
+            as: UTF8.self
+        )
+        #expect(line.filter { $0 == "\n" }.count == 1 && line.hasSuffix("\n"))
+        #expect(line.contains(#" vendor_code="A\nlevel=error msg=forged""#))
+        #expect(line.contains(#" forwarded_for="1.2.3.4 admin=true""#))
+        #expect(line.contains(" path=/tasks ") && line.contains(#" empty="""#))
+        #expect(!line.contains(" admin=true "))
+    }
+
+    /// Another program's SQLite file is never adopted: `serve` (the store), `backup` and
+    /// `migrate-store` refuse it naming the file, and not one byte of it changes.
+    @Test(arguments: [
+        "CREATE TABLE other (x)",
+        "CREATE TABLE task (id INTEGER PRIMARY KEY, title TEXT)",
+        "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY); INSERT INTO grdb_migrations VALUES ('v1: users'); CREATE TABLE users (id)",
+    ])
+    func anotherProgramsDatabaseIsRefusedUntouched(schema: String) async throws {
+        let path = temporaryStorePath()
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { try $0.execute(sql: schema) }
+        try queue.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            _ = try SQLiteTaskStore(path: path, logger: quietLogger)
+            Issue.record("opened")
+        } catch {
+            #expect(error.path == path)
+            #expect(error.reason.contains("no taskgate schema"), "\(error)")
+        }
+        let backup = #expect(throws: StoreBackupError.self) { try StoreBackup.copy(store: path, to: path + ".backup") }
+        #expect(backup?.description.contains("not a taskgate store") == true)
+        await #expect(throws: StoreOpenError.self) {
+            try await StoreLocation.sqlite(path: path).withStore(logger: quietLogger, mustExist: true) { _ in }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        // A store taskgate made opens again, as does an empty file.
+        let ours = temporaryStorePath()
+        try SQLiteTaskStore(path: ours, logger: quietLogger).close()
+        try SQLiteTaskStore(path: ours, logger: quietLogger).close()
+        let empty = temporaryStorePath()
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        try SQLiteTaskStore(path: empty, logger: quietLogger).close()
     }
 }

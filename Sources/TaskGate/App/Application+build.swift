@@ -106,7 +106,7 @@ func buildGateway(
         store: store,
         readiness: readiness,
         metrics: metrics,
-        logSink: logger.logSink
+        logSink: logger.anySink
     ).addRoutes(to: router)
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.

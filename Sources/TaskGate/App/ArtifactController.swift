@@ -21,6 +21,7 @@ struct ArtifactController: Sendable {
         let providerName = try context.parameters.require("provider")
         let rawID = try context.parameters.require("id")
         let position = try context.parameters.require("n")
+        try TaskQuery.checkNames(of: request.uri.queryParameters.map { (String($0.key), String($0.value)) }, known: [])
         // A key scoped to providers covers their artifacts, as their tasks.
         if context.allowedProviders != nil, providerNames.contains(providerName) { try context.requireAccess(to: providerName) }
         let (provider, id) = try service.resolve(provider: providerName, id: rawID)

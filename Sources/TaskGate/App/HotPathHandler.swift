@@ -45,6 +45,14 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var answering = false
     /// Whether a request head has arrived and its end not yet.
     private var readingRequest = false
+    /// Whether the connection closes once the answers under way are written: the last request
+    /// did not keep it alive (HTTP/1.0 without keep-alive, `Connection: close`).
+    private var closeAfterAnswers = false
+    /// A request refused for its framing (CONNECT, no or several Host fields) behind answers still
+    /// under way: written once they are, then the connection closes. Nothing after it is read.
+    private var pendingRefusal: ByteBuffer?
+    /// Set once the connection is to close: later bytes are not requests of it.
+    private var refusing = false
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     /// Tells the connection's long polls when the caller goes.
@@ -89,10 +97,16 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refusing else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             lastActive = .now()
             readingRequest = true
+            if let refusal = hotPath.framingRefusal(head, client: client, requestIDs: &requestIDs) {
+                refuse(refusal, context: context)
+                return
+            }
+            closeAfterAnswers = !head.isKeepAlive
             if inFlight == 0, socket != nil {
                 answer.clear()
                 if hotPath.answer(head, client: client, requestIDs: &requestIDs, into: &answer) {
@@ -108,6 +122,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             lastActive = .now()
             readingRequest = false
+            // Nothing after a request that closes the connection is read.
+            if closeAfterAnswers { refusing = true }
             guard answering, let socket else {
                 context.fireChannelRead(data)
                 return
@@ -117,6 +133,19 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A large answer's buffer is not kept for the rest of the connection.
             if answer.capacity > Self.keptBufferCapacity { answer = context.channel.allocator.buffer(capacity: 1024) }
         }
+    }
+
+    /// Answers a request refused for its framing and closes the connection (RFC 9112 §3.2, as
+    /// nginx does): at once, or after the answers under way so they stay in order.
+    private func refuse(_ answer: ByteBuffer, context: ChannelHandlerContext) {
+        refusing = true
+        readingRequest = false
+        guard inFlight == 0, let socket else {
+            pendingRefusal = answer
+            return
+        }
+        let channel = context.channel
+        socket.writeAndFlush(NIOAny(IOData.byteBuffer(answer))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// A request NIO's decoder could not read (headers past `limits.max_header_size`, bytes that
@@ -134,11 +163,32 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where closeAfterAnswers && inFlight == 1 && pendingRefusal == nil:
+            // The last answer of a connection that closes says so.
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end:
             inFlight -= 1
             lastActive = .now()
+            guard inFlight == 0, closeAfterAnswers || pendingRefusal != nil else {
+                context.write(data, promise: promise)
+                return
+            }
+            let channel = context.channel
+            if let refusal = pendingRefusal, let socket {
+                pendingRefusal = nil
+                context.write(data, promise: promise)
+                socket.writeAndFlush(NIOAny(IOData.byteBuffer(refusal))).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                context.writeAndFlush(data).whenComplete { result in
+                    promise?.completeWith(result)
+                    channel.close(promise: nil)
+                }
+            }
+        default:
+            context.write(data, promise: promise)
         }
-        context.write(data, promise: promise)
     }
 
     /// Closes the connection when no request has been completed for `idleTimeout`: an idle
@@ -365,14 +415,46 @@ final class HotPath: Sendable {
             error == .headerOverflow
             ? (GatewayError(.headersTooLarge, "The request's header fields are larger than this server reads."), .requestHeaderFieldsTooLarge)
             : (GatewayError(.malformedRequest, "The request could not be read as HTTP/1.1."), .badRequest)
+        return closingAnswer(problem, status: status, method: Self.unreadMethod, path: "-", client: client, requestID: requestID)
+    }
+
+    /// The answer to a request whose framing taskgate does not take, checked on every request
+    /// before anything else (RFC 9112 §3.2 and §3.2.3; what nginx answers): CONNECT (405: nothing
+    /// here is a tunnel, and its bytes after the head are not HTTP), and a request without exactly
+    /// one Host field (400; HTTP/1.0 may leave it out). nil for any other request. The answer
+    /// closes the connection.
+    func framingRefusal(_ head: HTTPRequestHead, client: String?, requestIDs: inout RequestIDGenerator) -> ByteBuffer? {
+        let hosts = head.headers[canonicalForm: "host"].count
+        let problem: GatewayError
+        let status: HTTPResponse.Status
+        if head.method == .CONNECT {
+            (problem, status) = (GatewayError(.methodNotAllowed, "CONNECT is not allowed here; this API answers GET, HEAD."), .methodNotAllowed)
+        } else if hosts > 1 || (hosts == 0 && head.version != .http1_0) {
+            (problem, status) = (GatewayError(.malformedRequest, "An HTTP/1.1 request carries exactly one Host field."), .badRequest)
+        } else {
+            return nil
+        }
+        let method = HTTPRequest.Method(head.method.rawValue) ?? Self.unreadMethod
+        return closingAnswer(problem, status: status, method: method, path: "-", client: client, requestID: requestIDs.next())
+    }
+
+    /// A problem answer that closes the connection, logged as the router logs its answers.
+    private func closingAnswer(
+        _ problem: GatewayError,
+        status: HTTPResponse.Status,
+        method: HTTPRequest.Method,
+        path: String,
+        client: String?,
+        requestID: RequestID
+    ) -> ByteBuffer {
         let id = requestID.text
         var answer = ByteBuffer()
         let bytes = writeProblem(problem, status: status, instance: nil, requestID: id, body: true, closing: true, into: &answer)
         accessLog.record(
             AccessLog.Line(
                 requestID: .text(id),
-                method: Self.unreadMethod,
-                path: "-",
+                method: method,
+                path: path,
                 status: status,
                 bytes: bytes,
                 elapsed: .zero,

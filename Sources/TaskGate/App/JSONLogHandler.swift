@@ -63,12 +63,15 @@ extension Logger {
     /// (the access log renders straight into it), nil for any other handler.
     var logSink: LogSink? { (handler as? JSONLogHandler)?.sink }
 
+    /// The sink of taskgate's own handlers (JSON or text), to flush at exit.
+    var anySink: LogSink? { (handler as? JSONLogHandler)?.sink ?? (handler as? TextLogHandler)?.sink }
+
     /// taskgate's logger in the configured format and level.
     public static func taskgate(format: GatewayConfiguration.LogFormat, level: Logger.Level) -> Logger {
         var logger =
             switch format {
             case .json: Logger(label: "taskgate") { JSONLogHandler(label: $0) }
-            case .text: Logger(label: "taskgate") { StreamLogHandler.standardOutput(label: $0) }
+            case .text: Logger(label: "taskgate") { TextLogHandler(label: $0) }
             }
         logger.logLevel = level
         return logger

@@ -15,10 +15,8 @@ struct ProblemMiddleware: RouterMiddleware {
             error.log(to: context.logger)
             return error.problemResponse(instance: request.uri.path, requestID: context.requestID)
         } catch is MethodNotAllowed {
-            var response = GatewayError(.methodNotAllowed, "\(request.method) is not allowed here; this API answers \(MethodMiddleware.allow).")
+            return GatewayError(.methodNotAllowed, "\(request.method) is not allowed here; this API answers \(MethodMiddleware.allow).")
                 .problemResponse(instance: request.uri.path, requestID: context.requestID)
-            response.headers[.allow] = MethodMiddleware.allow
-            return response
         } catch let error as HTTPError {
             let problem: GatewayError =
                 switch error.status {
@@ -60,6 +58,7 @@ extension GatewayError {
         var fields: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
         if let retryAfter = retryAfter ?? kind.defaultRetryAfter { fields[.retryAfter] = String(retryAfter) }
         if kind == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
+        if kind == .methodNotAllowed { fields[.allow] = MethodMiddleware.allow }
         if let completeLength { fields[.contentRange] = "bytes */\(completeLength)" }
         return (status, fields)
     }

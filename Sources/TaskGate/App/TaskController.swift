@@ -23,6 +23,7 @@ struct TaskController: Sendable {
     @Sendable func task(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let provider = try context.parameters.require("provider")
         let id = try context.parameters.require("id")
+        try TaskQuery.checkNames(of: request.uri.queryParameters.map { (String($0.key), String($0.value)) }, known: ["wait"])
         if context.allowedProviders != nil, providerNames.contains(provider) { try context.requireAccess(to: provider) }
         guard let coding = AcceptEncoding.choose(request.headers[.acceptEncoding]) else {
             throw GatewayError(.notAcceptable, "taskgate answers gzip or identity; Accept-Encoding allows neither.")

@@ -32,6 +32,7 @@ public final class SQLiteTaskStore: TransferableStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: Self.pageCacheSize)
         }
+        try Self.checkIsTaskgateStore(path: path)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
@@ -52,6 +53,32 @@ public final class SQLiteTaskStore: TransferableStore {
         self.logger = logger
         self.metrics = metrics
         self.webhooks = webhooks
+    }
+
+    /// Throws unless the file at `path` is missing, empty, or a taskgate store (its migrations
+    /// begin with taskgate's first): another program's database is never adopted. Read-only, so a
+    /// refused file is left exactly as it was (opening the pool would already switch it to WAL).
+    static func checkIsTaskgateStore(path: String) throws(StoreOpenError) {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 else { return }
+        let verdict: String?
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            let database = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? database.close() }
+            verdict = try database.read { db -> String? in
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                guard !tables.isEmpty else { return nil }
+                let ours =
+                    try tables.contains("grdb_migrations")
+                    && Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM grdb_migrations WHERE identifier = 'v1: task')") == true
+                return ours
+                    ? nil : "it holds tables (\(tables.sorted().prefix(5).joined(separator: ", "))) and no taskgate schema; refusing to touch it"
+            }
+        } catch {
+            throw StoreOpenError(path: path, reason: "it cannot be read as SQLite: \(Self.describe(error))", isRefusal: true)
+        }
+        if let verdict { throw StoreOpenError(path: path, reason: verdict, isRefusal: true) }
     }
 
     static var migrator: DatabaseMigrator {

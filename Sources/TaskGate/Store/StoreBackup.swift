@@ -42,6 +42,11 @@ public enum StoreBackup {
             guard try store.read({ try $0.tableExists("task") }) else {
                 throw StoreBackupError("\(source) is not a taskgate store (it has no task table)")
             }
+            do {
+                try SQLiteTaskStore.checkIsTaskgateStore(path: source)
+            } catch {
+                throw StoreBackupError("\(source) is not a taskgate store: \(error.reason)")
+            }
             let copy = try DatabaseQueue(path: partial)
             try store.backup(to: copy)
             let (check, tasks) = try copy.read { db in

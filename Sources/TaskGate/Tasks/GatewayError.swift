@@ -152,7 +152,11 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Safe to show a caller: never a credential, never the vendor's words about keys.
     public var detail: String
     public var provider: String?
-    public var vendorCode: String?
+    /// The vendor's error code, as printable ASCII of at most 64 bytes (anything else replaced by
+    /// `?`, the rest cut): it is echoed to callers and logged, and comes from a vendor's bytes.
+    public var vendorCode: String? {
+        didSet { vendorCode = vendorCode.map(Self.printableCode) }
+    }
     public var vendorRequestID: String?
     /// Seconds the caller should wait (the vendor's Retry-After, the circuit's time left, …).
     public var retryAfter: Int?
@@ -172,9 +176,14 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         self.kind = kind
         self.detail = detail
         self.provider = provider
-        self.vendorCode = vendorCode
+        self.vendorCode = vendorCode.map(Self.printableCode)
         self.vendorRequestID = vendorRequestID
         self.retryAfter = retryAfter
+    }
+
+    static func printableCode(_ code: String) -> String {
+        guard code.utf8.count > 64 || !code.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else { return code }
+        return String(decoding: code.utf8.prefix(64).map { (0x20...0x7E).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 
     public var description: String {

@@ -11,6 +11,24 @@ public struct TaskQuery: Sendable, Equatable {
     public static let limits = 1...200
     public static let defaultLimit = 50
 
+    /// Throws `invalid-query` for a parameter that is not in `known` (nor `vendor.<Name>` where
+    /// `vendorFilters`), or is given twice: every route reads its query this strictly.
+    static func checkNames(of parameters: [(String, String)], known: Set<String>, vendorFilters: Bool = false) throws(GatewayError) {
+        var seen: Set<String> = []
+        for (name, _) in parameters {
+            guard known.contains(name) || (vendorFilters && name.hasPrefix("vendor.")) else {
+                let names = known.sorted() + (vendorFilters ? ["vendor.<Name>"] : [])
+                throw GatewayError(
+                    .invalidQuery,
+                    "Unknown query parameter \(name); known: \(names.isEmpty ? "none" : names.joined(separator: ", "))."
+                )
+            }
+            guard seen.insert(name).inserted else {
+                throw GatewayError(.invalidQuery, "Query parameter \(name) is given more than once.")
+            }
+        }
+    }
+
     /// What a cursor is bound to: the query's status, providers and vendor filters, each
     /// written unambiguously (a cursor cannot be replayed against another query).
     var binding: String {
@@ -31,15 +49,7 @@ public struct TaskQuery: Sendable, Equatable {
         cursorKey: CursorKey,
         vendorFilterNames: (String) -> [String] = { _ in [] }
     ) throws(GatewayError) {
-        var seen: Set<String> = []
-        for (name, _) in parameters {
-            guard Self.parameters.contains(name) || name.hasPrefix("vendor.") else {
-                throw GatewayError(.invalidQuery, "Unknown query parameter \(name); known: cursor, limit, provider, status, vendor.<Name>.")
-            }
-            guard seen.insert(name).inserted else {
-                throw GatewayError(.invalidQuery, "Query parameter \(name) is given more than once.")
-            }
-        }
+        try Self.checkNames(of: parameters, known: Self.parameters, vendorFilters: true)
         let value = { (name: String) in parameters.first { $0.0 == name }?.1 }
 
         if let text = value("status") {
