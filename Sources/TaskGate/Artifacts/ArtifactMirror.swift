@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -36,35 +37,93 @@ final class ArtifactMirror: Sendable {
         var reason: String
     }
 
-    /// The files `result` links to, kept: the ones in `previously` (by source) as they are, the
-    /// others downloaded now. A link that cannot be kept is logged and left out.
-    func keep(_ result: JSONFragment?, previously: [Artifact] = [], logger: Logger) async -> [Artifact] {
-        var kept: [Artifact] = []
+    /// What keeping one answer's files came to by `mirror_timeout`.
+    struct KeptFiles: Sendable {
+        /// Kept in time (or before), in link order: what the answer lists now.
+        var artifacts: [Artifact]
+        /// The downloads still under way at the deadline, going on without the caller: the files
+        /// they keep, in link order. nil when none was late.
+        var late: Task<[Artifact], Never>?
+        /// How long the late ones may still take at most (each download is bounded alone).
+        var lateBound: Duration = .zero
+    }
+
+    /// The files `result` links to, at most `mirror_max_files`: the ones in `previously` (by
+    /// source) as they are and where they were, the others downloaded now, `parallelDownloads` at a time, the caller
+    /// waiting for them all together at most `mirror_timeout`. A link that cannot be kept is
+    /// logged and left out; one not kept by the deadline goes on in the background (`late`).
+    func keep(_ result: JSONFragment?, previously: [Artifact] = [], logger: Logger) async -> KeptFiles {
+        var sources: [String] = []
+        var downloads: [(position: Int, source: String, url: URL)] = []
         for link in Self.links(in: result) {
             guard let url = URL(string: link) else { continue }
             let source = Self.source(of: url)
-            if let earlier = previously.first(where: { $0.source == source }) {
-                kept.append(earlier)
-                continue
+            guard !sources.contains(source) else { continue }
+            guard sources.count < policy.maxFiles else {
+                metrics?.mirrorDownload(provider: provider, outcome: "too_many")
+                logger.warning(
+                    "an answer links more files than mirror_max_files; the rest are not kept",
+                    metadata: ["provider": "\(provider)", "mirror_max_files": "\(policy.maxFiles)"]
+                )
+                break
             }
-            do {
-                let file = try await withTimeout(policy.timeout) { try await self.download(url) }
-                try await store.keepArtifact(file)
-                kept.append(Artifact(source: source, bytes: file.body.readableBytes, sha256: file.sha256, contentType: file.contentType))
-                metrics?.mirrorDownload(provider: provider, outcome: "kept")
-            } catch {
-                let refusal = (error as? Refusal) ?? Refusal(outcome: "failed", reason: error is TimeoutError ? "mirror_timeout passed" : "\(error)")
-                metrics?.mirrorDownload(provider: provider, outcome: refusal.outcome)
-                // The source, never the query: it holds the vendor's signature.
-                let metadata: Logger.Metadata = ["provider": "\(provider)", "source": "\(source)", "reason": "\(refusal.reason)"]
-                if refusal.outcome == "refused" {
-                    logger.warning("mirror refused a linked file", metadata: metadata)
-                } else {
-                    logger.warning("a linked file could not be kept", metadata: metadata)
+            sources.append(source)
+            if !previously.contains(where: { $0.source == source }) { downloads.append((sources.count - 1, source, url)) }
+        }
+        let finished = KeptSoFar()
+        let all = Task { [self, downloads] in
+            await withTaskGroup(of: Void.self) { group in
+                for (index, download) in downloads.enumerated() {
+                    if index >= MirrorPolicy.parallelDownloads { await group.next() }
+                    group.addTask {
+                        if let file = await self.fetch(download.url, source: download.source, logger: logger) {
+                            finished.files.withLock { $0[download.position] = file }
+                        }
+                    }
                 }
             }
         }
-        return kept
+        let inTime = (try? await withTimeout(policy.timeout) { await all.value }) != nil
+        let kept = finished.files.withLock { $0 }
+        // Files listed before keep their positions (hrefs stay valid); new ones follow in link order.
+        let listed = previously.filter { sources.contains($0.source) } + downloads.compactMap { kept[$0.position] }
+        guard !inTime else { return KeptFiles(artifacts: listed) }
+        let waiting = downloads.filter { kept[$0.position] == nil }.map(\.position)
+        let late = Task {
+            await all.value
+            let done = finished.files.withLock { $0 }
+            return waiting.compactMap { done[$0] }
+        }
+        let rounds = (waiting.count + MirrorPolicy.parallelDownloads - 1) / MirrorPolicy.parallelDownloads
+        return KeptFiles(artifacts: listed, late: late, lateBound: policy.timeout * (2 * rounds))
+    }
+
+    /// The files of one answer kept so far, by position, as its downloads end.
+    private final class KeptSoFar: Sendable {
+        let files = Mutex<[Int: Artifact]>([:])
+    }
+
+    /// One link downloaded and kept in the store; nil, logged and counted, when it cannot be. It
+    /// may take twice `mirror_timeout`: one still running when the caller stops waiting has
+    /// `mirror_timeout` more in the background.
+    private func fetch(_ url: URL, source: String, logger: Logger) async -> Artifact? {
+        do {
+            let file = try await withTimeout(policy.timeout * 2) { try await self.download(url) }
+            try await store.keepArtifact(file)
+            metrics?.mirrorDownload(provider: provider, outcome: "kept")
+            return Artifact(source: source, bytes: file.body.readableBytes, sha256: file.sha256, contentType: file.contentType)
+        } catch {
+            let refusal = (error as? Refusal) ?? Refusal(outcome: "failed", reason: error is TimeoutError ? "mirror_timeout passed" : "\(error)")
+            metrics?.mirrorDownload(provider: provider, outcome: refusal.outcome)
+            // The source, never the query: it holds the vendor's signature.
+            let metadata: Logger.Metadata = ["provider": "\(provider)", "source": "\(source)", "reason": "\(refusal.reason)"]
+            if refusal.outcome == "refused" {
+                logger.warning("mirror refused a linked file", metadata: metadata)
+            } else {
+                logger.warning("a linked file could not be kept", metadata: metadata)
+            }
+            return nil
+        }
     }
 
     /// GET `url`, following at most `MirrorPolicy.maxRedirects` redirects, each checked like the
@@ -76,7 +135,10 @@ final class ArtifactMirror: Sendable {
             let host = current.host ?? ""
             let addresses = try await Self.addresses(of: host, port: current.port ?? (current.scheme == "https" ? 443 : 80))
             if let reason = policy.refusal(host: host, addresses: addresses) { throw Refusal(outcome: "refused", reason: reason) }
-            let response = try await client.execute(HTTPClientRequest(url: current.absoluteString), timeout: .nanoseconds(policy.timeout.nanoseconds))
+            let response = try await client.execute(
+                HTTPClientRequest(url: current.absoluteString),
+                timeout: .nanoseconds((policy.timeout * 2).nanoseconds)
+            )
             switch response.status.code {
             case 200:
                 if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > policy.maxBytes {

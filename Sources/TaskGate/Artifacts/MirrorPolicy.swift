@@ -12,18 +12,24 @@ public struct MirrorPolicy: Sendable, Equatable {
     /// The largest file kept; a larger one is refused (by its Content-Length, or once that many
     /// bytes have been read).
     public var maxBytes: Int
-    /// One download, redirects included.
+    /// All the downloads of one answer together, as the caller waits for them; each one alone
+    /// (redirects included) when it goes on in the background.
     public var timeout: Duration
+    /// Files kept per answer; further links are left to the vendor's own.
+    public var maxFiles: Int
     /// `.aliyuncs.com` covers that domain and every name under it; `files.example.com` or
     /// `127.0.0.1` covers that host alone (and lets it be a private address).
     public var hosts: [String]
 
     public static let maxRedirects = 3
+    /// Downloads of one answer under way at once.
+    public static let parallelDownloads = 4
 
-    public init(enabled: Bool = false, maxBytes: Int = 16 << 20, timeout: Duration = .seconds(30), hosts: [String]) {
+    public init(enabled: Bool = false, maxBytes: Int = 16 << 20, timeout: Duration = .seconds(30), maxFiles: Int = 16, hosts: [String]) {
         self.enabled = enabled
         self.maxBytes = maxBytes
         self.timeout = timeout
+        self.maxFiles = maxFiles
         self.hosts = hosts.map { $0.lowercased() }
     }
 

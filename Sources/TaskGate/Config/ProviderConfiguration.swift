@@ -39,8 +39,10 @@ import Foundation
 ///   vendor for the task again (fresh links, `X-Cache: REFRESH`).
 /// - `mirror` (bool, default `false`): keep each file the result links to, downloaded once when
 ///   the task turns final, in the store; the answer lists them as `artifacts`.
-/// - `mirror_max_bytes` (size, default `16MiB`), `mirror_timeout` (duration, default `30s`): the
-///   largest file kept and the longest one download may take.
+/// - `mirror_max_bytes` (size, default `16MiB`), `mirror_timeout` (duration, default `30s`),
+///   `mirror_max_files` (integer, default `16`): the largest file kept, the longest a caller
+///   waits for all the files of one answer (fetched side by side; what is not kept by then is
+///   kept in the background), and the most files kept per answer.
 /// - `mirror_hosts` (list, default per kind: the vendor's storage, `.aliyuncs.com`,
 ///   `.myqcloud.com`): where files may come from (see `MirrorPolicy`).
 /// - `watch` (bool, default `true`): follow every task seen while not final in the background
@@ -106,7 +108,7 @@ public struct ProviderConfiguration: Sendable {
         "kind", "endpoint", "status_ttl", "timeout", "connect_timeout", "stale_max", "stale_while_revalidate", "link_refresh_margin", "retries",
         "retry_backoff",
         "retry_backoff_max", "circuit_failures", "circuit_open", "rate_limit", "rate_burst", "rate_limit_wait", "max_body", "mirror",
-        "mirror_max_bytes", "mirror_timeout", "mirror_hosts", "watch", "watch_horizon", "watch_interval",
+        "mirror_max_bytes", "mirror_timeout", "mirror_max_files", "mirror_hosts", "watch", "watch_horizon", "watch_interval",
     ]
 
     static func isValidName(_ name: String) -> Bool {
@@ -145,6 +147,7 @@ public struct ProviderConfiguration: Sendable {
             enabled: try values.bool("mirror", default: mirror.enabled),
             maxBytes: try values.size("mirror_max_bytes", default: mirror.maxBytes, range: 1...(1 << 30)),
             timeout: try values.duration("mirror_timeout", default: mirror.timeout, range: 0.001...3600),
+            maxFiles: try values.integer("mirror_max_files", default: mirror.maxFiles, range: 1...256),
             hosts: try values.list("mirror_hosts") ?? mirror.hosts
         )
         for host in mirror.hosts where !MirrorPolicy.isHostEntry(host) {

@@ -35,9 +35,13 @@ public struct EncodedAnswer: Sendable {
     }
 
     /// Encodes, hashes and compresses a record once.
-    public init(record: TaskRecord) throws(GatewayError) {
+    /// - Parameter reusableUntil: a final answer that will change (files of it still being kept)
+    ///   is reused, and stored as reusable, no longer than this — as if its links expired then
+    ///   (its JSON still says when they do).
+    public init(record: TaskRecord, reusableUntil: Date? = nil) throws(GatewayError) {
         let linksExpireAt = record.linksExpireAt
         let json = record.jsonBytes(linksExpireAt: linksExpireAt)
+        let reusable = reusableUntil.map { until in linksExpireAt.map { min($0, until) } ?? until } ?? linksExpireAt
         let identity = ByteBuffer(bytes: json)
         self.init(
             provider: record.provider,
@@ -48,7 +52,7 @@ public struct EncodedAnswer: Sendable {
             gzipBody: try Gzip.compress(identity),
             identityBody: identity,
             validator: Validator(of: json),
-            linksExpireAt: linksExpireAt
+            linksExpireAt: reusable
         )
     }
 }

@@ -242,10 +242,10 @@ public final class TaskService: Sendable {
             throw error
         }
         // Turning final: the files it links to are kept now, while its links work.
-        if record.isFinal, let mirror = mirrors[name] { record.artifacts = await mirror.keep(record.result, logger: logger) }
-        let answer = try EncodedAnswer(record: record)
+        let (answer, files) = try await encodeKeepingFiles(record, provider: provider, logger: logger)
         do throws(GatewayError) {
             try await store.save(answer)
+            if let files { finishLateFiles(files, of: record, key: AnswerCache.Key(provider: name, id: id), logger: logger) }
         } catch {
             // Saving releases the lease; a failed save must too, or other replicas wait on it
             // until it expires.
@@ -255,6 +255,44 @@ public final class TaskService: Sendable {
             logger.warning("could not record a not-final status", metadata: ["provider": "\(name)"])
         }
         return (answer, false)
+    }
+
+    /// A record's answer, the files it links to kept first when it is final and its provider
+    /// mirrors (`ArtifactMirror.keep`). When some are still being fetched at `mirror_timeout`,
+    /// the answer lists those kept so far and is reusable only for as long as the rest may take;
+    /// `finishLateFiles` replaces it once they are in.
+    private func encodeKeepingFiles(
+        _ record: TaskRecord,
+        provider: any Provider,
+        previously: [Artifact] = [],
+        logger: Logger
+    ) async throws(GatewayError) -> (EncodedAnswer, ArtifactMirror.KeptFiles?) {
+        guard record.isFinal, let mirror = mirrors[provider.name] else { return (try EncodedAnswer(record: record), nil) }
+        var record = record
+        let files = await mirror.keep(record.result, previously: previously, logger: logger)
+        record.artifacts = files.artifacts
+        guard files.late != nil else { return (try EncodedAnswer(record: record), nil) }
+        // Past the link margin a request would ask the vendor again: reusable for the bound only.
+        let until = clock.date.addingTimeInterval(provider.linkRefreshMargin.seconds + files.lateBound.seconds + 1)
+        return (try EncodedAnswer(record: record, reusableUntil: until), files)
+    }
+
+    /// Once the downloads still under way for a final answer end, replaces it with one listing the
+    /// files they kept after those it lists (positions, and so hrefs, stay), reusable as long as
+    /// its links are; in memory too.
+    private func finishLateFiles(_ files: ArtifactMirror.KeptFiles, of record: TaskRecord, key: AnswerCache.Key, logger: Logger) {
+        guard let late = files.late else { return }
+        Task {
+            var record = record
+            record.artifacts = files.artifacts + (await late.value)
+            do throws(GatewayError) {
+                let answer = try EncodedAnswer(record: record)
+                guard try await store.replaceFinal(answer) else { return }
+                cache.keep(answer.bytes, for: key)
+            } catch {
+                logger.warning("files kept late could not be added to the answer", metadata: ["provider": "\(key.provider)"])
+            }
+        }
     }
 
     /// Asks the vendor again for a task whose not-final answer is being served `UPDATING`; the
@@ -387,7 +425,7 @@ public final class TaskService: Sendable {
                 outcome = "shared"
                 return shared
             }
-            var record = try await provider.fetchTask(id: id, known: nil, logger: logger)
+            let record = try await provider.fetchTask(id: id, known: nil, logger: logger)
             guard record.status == stored.status else {
                 outcome = "inconsistent"
                 logger.warning(
@@ -396,14 +434,13 @@ public final class TaskService: Sendable {
                 )
                 throw GatewayError(.vendorBadAnswer, "The vendor answered another status for a final task.", provider: name)
             }
-            if let mirror = mirrors[name] {
-                // Files kept before stay kept; one that could not be kept then is tried again.
-                record.artifacts = await mirror.keep(record.result, previously: Artifact.listed(in: try stored.bytes.inflated()), logger: logger)
-            }
-            let answer = try EncodedAnswer(record: record)
+            // Files kept before stay kept; one that could not be kept then is tried again.
+            let previously = mirrors[name] == nil ? [] : Artifact.listed(in: try stored.bytes.inflated())
+            let (answer, files) = try await encodeKeepingFiles(record, provider: provider, previously: previously, logger: logger)
             guard try await store.replaceFinal(answer) else {
                 throw GatewayError(.storeUnavailable, "The stored final answer could not be replaced.")
             }
+            if let files { finishLateFiles(files, of: record, key: key, logger: logger) }
             outcome = "refreshed"
             refreshRetries.withLock { $0[key] = nil }
             return answer
