@@ -83,7 +83,7 @@ final class RateLimiter: Sendable {
                     latest: latest
                 )
             else { return nil }
-            return .nanoseconds(Int64((start.timeIntervalSince(date) * 1e9).rounded(.up)))
+            return .nanoseconds(Seconds.whole(start.timeIntervalSince(date) * 1e9, rounding: .up))
         }
     }
 }

@@ -41,7 +41,7 @@ struct TaskCallBudget: Sendable {
                     vendorCode: "ERROR_TOO_MUCH_REQUESTS"
                 )
             case .notBefore(let date):
-                let wait = Duration.milliseconds(Int64((date.timeIntervalSince(clock.date) * 1000).rounded(.up)))
+                let wait = Duration.milliseconds(Seconds.whole(date.timeIntervalSince(clock.date) * 1000, rounding: .up))
                 guard clock.now + wait < deadline else {
                     metrics?.vendorCallRefused(provider: provider, reason: "task_spacing")
                     throw GatewayError(

@@ -130,7 +130,7 @@ final class AnswerCache: Sendable {
     /// Whole seconds from `now` until `date`, rounded up, never negative: a not-final answer's
     /// max-age.
     static func secondsUntil(_ date: Date, from now: Date) -> Int {
-        max(0, Int(date.timeIntervalSince(now).rounded(.up)))
+        max(0, Seconds.whole(date.timeIntervalSince(now), rounding: .up))
     }
 
     /// Whether the task is known not to be final yet: a not-final answer is held or a vendor call

@@ -140,7 +140,7 @@ struct PackedAnswers {
             answer.validator.withUnsafeBytes { validator in append(validator, body, for: key) }
         }
         // Whole seconds, rounded down: never later than the links (0 stands for none).
-        let linksExpireAt = answer.linksExpireAt.map { UInt32(clamping: max(1, Int64($0.timeIntervalSince1970.rounded(.down)))) } ?? 0
+        let linksExpireAt = answer.linksExpireAt.map { UInt32(clamping: max(1, Seconds.whole($0.timeIntervalSince1970))) } ?? 0
         tables[key.provider, default: [:]][key.id] = Entry(gzip: location, linksExpireAt: linksExpireAt, status: answer.status)
         count += 1
         heldBytes += Self.entryOverhead

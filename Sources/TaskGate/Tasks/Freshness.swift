@@ -27,8 +27,9 @@ enum Freshness: Sendable, Equatable {
     static func final(linksExpireAt: Date?, margin: Double, now: Date) -> Freshness? {
         guard let linksExpireAt else { return .immutable }
         let seconds = linksExpireAt.timeIntervalSince(now) - margin
-        // Rounded down: a cache must never hold the answer past the links.
-        return seconds >= 1 ? .linked(maxAge: Int(seconds.rounded(.down))) : nil
+        // Rounded down: a cache must never hold the answer past the links; at most a year, as
+        // long as an immutable answer (a link may claim any expiry).
+        return seconds >= 1 ? .linked(maxAge: min(Seconds.whole(seconds), 31_536_000)) : nil
     }
 }
 

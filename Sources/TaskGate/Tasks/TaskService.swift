@@ -123,7 +123,7 @@ public final class TaskService: Sendable {
         {
             if starts { revalidateInBackground(provider, key: key, logger: logger) }
             guard let buffer = coding == .gzip ? previous.bytes.gzip : previous.bytes.identity else { return nil }
-            let updating = Updating(age: max(0, Int(clock.date.timeIntervalSince(previous.fetchedAt))), startedVendorCall: starts)
+            let updating = Updating(age: max(0, Seconds.whole(clock.date.timeIntervalSince(previous.fetchedAt))), startedVendorCall: starts)
             return buffer.withUnsafeReadableBytes { body($0, previous.bytes.validator, .transient(maxAge: 0), updating) }
         }
         guard coding == .gzip, !cache.holdsNotFinal(key), let stored = store.finalAnswerNow(provider: key.provider, id: key.id),
@@ -162,7 +162,7 @@ public final class TaskService: Sendable {
             let (previous, starts) = cache.staleWhileRevalidating(key, window: provider.staleWhileRevalidate)
         {
             if starts { revalidateInBackground(provider, key: key, logger: logger) }
-            let age = max(0, Int(clock.date.timeIntervalSince(previous.fetchedAt)))
+            let age = max(0, Seconds.whole(clock.date.timeIntervalSince(previous.fetchedAt)))
             return Served(
                 key: (name, id),
                 answer: previous.bytes,
@@ -199,7 +199,7 @@ public final class TaskService: Sendable {
             guard provider.staleMax > .zero, let stored, !stored.isFinal,
                 clock.date.timeIntervalSince(stored.fetchedAt) <= provider.staleMax.seconds
             else { throw error }
-            let age = max(0, Int(clock.date.timeIntervalSince(stored.fetchedAt)))
+            let age = max(0, Seconds.whole(clock.date.timeIntervalSince(stored.fetchedAt)))
             logger.notice(
                 "vendor failed; serving the last known answer",
                 metadata: ["provider": "\(name)", "problem": "\(error.kind.rawValue)", "age_s": "\(age)"]
