@@ -24,7 +24,9 @@ import Testing
         configure: @Sendable (inout GatewayConfiguration) -> Void = { _ in },
         _ body: @Sendable (Int, RunningSimulator) async throws -> Void
     ) async throws {
-        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+        // Time stands still unless the test moves it: a not-final answer's max-age is exact.
+        let clock = ManualClock(skipsWaits: true)
+        try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
             addTask(sim.state, id: Self.task, .state(.succeeded, result: #"{"text":"kept"}"#))
             var configuration = gatewayConfiguration(
                 store: temporaryStorePath(),
@@ -33,7 +35,7 @@ import Testing
             )
             configuration.auth = CallerTests.twoKeys
             configure(&configuration)
-            try await buildApplication(configuration, logger: quietLogger).test(.live) { client in
+            try await buildApplication(configuration, logger: quietLogger, clock: clock).test(.live) { client in
                 try await body(try #require(client.port), sim)
             }
         }
@@ -489,7 +491,9 @@ import Testing
         }
         try await withLocalServer(router) { origin in
             let mirroring: @Sendable (inout ProviderConfiguration) -> Void = {
-                $0.mirror = MirrorPolicy(enabled: true, timeout: .seconds(1), hosts: ["127.0.0.1"])
+                // The caller waits this long in real time; a download it left has as long again
+                // (the test opens the gate at once): ample on a loaded machine.
+                $0.mirror = MirrorPolicy(enabled: true, timeout: .seconds(5), hosts: ["127.0.0.1"])
             }
             try await withAliyunGateway(configure: mirroring) { client, sim in
                 let links = (0..<20).map { "\"\(origin)/slow/\($0)\"" }.joined(separator: ",")

@@ -164,7 +164,14 @@ enum FuzzTargets {
 
     static func aliyunReply(_ data: Data) {
         guard let reply = try? AliyunReply(response(data), provider: "aliyun", call: "GetTaskResult", logger: logger) else { return }
-        if let record = try? AliyunReply.record(reply.body, provider: "aliyun", kind: "aliyun-multimediaai", id: "1", fetchedAt: Date(), requestID: nil) {
+        if let record = try? AliyunReply.record(
+            reply.body,
+            provider: "aliyun",
+            kind: "aliyun-multimediaai",
+            id: "1",
+            fetchedAt: Date(),
+            requestID: nil
+        ) {
             encode(record)
         }
         _ = AliyunReply.taskID(reply.body)

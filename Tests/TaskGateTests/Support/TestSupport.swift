@@ -99,7 +99,8 @@ func loadConfiguration(_ yaml: String, environment: [String: String] = [:]) asyn
 func eventually(_ condition: () -> Bool) async -> Bool {
     let giveUp = ContinuousClock.now + .seconds(60)
     while !condition() {
-        guard ContinuousClock.now < giveUp else { return false }
+        // A test cancelled (its time limit) stops waiting rather than spin on a sleep that throws.
+        guard ContinuousClock.now < giveUp, !Task.isCancelled else { return false }
         try? await Task.sleep(for: .milliseconds(1))
     }
     return true
@@ -110,7 +111,7 @@ func eventually(_ condition: () -> Bool) async -> Bool {
 func eventuallyAnswers(_ condition: () async throws -> Bool) async throws -> Bool {
     let giveUp = ContinuousClock.now + .seconds(60)
     while try await !condition() {
-        guard ContinuousClock.now < giveUp else { return false }
+        guard ContinuousClock.now < giveUp, !Task.isCancelled else { return false }
         try? await Task.sleep(for: .milliseconds(50))
     }
     return true
