@@ -10,7 +10,7 @@ import NIOHTTP1
 /// one a run exercises (`Fuzz/run` sets it; one build and one link serve them all). Besides not
 /// trapping, each target checks what its parser promises.
 enum FuzzTargets {
-    static let all: [String: (Data) -> Void] = [
+    static let all: [String: @Sendable (Data) -> Void] = [
         "request-target": requestTarget,
         "cursor": cursor,
         "accept-encoding": { acceptEncoding(text($0)) },
@@ -27,7 +27,7 @@ enum FuzzTargets {
         "json-writer": jsonWriter,
     ]
 
-    static let selected: (Data) -> Void = {
+    static let selected: @Sendable (Data) -> Void = {
         let name = ProcessInfo.processInfo.environment["TASKGATE_FUZZ_TARGET"] ?? ""
         guard let target = all[name] else {
             FileHandle.standardError.write(Data("TASKGATE_FUZZ_TARGET must be one of: \(all.keys.sorted().joined(separator: ", "))\n".utf8))
@@ -239,9 +239,25 @@ enum FuzzTargets {
     }
 }
 
+/// One input, as libFuzzer calls it.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
-    let data = start.map { Data(bytes: $0, count: count) } ?? Data()
-    FuzzTargets.selected(data)
+public func fuzzOne(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    FuzzTargets.selected(start.map { Data(bytes: $0, count: count) } ?? Data())
     return 0
+}
+
+/// libFuzzer's driver: SwiftPM names an executable's entry `TaskGateFuzz_main` (and points `main`
+/// at it, over libFuzzer's own), so the entry hands the command line to libFuzzer.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("TaskGateFuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return runFuzzerDriver(&count, &arguments) { start, size in fuzzOne(start, size) }
 }
