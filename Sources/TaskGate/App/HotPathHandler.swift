@@ -424,7 +424,7 @@ final class HotPath: Sendable {
     /// one Host field (400; HTTP/1.0 may leave it out). nil for any other request. The answer
     /// closes the connection.
     func framingRefusal(_ head: HTTPRequestHead, client: String?, requestIDs: inout RequestIDGenerator) -> ByteBuffer? {
-        let hosts = head.headers[canonicalForm: "host"].count
+        let hosts = Self.hostFieldCount(head.headers)
         let problem: GatewayError
         let status: HTTPResponse.Status
         if head.method == .CONNECT {
@@ -436,6 +436,15 @@ final class HotPath: Sendable {
         }
         let method = HTTPRequest.Method(head.method.rawValue) ?? Self.unreadMethod
         return closingAnswer(problem, status: status, method: method, path: "-", client: client, requestID: requestIDs.next())
+    }
+
+    /// How many `Host` fields a head has, read without allocating (every request pays it).
+    static func hostFieldCount(_ headers: HTTPHeaders) -> Int {
+        var count = 0
+        for (name, _) in headers where name.utf8.count == 4 {
+            if name.utf8.elementsEqual("host".utf8, by: { $0 | 0x20 == $1 }) { count += 1 }
+        }
+        return count
     }
 
     /// A problem answer that closes the connection, logged as the router logs its answers.
