@@ -153,6 +153,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// no request for Hummingbird to route. Behind a request Hummingbird is still answering, the
     /// error goes on to it (its bare 400 keeps the answers in order).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A connection already refused has had its answer: bytes after it are no request.
+        if refusing, error is HTTPParserError { return }
         guard let parserError = error as? HTTPParserError, inFlight == 0, let socket else {
             context.fireErrorCaught(error)
             return
