@@ -160,6 +160,10 @@ enum FuzzTargets {
             return
         }
         check((try? JSONSerialization.jsonObject(with: Data(identity.readableBytesView))) != nil, "an answer is JSON")
+        // The webhook body carries the answer as it is: one JSON document around it.
+        guard answer.isFinal, let payload = try? WebhookEvent.payload(for: answer) else { return }
+        let event = try? JSONSerialization.jsonObject(with: Data(payload.readableBytesView)) as? [String: Any]
+        check(event?["type"] as? String == "task.final" && event?["data"] is [String: Any], "a webhook payload is JSON around the answer")
     }
 
     static func aliyunReply(_ data: Data) {
