@@ -210,6 +210,7 @@ import Testing
             ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: }}}\n", [:], "auth.keys.scoped.providers"),
             ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: []}}}\n", [:], "auth.keys.scoped.providers"),
             ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: [[capmonster]]}}}\n", [:], "auth.keys.scoped.providers"),
+            ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: capmonster}}}\n", [:], "auth.keys.scoped.providers"),
             (scopedKey, ["AUTH_KEYS_SCOPED_PROVIDERS": ","], "auth.keys.scoped.providers"),
             (scopedKey, ["AUTH_KEYS_SCOPED_PROVIDERS_CAPMONSTER": "true"], "auth.keys.scoped.providers"),
             (
@@ -257,12 +258,15 @@ import Testing
     @Test func goodShapesStillLoad() async throws {
         let yaml = """
             cache_memory: 8GiB
-            auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: [capmonster]}, other: {sha256: \(CallerTests.billingDigest), providers: capmonster}}}
+            auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: [capmonster]}, other: {sha256: \(CallerTests.billingDigest), providers: [capmonster]}}}
             providers:
               capmonster: {kind: capmonster, endpoint: http://127.0.0.1:1, client_key: k, mirror_hosts: [.example.com, files.example.org, 10.0.0.7, "::1"]}
 
             """
-        let configuration = try await loadConfiguration(yaml, environment: ["PROVIDERS_CAPMONSTER_RETRY_BACKOFF_MAX": "3s"])
+        let configuration = try await loadConfiguration(
+            yaml,
+            environment: ["PROVIDERS_CAPMONSTER_RETRY_BACKOFF_MAX": "3s", "AUTH_KEYS_OTHER_PROVIDERS": "capmonster,capmonster"]
+        )
         #expect(configuration.cacheMemoryBytes == 8 << 30)
         #expect(configuration.auth.keys.map(\.providers) == [["capmonster"], ["capmonster"]])
         #expect(configuration.providers[0].mirror.hosts == [".example.com", "files.example.org", "10.0.0.7", "::1"])

@@ -163,7 +163,8 @@ struct ConfigLayout {
     /// takes a list; the environment is checked against them.
     var leaves: [String: Bool] = [:]
 
-    /// Leaf keys that take a list (a YAML sequence of values, or `a,b`); every other takes one value.
+    /// Leaf keys that take a list (a YAML sequence in the file, `a,b` in the environment); every other
+    /// takes one value.
     static let listKeys: Set<String> = ["providers", "mirror_hosts"]
     static let scopes: Set<String> = ["providers", "auth", "limits", "webhooks"]
 
@@ -252,13 +253,15 @@ struct ConfigLayout {
         }
     }
 
-    /// Throws unless `node` is one non-empty value, or (`list`) a non-empty sequence of such values.
+    /// Throws unless `node` is one non-empty value, or (`list`) a non-empty YAML sequence of such values.
     static func checkLeaf(_ node: Node, at path: String, list: Bool) throws(ConfigurationError) {
         switch node {
         case .scalar:
             guard node.null == nil, let text = node.string, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ConfigurationError(key: path, "has no value (leave the key out for its default)")
             }
+            // `a,b` is the environment's way to write a list; in the file a list is a sequence.
+            guard !list else { throw ConfigurationError(key: path, "takes a list ([\(text)]), not one value") }
         case .sequence(let items) where list:
             guard !items.isEmpty else { throw ConfigurationError(key: path, "is an empty list (leave the key out for its default)") }
             for item in items {
