@@ -6,29 +6,15 @@ import Logging
 /// empty or holds a space, `=`, a quote, a backslash, a control character or a byte outside
 /// ASCII is quoted with those escaped, so no value — a vendor's error code, an
 /// `X-Forwarded-For` — can add a field or a line. Lines go through a `LogSink` as JSON lines do.
-public struct TextLogHandler: LogHandler {
+public struct TextLogHandler: SinkLogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     let label: String
-    let sink: LogSink
+    public let sink: LogSink
 
     public init(label: String, sink: LogSink = .standardOutput) {
         self.label = label
         self.sink = sink
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        let line = render(level: event.level, message: event.message, metadata: event.metadata)
-        if event.level >= .notice {
-            sink.flush(then: line)
-        } else {
-            sink.append(line: line)
-        }
     }
 
     /// The line for one event, newline included.
