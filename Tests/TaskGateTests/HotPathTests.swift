@@ -197,7 +197,7 @@ import Testing
                 #expect(answer.status == 200)
                 #expect(answer["X-Cache"] == "HIT")
                 #expect(answer["X-Request-Id"]?.utf8.count == 32)
-                #expect(parts.service.cache.fresh(AnswerCache.Key(provider: "capmonster", id: Self.finalTask), linkMargin: 300) != nil)
+                #expect(parts.service.cache.fresh(AnswerCache.Key(provider: "capmonster", id: Self.finalTask), policy: CachePolicy()) != nil)
                 #expect(sim.state.calls(for: Self.finalTask)["getTaskResult"] == 1)
             }
         }
@@ -324,9 +324,9 @@ import Testing
         let key = AnswerCache.Key(provider: "capmonster", id: "1")
         let record = TaskRecord(provider: "capmonster", kind: "capmonster", id: "1", status: .running, fetchedAt: clock.date)
         let answer = try EncodedAnswer(record: record)
-        let first = try await cache.load(key, ttl: .seconds(2), linkMargin: 300) { () throws(GatewayError) in answer }
+        let first = try await cache.load(key, policy: CachePolicy()) { () throws(GatewayError) in answer }
         #expect(first.coalesced == false)
-        let second = try await cache.load(key, ttl: .seconds(2), linkMargin: 300) { () throws(GatewayError) -> EncodedAnswer in
+        let second = try await cache.load(key, policy: CachePolicy()) { () throws(GatewayError) -> EncodedAnswer in
             Issue.record("loaded again while a fresh answer was held")
             return answer
         }
@@ -349,7 +349,7 @@ import Testing
         for _ in 0..<200 {
             for (index, answer) in answers.enumerated() {
                 let key = AnswerCache.Key(provider: "capmonster", id: String(index))
-                let loaded = try await cache.load(key, ttl: .seconds(2), linkMargin: 300) { () throws(GatewayError) in answer }
+                let loaded = try await cache.load(key, policy: CachePolicy()) { () throws(GatewayError) in answer }
                 #expect(loaded.coalesced == false)
             }
             longest = max(longest, cache.clockLength)

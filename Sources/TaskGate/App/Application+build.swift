@@ -64,15 +64,18 @@ func buildGateway(
         }
     }
     let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
-    let providers = built.map(\.provider)
     let (mirrors, mirrorClient) = makeMirrors(configuration.providers, store: store, metrics: metrics)
+    let served = zip(configuration.providers, built).map { configuration, built in
+        ServedProvider(built.provider, policy: configuration.cachePolicy, callTimeout: configuration.timeout, mirror: mirrors[configuration.name])
+    }
+    let background = BackgroundWork()
     let service = TaskService(
-        providers: providers,
+        providers: served,
         store: store,
         cacheBytes: configuration.cacheMemoryBytes,
         clock: clock,
         metrics: metrics,
-        mirrors: mirrors
+        background: background
     )
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
@@ -127,11 +130,14 @@ func buildGateway(
     )
     // Stopped in reverse order after the server has drained: the vendor client, then the store.
     app.addServices(storeService, HTTPClientService(clients: built.map(\.client) + (mirrorClient.map { [$0] } ?? [])))
+    // Stopped before the clients and the store it calls through; after the server (requests
+    // submit to it).
+    app.addServices(background)
     // Stopped before the clients it calls through.
     let watched = configuration.providers.filter(\.watch).compactMap { configuration -> TaskWatcher.Watched? in
-        service.providers[configuration.name].map { provider in
+        service.providers[configuration.name].map { served in
             TaskWatcher.Watched(
-                provider: provider,
+                provider: served.provider,
                 horizon: configuration.watchHorizon,
                 interval: configuration.effectiveWatchInterval,
                 spacing: .seconds(2.0 / Double(configuration.rateLimit))

@@ -232,18 +232,12 @@ final class HotPath: Sendable {
     private let unmatchedMetrics: GatewayMetrics.RouteMetrics
 
     final class HotProvider: Sendable {
-        let provider: any Provider
+        let served: ServedProvider
         let answers: GatewayMetrics.AnswerMetrics
-        /// Its `link_refresh_margin` in seconds.
-        let linkMargin: Double
-        /// Its `stale_while_revalidate`.
-        let staleWindow: Duration
 
-        init(_ provider: any Provider, answers: GatewayMetrics.AnswerMetrics) {
-            self.provider = provider
+        init(_ served: ServedProvider, answers: GatewayMetrics.AnswerMetrics) {
+            self.served = served
             self.answers = answers
-            self.linkMargin = provider.linkRefreshMargin.seconds
-            self.staleWindow = provider.staleWhileRevalidate
         }
     }
 
@@ -289,7 +283,7 @@ final class HotPath: Sendable {
     }
 
     /// Writes the whole answer into `buffer` when `head` asks for a task whose answer is at hand
-    /// (`TaskService.withAnswerAtHand`), or when the request policy or the task's name refuses it
+    /// (`TaskService.lookup`), or when the request policy or the task's name refuses it
     /// (401, 403, 404, 400, 414: the router's problem answers, from the same functions); false
     /// (and nothing written) to let Hummingbird answer.
     func answer(_ head: HTTPRequestHead, client: String?, requestIDs: inout RequestIDGenerator, into buffer: inout ByteBuffer) -> Bool {
@@ -313,7 +307,7 @@ final class HotPath: Sendable {
             if let key, found != nil {
                 try RequestPolicy.requireAccess(keyName: key.name, allowedProviders: key.providers, to: providerName)
             }
-            id = try TaskService.resolve(found?.provider, named: providerName, id: rawID).id
+            id = try TaskService.resolve(found?.served, named: providerName, id: rawID).id
             hot = found!
         } catch {
             let requestID = callerID ?? requestID!.text
@@ -338,17 +332,26 @@ final class HotPath: Sendable {
             )
             return true
         }
+        let key = AnswerCache.Key(provider: providerName, id: id)
+        let held: HeldAnswer
+        let (kind, number): (AnswerTemplate.FreshnessKind, Int)
+        let outcome: TaskService.CacheOutcome
+        var startedVendorCall = false
+        switch service.lookup(key, in: hot.served, servesUpdating: true, readsStoreNow: coding == .gzip, logger: logger) {
+        case .fresh(let answer, let freshness)?, .storedFinal(let answer, let freshness)?:
+            (held, outcome) = (answer, .hit)
+            (kind, number) = AnswerTemplate.FreshnessKind.of(freshness)
+        case .updating(let answer, let age, let started)?:
+            (held, outcome, startedVendorCall) = (answer, .updating, started)
+            (kind, number) = (.updating, age)
+        case .needsVendor?, nil:
+            return false
+        }
         let ifNoneMatch = headers.first(name: "if-none-match")
         let date = date.now
-        let written = service.withAnswerAtHand(
-            AnswerCache.Key(provider: hot.provider.name, id: id),
-            coding: coding,
-            linkMargin: hot.linkMargin,
-            staleWindow: hot.staleWindow,
-            logger: logger
-        ) { body, validator, freshness, updating -> (HTTPResponse.Status, Int, TaskService.Updating?) in
+        let validator = held.validator
+        let written = held.withBytes(coding) { body -> (HTTPResponse.Status, Int) in
             let notModified = ifNoneMatch.map { validator.isMatched(by: $0, coding: coding) } ?? false
-            let (kind, number) = updating.map { (.updating, $0.age) } ?? AnswerTemplate.FreshnessKind.of(freshness)
             let templates = templates[Templates.Key(coding: coding, freshness: kind)]!
             let template = notModified ? templates.notModified : templates.ok
             template.write(
@@ -361,13 +364,12 @@ final class HotPath: Sendable {
                 date: date,
                 into: &buffer
             )
-            guard !notModified, head.method == .GET else { return (template.status, 0, updating) }
+            guard !notModified, head.method == .GET else { return (template.status, 0) }
             buffer.writeBytes(body)
-            return (template.status, body.count, updating)
+            return (template.status, body.count)
         }
-        guard let (status, bytes, updating) = written else { return false }
-        let outcome: TaskService.CacheOutcome = updating == nil ? .hit : .updating
-        hot.answers.record(outcome, startedVendorCall: updating?.startedVendorCall ?? false)
+        guard let (status, bytes) = written else { return false }
+        hot.answers.record(outcome, startedVendorCall: startedVendorCall)
         accessLog.record(
             AccessLog.Line(
                 requestID: callerID.map { .text($0) } ?? .generated(requestID!),

@@ -85,6 +85,18 @@ public struct ProviderConfiguration: Sendable {
 
     public var kind: ProviderKind { type(of: vendor).kind }
 
+    /// How the service reuses this provider's answers: the cache keys above, with the vendor's
+    /// polling floor applied.
+    var cachePolicy: CachePolicy {
+        CachePolicy(
+            statusTTL: statusTTL,
+            staleMax: staleMax,
+            staleWhileRevalidate: staleWhileRevalidate,
+            linkMargin: linkRefreshMargin,
+            pollingFloor: vendor.pollingFloor
+        )
+    }
+
     /// The vendor account this provider calls as: the kind, the endpoint's host and the
     /// credential's public id, hashed (never the credential itself). Two provider names for one
     /// account share one key, so they share its budgets.

@@ -8,19 +8,6 @@ import Logging
 public protocol Provider: Sendable {
     /// The configured instance name, the `{provider}` of the route.
     var name: String { get }
-    var kind: String { get }
-    /// How long a not-final answer is reused before the vendor is asked again.
-    var statusTTL: Duration { get }
-    /// How old an earlier not-final answer may be to stand in when the vendor fails.
-    var staleMax: Duration { get }
-    /// How long after its TTL a not-final answer is still served while one vendor call asks
-    /// again in the background (`X-Cache: UPDATING`).
-    var staleWhileRevalidate: Duration { get }
-    /// How long before a final answer's signed links expire taskgate asks the vendor for fresh ones.
-    var linkRefreshMargin: Duration { get }
-    /// The whole time one vendor call may take (its `timeout`): how long another replica waits
-    /// on this one's lease before taking it over.
-    var callTimeout: Duration { get }
 
     /// Checks an id's syntax before any vendor call and returns its canonical form.
     func validateID(_ id: String) throws(GatewayError) -> String
@@ -41,6 +28,10 @@ extension Provider {
         StoreTaskListSource(provider: name, store: tasks.store)
     }
 }
+
+/// A vendor call that stands in for `Provider.fetchTask` for one task (a list call already holds
+/// part of the answer, or knows the task is finished).
+typealias VendorFetch = @Sendable (_ known: LastKnownStatus?) async throws(GatewayError) -> TaskRecord
 
 /// What a provider needs from the process: its channel to the vendor, the store and the clock.
 public struct ProviderEnvironment: Sendable {

@@ -59,8 +59,12 @@ public protocol VendorSettings: Sendable {
     func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider
     /// How often the background watch may ask about one task when `watch_interval` is not set.
     var defaultWatchInterval: Duration { get }
+    /// The least time the vendor allows between two requests about one task: no not-final
+    /// answer is reused for less, whatever `status_ttl` says (`CachePolicy`).
+    var pollingFloor: Duration { get }
 }
 
 extension VendorSettings {
     public var defaultWatchInterval: Duration { .seconds(30) }
+    public var pollingFloor: Duration { .zero }
 }

@@ -75,62 +75,19 @@ final class AnswerCache: Sendable {
         }
     }
 
-    /// A cached answer still fresh, and for how long. A final answer whose links are within
-    /// `linkMargin` seconds of expiring is not fresh: its links are due for a refresh.
-    func fresh(_ key: Key, linkMargin: Double) -> (answer: AnswerBytes, freshness: Freshness)? {
+    /// A fresh answer held in memory and for how long it stays fresh, under `policy`: a final
+    /// one whose links are not due, or a not-final one within its TTL. Its bytes are read in place
+    /// (``HeldAnswer/withBytes(_:_:)``), after the cache's lock is let go.
+    func fresh(_ key: Key, policy: CachePolicy) -> (HeldAnswer, Freshness)? {
         let now = clock.date
         return state.withLock { state in
-            if let (final, freshness) = Self.final(key, linkMargin: linkMargin, now: now, in: &state) { return (final, freshness) }
-            return Self.freshNotFinal(key, now: now, in: state).map {
-                ($0.answer.bytes, .transient(maxAge: Self.secondsUntil($0.expires, from: now)))
-            }
-        }
-    }
-
-    /// Calls `body` with the bytes of a fresh answer held in memory (as ``fresh(_:linkMargin:)``
-    /// finds it), its validator and its freshness, without copying the bytes out first (the hot
-    /// path writes them straight into its answer). For `.identity`, only when the JSON body is
-    /// held too. The bytes are valid only inside `body`, which runs after the cache's lock is let
-    /// go.
-    func withFresh<Result>(
-        _ key: Key,
-        coding: ContentCoding,
-        linkMargin: Double,
-        _ body: (_ bytes: UnsafeRawBufferPointer, _ validator: Validator, _ freshness: Freshness) -> Result
-    ) -> Result? {
-        let now = clock.date
-        let found: FreshAnswer? = state.withLock { state in
             if let held = state.finals.lookup(key) {
-                guard let freshness = Freshness.final(linksExpireAt: held.linksExpireAt, margin: linkMargin, now: now),
-                    held.bytes(for: coding) != nil
-                else { return nil }
-                return .final(held, freshness)
+                return policy.finalFreshness(linksExpireAt: held.linksExpireAt, now: now).map { (.packed(held), $0) }
             }
-            guard let entry = Self.freshNotFinal(key, now: now, in: state),
-                let buffer = coding == .gzip ? entry.answer.bytes.gzip : entry.answer.bytes.identity
-            else { return nil }
-            return .notFinal(buffer, entry.answer.bytes.validator, maxAge: Self.secondsUntil(entry.expires, from: now))
+            return Self.freshNotFinal(key, now: now, in: state).map {
+                (.buffers($0.answer.bytes), policy.notFinalFreshness(expires: $0.expires, now: now))
+            }
         }
-        switch found {
-        case .final(let held, let freshness):
-            return held.withBytes { held in held.bytes(for: coding).map { body($0, held.validator, freshness) } }
-        case .notFinal(let buffer, let validator, let maxAge):
-            // A not-final answer's buffer lives on its own: read outside the lock.
-            return buffer.withUnsafeReadableBytes { body($0, validator, .transient(maxAge: maxAge)) }
-        case nil: return nil
-        }
-    }
-
-    /// What ``withFresh(_:coding:linkMargin:_:)`` found under the lock.
-    private enum FreshAnswer: Sendable {
-        case final(PackedAnswers.Held, Freshness)
-        case notFinal(ByteBuffer, Validator, maxAge: Int)
-    }
-
-    /// Whole seconds from `now` until `date`, rounded up, never negative: a not-final answer's
-    /// max-age.
-    static func secondsUntil(_ date: Date, from now: Date) -> Int {
-        max(0, Seconds.whole(date.timeIntervalSince(now), rounding: .up))
     }
 
     /// Whether the task is known not to be final yet: a not-final answer is held or a vendor call
@@ -162,32 +119,21 @@ final class AnswerCache: Sendable {
     }
 
     /// A final answer held in memory whose links are not due for a refresh, copied out of its slab.
-    private static func final(_ key: Key, linkMargin: Double, now: Date, in state: inout State) -> (AnswerBytes, Freshness)? {
-        guard let held = state.finals.lookup(key),
-            let freshness = Freshness.final(linksExpireAt: held.linksExpireAt, margin: linkMargin, now: now)
-        else { return nil }
-        let answer = held.withBytes { held in
-            AnswerBytes(
-                gzip: ByteBuffer(bytes: held.gzip),
-                identity: held.identity.map { ByteBuffer(bytes: $0) },
-                validator: held.validator,
-                status: held.status,
-                linksExpireAt: held.linksExpireAt
-            )
+    private static func final(_ key: Key, policy: CachePolicy, now: Date, in state: inout State) -> AnswerBytes? {
+        guard let held = state.finals.lookup(key), policy.finalFreshness(linksExpireAt: held.linksExpireAt, now: now) != nil else {
+            return nil
         }
-        return (answer, freshness)
+        return HeldAnswer.packed(held).answerBytes
     }
 
     /// Runs `load` unless a call for the same key is already under way, in which case this waits
-    /// for that call's outcome. A not-final answer is kept `ttl` from when it was fetched; a
-    /// final one until evicted (or replaced, its links refreshed).
-    /// - Parameter linkMargin: a final answer held whose links are this close to expiring is not
-    ///   shared: the call is for fresh ones.
+    /// for that call's outcome. A not-final answer is kept the policy's TTL from when it was
+    /// fetched; a final one until evicted (or replaced, its links refreshed). A final answer held
+    /// whose links are due is not shared: the call is for fresh ones.
     /// - Returns: the answer and whether this call shared another's vendor call.
     func load(
         _ key: Key,
-        ttl: Duration,
-        linkMargin: Double,
+        policy: CachePolicy,
         _ load: () async throws(GatewayError) -> EncodedAnswer
     ) async throws(GatewayError) -> (answer: AnswerBytes, expires: Date?, coalesced: Bool) {
         while true {
@@ -195,7 +141,7 @@ final class AnswerCache: Sendable {
             let (leads, fresh): (Bool, (AnswerBytes, Date?)?) = state.withLock { state in
                 // Another call's vendor answer may have arrived while this caller was looking
                 // elsewhere (the store): share it rather than ask the vendor again.
-                if let (final, _) = Self.final(key, linkMargin: linkMargin, now: now, in: &state) { return (false, (final, nil)) }
+                if let final = Self.final(key, policy: policy, now: now, in: &state) { return (false, (final, nil)) }
                 if let entry = Self.freshNotFinal(key, now: now, in: state) { return (false, (entry.answer.bytes, entry.expires)) }
                 if case .loading? = state.slots[key] { return (false, nil) }
                 remove(key, from: &state)
@@ -204,12 +150,12 @@ final class AnswerCache: Sendable {
             }
             if let (answer, expires) = fresh { return (answer, expires, true) }
             if leads {
-                let (answer, expires) = try await lead(key, ttl: ttl, load)
+                let (answer, expires) = try await lead(key, policy: policy, load)
                 return (answer, expires, false)
             }
             let outcome = await withCheckedContinuation { (waiter: CheckedContinuation<Outcome, Never>) in
                 let immediate: Outcome? = state.withLock { state in
-                    if let (final, _) = Self.final(key, linkMargin: linkMargin, now: now, in: &state) { return .answer(final, expires: nil) }
+                    if let final = Self.final(key, policy: policy, now: now, in: &state) { return .answer(final, expires: nil) }
                     switch state.slots[key] {
                     case .loading(var waiters, let previous)?:
                         waiters.append(waiter)
@@ -235,7 +181,7 @@ final class AnswerCache: Sendable {
     /// its outcome to every waiter.
     private func lead(
         _ key: Key,
-        ttl: Duration,
+        policy: CachePolicy,
         _ load: () async throws(GatewayError) -> EncodedAnswer
     ) async throws(GatewayError) -> (answer: AnswerBytes, expires: Date?) {
         let result: Result<EncodedAnswer, GatewayError>
@@ -247,7 +193,7 @@ final class AnswerCache: Sendable {
         // nil: final, kept until evicted.
         let expires: Date? =
             switch result {
-            case .success(let answer) where !answer.isFinal: expiry(of: answer, ttl: ttl)
+            case .success(let answer) where !answer.isFinal: policy.expiry(fetchedAt: answer.fetchedAt, now: clock.date)
             default: nil
             }
         let waiters = state.withLock { state in
@@ -272,19 +218,21 @@ final class AnswerCache: Sendable {
         }
     }
 
-    /// A not-final answer past its TTL by at most `window`, to serve while one vendor call asks
-    /// again in the background (nginx's `proxy_cache_use_stale updating`). `starts` is true for
-    /// the one caller that must make that call, with ``revalidate(_:ttl:_:)``; until it ends,
-    /// others get the same answer (within the window) or wait for the call (``load``).
-    func staleWhileRevalidating(_ key: Key, window: Duration) -> (answer: EncodedAnswer, starts: Bool)? {
+    /// A not-final answer past its TTL by at most the policy's `stale_while_revalidate`, to serve
+    /// while one vendor call asks again in the background (nginx's `proxy_cache_use_stale
+    /// updating`). `starts` is true for the one caller that must make that call, with
+    /// ``revalidate(_:policy:_:)``; until it ends, others get the same answer (within the window)
+    /// or wait for the call (``load``).
+    func staleWhileRevalidating(_ key: Key, policy: CachePolicy) -> (answer: EncodedAnswer, starts: Bool)? {
+        guard policy.staleWhileRevalidate > .zero else { return nil }
         let now = clock.date
         return state.withLock { state in
             switch state.slots[key] {
-            case .answer(let entry)? where entry.expires <= now && now.timeIntervalSince(entry.expires) <= window.seconds:
+            case .answer(let entry)? where policy.mayRevalidateInBackground(expires: entry.expires, now: now):
                 remove(key, from: &state)
                 state.slots[key] = .loading([], previous: entry)
                 return (entry.answer, true)
-            case .loading(_, let previous?)? where now.timeIntervalSince(previous.expires) <= window.seconds:
+            case .loading(_, let previous?)? where policy.mayRevalidateInBackground(expires: previous.expires, now: now):
                 return (previous.answer, false)
             default:
                 return nil
@@ -292,15 +240,21 @@ final class AnswerCache: Sendable {
         }
     }
 
-    /// The vendor call a caller of ``staleWhileRevalidating(_:window:)`` was told to start.
-    func revalidate(_ key: Key, ttl: Duration, _ load: () async throws(GatewayError) -> EncodedAnswer) async throws(GatewayError) -> AnswerBytes {
-        try await lead(key, ttl: ttl, load).answer
+    /// The vendor call a caller of ``staleWhileRevalidating(_:policy:)`` was told to start.
+    func revalidate(_ key: Key, policy: CachePolicy, _ load: () async throws(GatewayError) -> EncodedAnswer) async throws(GatewayError) -> AnswerBytes
+    {
+        try await lead(key, policy: policy, load).answer
     }
 
-    /// When a not-final answer stops being reused: `ttl` after it was fetched, but not in the
-    /// past (a slow vendor call must not cache an expired answer).
-    private func expiry(of answer: EncodedAnswer, ttl: Duration) -> Date {
-        max(answer.fetchedAt.addingTimeInterval(ttl.seconds), clock.date)
+    /// Ends a vendor call a caller was told to start and cannot make (the process is stopping):
+    /// its waiters get `error`, and the next caller starts its own.
+    func abandon(_ key: Key, with error: GatewayError) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Outcome, Never>] in
+            guard case .loading(let waiters, _)? = state.slots[key] else { return [] }
+            state.slots[key] = nil
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: .failed(error)) }
     }
 
     private func insert(_ answer: EncodedAnswer, expires: Date, for key: Key, into state: inout State) {

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// A final answer never changes, unless its result holds signed links: they die, so the answer
 /// is good only until shortly before they do (`link_refresh_margin`), when taskgate asks the
-/// vendor for fresh ones.
+/// vendor for fresh ones. ``CachePolicy`` decides which applies and the number.
 enum Freshness: Sendable, Equatable {
     /// Final, and nothing in it expires.
     case immutable
@@ -16,21 +16,14 @@ enum Freshness: Sendable, Equatable {
 
     func cacheControl(_ scope: CacheScope) -> String {
         switch self {
-        case .immutable: "\(scope.rawValue), max-age=31536000, immutable"
+        case .immutable: "\(scope.rawValue), max-age=\(Self.year), immutable"
         case .linked(let maxAge): "\(scope.rawValue), max-age=\(maxAge)"
         case .transient(let maxAge): scope == .private ? "private, max-age=\(maxAge)" : "max-age=\(maxAge)"
         }
     }
 
-    /// A final answer's freshness at `now`; nil once its links are within `margin` seconds of
-    /// expiring (or expired): time to ask the vendor for fresh ones.
-    static func final(linksExpireAt: Date?, margin: Double, now: Date) -> Freshness? {
-        guard let linksExpireAt else { return .immutable }
-        let seconds = linksExpireAt.timeIntervalSince(now) - margin
-        // Rounded down: a cache must never hold the answer past the links; at most a year, as
-        // long as an immutable answer (a link may claim any expiry).
-        return seconds >= 1 ? .linked(maxAge: min(Seconds.whole(seconds), 31_536_000)) : nil
-    }
+    /// The longest max-age sent: an immutable answer's, and the most a linked one gets.
+    static let year = 31_536_000
 }
 
 /// Who may reuse an answer from a cache (RFC 9111 §3.5): with caller keys configured every task

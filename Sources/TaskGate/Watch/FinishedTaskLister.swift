@@ -11,7 +11,7 @@ protocol FinishedTaskLister: Provider {
 }
 
 struct FinishedTasks: Sendable {
-    var found: [String: TaskService.Fetch?] = [:]
+    var found: [String: VendorFetch?] = [:]
     var complete = true
 }
 
@@ -85,7 +85,7 @@ extension AliyunMultimediaAIProvider: FinishedTaskLister {
 
     /// GetTaskResult alone: the task is known to be finished (no GetTaskStatus first), and the
     /// ListTasks item holds the rest of the answer.
-    private func listedFetch(id: String, item: JSONFragment?, logger: Logger) -> TaskService.Fetch {
+    private func listedFetch(id: String, item: JSONFragment?, logger: Logger) -> VendorFetch {
         let provider = self
         return { (_) throws(GatewayError) in try await provider.fetchTask(id: id, known: nil, listed: item, logger: logger) }
     }

@@ -72,7 +72,7 @@ final class TaskWatcher: Service {
             )
             metrics?.watched(provider: name, count: try await service.store.watchedCount(provider: name))
             guard !ids.isEmpty else { return }
-            var asks: [(id: String, fetch: TaskService.Fetch?)] = ids.map { ($0, nil) }
+            var asks: [(id: String, fetch: VendorFetch?)] = ids.map { ($0, nil) }
             if let lister = watched.provider as? any FinishedTaskLister {
                 await pace(watched)
                 let finished = try await lister.finished(among: Set(ids), maxPages: Self.maxListPages, logger: logger)
@@ -88,7 +88,7 @@ final class TaskWatcher: Service {
         }
     }
 
-    private func ask(_ watched: Watched, id: String, fetch: TaskService.Fetch?) async {
+    private func ask(_ watched: Watched, id: String, fetch: VendorFetch?) async {
         let name = watched.provider.name
         do throws(GatewayError) {
             let served = try await service.task(provider: name, id: id, logger: logger, fetch: fetch)

@@ -19,12 +19,10 @@ struct AliyunMultimediaAIProvider: Provider {
 
     static let version = "2019-08-10"
 
+    /// The kind's name, written into every answer.
+    static let kind = AliyunSettings.kind.name
+
     let name: String
-    let kind = "aliyun-multimediaai"
-    let statusTTL: Duration
-    let staleMax: Duration
-    let staleWhileRevalidate: Duration
-    let linkRefreshMargin: Duration
     let endpoint: URL
     let region: String
     let accessKeyID: String
@@ -32,14 +30,12 @@ struct AliyunMultimediaAIProvider: Provider {
     let scheme: SignatureScheme
     let environment: ProviderEnvironment
 
-    var callTimeout: Duration { environment.vendor.timeout }
-
     /// A TaskId is a Long: 1 to 19 digits, no leading zero, so one task has one spelling (one row).
     func validateID(_ id: String) throws(GatewayError) -> String {
         guard let first = id.utf8.first, first != UInt8(ascii: "0"), id.utf8.count <= 19,
             id.utf8.allSatisfy({ (0x30...0x39).contains($0) }), Int64(id) != nil
         else {
-            throw GatewayError(.malformedID, "An \(kind) TaskId is a Long: 1 to 19 digits, no leading zero.", provider: name)
+            throw GatewayError(.malformedID, "An \(Self.kind) TaskId is a Long: 1 to 19 digits, no leading zero.", provider: name)
         }
         return id
     }
@@ -61,7 +57,7 @@ struct AliyunMultimediaAIProvider: Provider {
                 return try AliyunReply.record(
                     status.body,
                     provider: name,
-                    kind: kind,
+                    kind: Self.kind,
                     id: id,
                     fetchedAt: environment.clock.date,
                     requestID: status.requestID
@@ -72,7 +68,7 @@ struct AliyunMultimediaAIProvider: Provider {
         var record = try AliyunReply.record(
             answer.body,
             provider: name,
-            kind: kind,
+            kind: Self.kind,
             id: id,
             fetchedAt: environment.clock.date,
             requestID: answer.requestID

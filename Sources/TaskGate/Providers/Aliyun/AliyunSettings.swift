@@ -51,10 +51,6 @@ public struct AliyunSettings: VendorSettings {
     public func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider {
         AliyunMultimediaAIProvider(
             name: configuration.name,
-            statusTTL: configuration.statusTTL,
-            staleMax: configuration.staleMax,
-            staleWhileRevalidate: configuration.staleWhileRevalidate,
-            linkRefreshMargin: configuration.linkRefreshMargin,
             endpoint: configuration.endpoint,
             region: region,
             accessKeyID: accessKeyID,

@@ -81,7 +81,7 @@ struct AliyunTaskListSource: TaskListSource {
             var record = try AliyunReply.record(
                 item,
                 provider: provider.name,
-                kind: provider.kind,
+                kind: AliyunMultimediaAIProvider.kind,
                 id: id,
                 fetchedAt: now,
                 requestID: answer.requestID

@@ -17,24 +17,20 @@ import NIOHTTP1
 /// Rate limit default: 1000 requests/s with bursts of 1000 (the vendor publishes no account-wide
 /// rate, only the per-task rules above; 1,000 tasks polled every 2 s need 500/s).
 struct CapMonsterProvider: Provider {
+    /// The kind's name, written into every answer.
+    static let kind = CapMonsterSettings.kind.name
+
     let name: String
-    let kind = "capmonster"
-    let statusTTL: Duration
-    let staleMax: Duration
-    let staleWhileRevalidate: Duration
-    let linkRefreshMargin: Duration
     let resultURL: String
     let clientKey: String
     let environment: ProviderEnvironment
-
-    var callTimeout: Duration { environment.vendor.timeout }
 
     /// taskIds are positive integers; no leading zeros, so one task has one spelling.
     func validateID(_ id: String) throws(GatewayError) -> String {
         guard let first = id.utf8.first, first != UInt8(ascii: "0"), id.utf8.count <= 18,
             id.utf8.allSatisfy({ (0x30...0x39).contains($0) })
         else {
-            throw GatewayError(.malformedID, "A \(kind) task id is a positive integer (1 to 18 digits, no leading zero).", provider: name)
+            throw GatewayError(.malformedID, "A \(Self.kind) task id is a positive integer (1 to 18 digits, no leading zero).", provider: name)
         }
         return id
     }
@@ -62,7 +58,7 @@ struct CapMonsterProvider: Provider {
             let record = try CapMonsterReply.record(
                 from: response,
                 provider: name,
-                kind: kind,
+                kind: Self.kind,
                 id: id,
                 fetchedAt: environment.clock.date,
                 logger: logger

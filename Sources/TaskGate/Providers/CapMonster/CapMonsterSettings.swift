@@ -39,6 +39,9 @@ public struct CapMonsterSettings: VendorSettings {
     /// Never sooner than the vendor allows one task to be asked about.
     public var defaultWatchInterval: Duration { minPollInterval }
 
+    /// A not-final answer is reused at least as long as the vendor wants between two requests.
+    public var pollingFloor: Duration { minPollInterval }
+
     public func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider {
         var environment = environment
         environment.vendor.budget = TaskCallBudget(
@@ -52,10 +55,6 @@ public struct CapMonsterSettings: VendorSettings {
         )
         return CapMonsterProvider(
             name: configuration.name,
-            statusTTL: max(configuration.statusTTL, minPollInterval),
-            staleMax: configuration.staleMax,
-            staleWhileRevalidate: configuration.staleWhileRevalidate,
-            linkRefreshMargin: configuration.linkRefreshMargin,
             resultURL: configuration.endpoint.appending(path: "getTaskResult").absoluteString,
             clientKey: clientKey,
             environment: environment

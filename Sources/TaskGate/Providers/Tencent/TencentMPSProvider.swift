@@ -18,26 +18,22 @@ struct TencentMPSProvider: Provider {
     /// Sent byte for byte as signed.
     static let contentType = "application/json"
 
+    /// The kind's name, written into every answer.
+    static let kind = TencentSettings.kind.name
+
     let name: String
-    let kind = "tencent-mps"
-    let statusTTL: Duration
-    let staleMax: Duration
-    let staleWhileRevalidate: Duration
-    let linkRefreshMargin: Duration
     let endpoint: URL
     let region: String?
     let secretID: String
     let secretKey: String
     let environment: ProviderEnvironment
 
-    var callTimeout: Duration { environment.vendor.timeout }
-
     /// 1–128 characters of `A-Z a-z 0-9 - _` (e.g. `2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a`).
     func validateID(_ id: String) throws(GatewayError) -> String {
         guard (1...128).contains(id.utf8.count),
             id.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
         else {
-            throw GatewayError(.malformedID, "A \(kind) TaskId is 1 to 128 characters of A-Z, a-z, 0-9, - and _.", provider: name)
+            throw GatewayError(.malformedID, "A \(Self.kind) TaskId is 1 to 128 characters of A-Z, a-z, 0-9, - and _.", provider: name)
         }
         return id
     }
@@ -52,7 +48,7 @@ struct TencentMPSProvider: Provider {
         return try TencentReply.record(
             detail: answer.body,
             provider: name,
-            kind: kind,
+            kind: Self.kind,
             id: id,
             fetchedAt: environment.clock.date,
             requestID: answer.requestID

@@ -40,10 +40,6 @@ public struct TencentSettings: VendorSettings {
     public func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider {
         TencentMPSProvider(
             name: configuration.name,
-            statusTTL: configuration.statusTTL,
-            staleMax: configuration.staleMax,
-            staleWhileRevalidate: configuration.staleWhileRevalidate,
-            linkRefreshMargin: configuration.linkRefreshMargin,
             endpoint: configuration.endpoint,
             region: region,
             secretID: secretID,

@@ -44,7 +44,7 @@ struct TencentTaskListSource: TaskListSource {
             } else {
                 var record = TaskRecord(
                     provider: provider.name,
-                    kind: provider.kind,
+                    kind: TencentMPSProvider.kind,
                     id: id,
                     status: vendorStatus == "WAITING" ? .queued : .running,
                     vendorStatus: vendorStatus,
