@@ -116,7 +116,7 @@ public struct AliyunSimulator: ProviderSimulator {
         }
         await step.pause(on: state.clock)
         switch step.answer {
-        case .fault(let fault): return fault.response
+        case .fault(let fault): return fault.response(notFinal: #"{"RequestId":"\#(requestID)","Code":"OK","Status":1}"#)
         case .vendorError(let code): return Self.vendorError(code, requestID: requestID)
         case .gone: return Self.error("ResourceNotFound", "The specified task does not exist.", status: .notFound, requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):

@@ -17,6 +17,8 @@ public struct CapMonsterSimulator: ProviderSimulator {
 
     /// The vendor's limit of getTaskResult requests per task.
     public static let resultRequestLimit = 120
+    /// getTaskResult for a task not solved yet.
+    static let processing = #"{"errorId":0,"errorCode":null,"errorDescription":null,"status":"processing"}"#
 
     /// Accepts the client key a configured provider sends.
     public init(settings: CapMonsterSettings, state: SimulatorState) {
@@ -74,11 +76,11 @@ public struct CapMonsterSimulator: ProviderSimulator {
         await step.pause(on: state.clock)
         switch step.answer {
         case .fault(let fault):
-            return fault.response
+            return fault.response(notFinal: Self.processing)
         case .vendorError(let code):
             return Self.error(code)
         case .state(.queued, _, _, _), .state(.running, _, _, _):
-            return Self.answer(#"{"errorId":0,"errorCode":null,"errorDescription":null,"status":"processing"}"#)
+            return Self.answer(Self.processing)
         case .state(.succeeded, let result, _, _):
             let solution = result.map { String(decoding: $0, as: UTF8.self) } ?? #"{"text":"answer"}"#
             let created = Int(task.createdAt.timeIntervalSince1970)

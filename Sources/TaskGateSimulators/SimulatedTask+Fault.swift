@@ -4,8 +4,10 @@ import NIOCore
 import TaskGate
 
 extension SimulatedTask.Step.Fault {
-    /// How a misbehaving vendor answers, the same for every simulator.
-    var response: Response {
+    /// How a misbehaving vendor answers: the HTTP faults the same for every vendor, the cut and
+    /// padded answers in the vendor's own shape.
+    /// - Parameter notFinal: the vendor's answer for a task still running (a JSON object).
+    func response(notFinal: String) -> Response {
         switch self {
         case .http429:
             Response(
@@ -17,7 +19,7 @@ extension SimulatedTask.Step.Fault {
         case .http502: Response(status: .badGateway, body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
         case .http503: Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "Service Unavailable")))
         case .garbage: Self.json("<html><body>We are upgrading</body></html>")
-        case .truncated: Self.json(#"{"errorId":0,"status":"rea"#)
+        case .truncated: Self.json(String(notFinal.prefix(notFinal.count * 2 / 3)))
         case .reset:
             Response(
                 status: .ok,
@@ -25,7 +27,7 @@ extension SimulatedTask.Step.Fault {
                 body: ResponseBody { _ in throw ConnectionDropped() }
             )
         case .oversized:
-            Self.json(#"{"errorId":0,"status":"processing","padding":""# + String(repeating: "x", count: 9 << 20) + #""}"#)
+            Self.json(#"{"padding":""# + String(repeating: "x", count: 9 << 20) + #"","# + notFinal.dropFirst())
         case .gzipBomb:
             Response(
                 status: .ok,

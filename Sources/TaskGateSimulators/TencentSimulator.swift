@@ -83,7 +83,7 @@ public struct TencentSimulator: ProviderSimulator {
         }
         await step.pause(on: state.clock)
         switch step.answer {
-        case .fault(let fault): return fault.response
+        case .fault(let fault): return fault.response(notFinal: #"{"Response":{"Status":"PROCESSING","RequestId":"\#(requestID)"}}"#)
         case .vendorError(let code): return Self.error(code, "The request failed: \(code).", requestID: requestID)
         case .gone: return Self.error("ResourceNotFound.TaskNotFound", "The task does not exist.", requestID: requestID)
         case .state(let taskState, let result, let errorCode, let errorMessage):
@@ -118,9 +118,9 @@ public struct TencentSimulator: ProviderSimulator {
         let page = matching.dropFirst(offset).prefix(limit)
         let set: [[String: Any]] = page.map { task in
             [
-                "TaskId": task.id, "TaskType": Self.taskType(task.id), "CreateTime": AliyunTimestamp.format(task.createdAt),
-                "BeginProcessTime": AliyunTimestamp.format(task.createdAt),
-                "FinishTime": status == "FINISH" ? AliyunTimestamp.format(task.createdAt) : "0000-00-00T00:00:00Z",
+                "TaskId": task.id, "TaskType": Self.taskType(task.id), "CreateTime": TencentTimestamp.format(task.createdAt),
+                "BeginProcessTime": TencentTimestamp.format(task.createdAt),
+                "FinishTime": status == "FINISH" ? TencentTimestamp.format(task.createdAt) : TencentTimestamp.notYet,
             ]
         }
         let next = offset + page.count < matching.count ? String(offset + page.count) : ""
@@ -174,9 +174,9 @@ public struct TencentSimulator: ProviderSimulator {
         }
         let finished = taskState == .succeeded || taskState == .failed
         var detail: [String: Any] = [
-            "TaskType": type, "Status": status, "CreateTime": AliyunTimestamp.format(task.createdAt),
-            "BeginProcessTime": taskState == .queued ? "0000-00-00T00:00:00Z" : AliyunTimestamp.format(task.createdAt),
-            "FinishTime": finished ? AliyunTimestamp.format(now) : "0000-00-00T00:00:00Z",
+            "TaskType": type, "Status": status, "CreateTime": TencentTimestamp.format(task.createdAt),
+            "BeginProcessTime": taskState == .queued ? TencentTimestamp.notYet : TencentTimestamp.format(task.createdAt),
+            "FinishTime": finished ? TencentTimestamp.format(now) : TencentTimestamp.notYet,
             "TasksPriority": 0, "SessionId": "", "SessionContext": "", "ExtInfo": "",
         ]
         for key in taskObjectKeys { detail[key] = NSNull() }

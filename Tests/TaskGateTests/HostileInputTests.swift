@@ -194,7 +194,7 @@ import Testing
         ("0/10/0", false), ("1/101/0", false), ("1/10/10", false), ("1//10/0", false), ("1/10/0/", false), ("-1/10/0", false),
     ])
     func alibabaPagePositionsStayWithinItsIntegers(token: String, valid: Bool) {
-        let position = AliyunTaskListSource.Position(token: token)
+        let position = AliyunTaskList.Position(token: token)
         #expect((position != nil) == valid)
         if let position { #expect(position.itemsThrough != nil) }
     }

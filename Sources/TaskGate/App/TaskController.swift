@@ -91,7 +91,7 @@ struct TaskController: Sendable {
         let visible = context.allowedProviders.map { allowed in providerNames.filter(allowed.contains) } ?? providerNames
         let cursorKey = try await cursorKeys.key()
         let query = try TaskQuery(parameters: parameters, configured: filtered ? providerNames : visible, cursorKey: cursorKey) { name in
-            lister.tasks.providers[name]?.provider.listSource(tasks: lister.tasks).vendorFilterNames ?? []
+            lister.tasks.providers[name].map { lister.tasks.listSource(for: $0).vendorFilterNames } ?? []
         }
         if filtered {
             for provider in query.providers { try context.requireAccess(to: provider) }

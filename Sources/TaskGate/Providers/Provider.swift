@@ -17,21 +17,21 @@ public protocol Provider: Sendable {
     ///   that have a cheaper call for a task already seen.
     func fetchTask(id: String, known: LastKnownStatus?, logger: Logger) async throws(GatewayError) -> TaskRecord
 
-    /// Where `GET /tasks` finds this provider's tasks. `tasks` answers single tasks through the
-    /// store, the cache and the vendor, for list calls that do not say enough.
-    func listSource(tasks: TaskService) -> any TaskListSource
+    /// The vendor's list call, when it has one: `GET /tasks` pages through it. nil: taskgate
+    /// lists the tasks it has seen, from its store.
+    var taskList: (any VendorTaskList)? { get }
+
+    /// Which of `ids` the vendor's list call names as finished, at most `maxPages` pages of it:
+    /// the background watch asks this once instead of asking about each task. nil: the vendor
+    /// has no such call.
+    func finished(among ids: Set<String>, maxPages: Int, logger: Logger) async throws(GatewayError) -> FinishedTasks?
 }
 
 extension Provider {
-    /// Vendors without a list call: the tasks taskgate has seen, from the store.
-    public func listSource(tasks: TaskService) -> any TaskListSource {
-        StoreTaskListSource(provider: name, store: tasks.store)
-    }
-}
+    public var taskList: (any VendorTaskList)? { nil }
 
-/// A vendor call that stands in for `Provider.fetchTask` for one task (a list call already holds
-/// part of the answer, or knows the task is finished).
-typealias VendorFetch = @Sendable (_ known: LastKnownStatus?) async throws(GatewayError) -> TaskRecord
+    public func finished(among ids: Set<String>, maxPages: Int, logger: Logger) async throws(GatewayError) -> FinishedTasks? { nil }
+}
 
 /// What a provider needs from the process: its channel to the vendor, the store and the clock.
 public struct ProviderEnvironment: Sendable {

@@ -44,7 +44,17 @@ extension ProviderConfiguration {
             retry: RetryPolicy(retries: retries, base: retryBackoff, maxDelay: retryBackoffMax),
             limiter: RateLimiter(perSecond: rateLimit, burst: rateBurst, maxWait: rateLimitWait, bucket: rateBucket(in: store), clock: clock),
             breaker: breaker,
-            budget: nil,
+            budget: vendor.perTaskLimit.map { limit in
+                TaskCallBudget(
+                    provider: name,
+                    account: accountKey,
+                    limit: limit.requests,
+                    spacing: limit.spacing,
+                    store: store,
+                    clock: clock,
+                    metrics: metrics
+                )
+            },
             metrics: metrics,
             clock: clock
         )

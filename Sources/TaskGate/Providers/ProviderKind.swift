@@ -62,9 +62,19 @@ public protocol VendorSettings: Sendable {
     /// The least time the vendor allows between two requests about one task: no not-final
     /// answer is reused for less, whatever `status_ttl` says (`CachePolicy`).
     var pollingFloor: Duration { get }
+    /// The vendor's limit on requests about one task, when it has one: counted in the store for
+    /// the account (`TaskCallBudget`), built into the provider's vendor channel.
+    var perTaskLimit: PerTaskLimit? { get }
+}
+
+/// A vendor's limit on requests about one task: at most `requests`, `spacing` apart.
+public struct PerTaskLimit: Sendable, Equatable {
+    public var requests: Int
+    public var spacing: Duration
 }
 
 extension VendorSettings {
     public var defaultWatchInterval: Duration { .seconds(30) }
     public var pollingFloor: Duration { .zero }
+    public var perTaskLimit: PerTaskLimit? { nil }
 }

@@ -9,7 +9,8 @@ import Logging
 /// A call has one deadline (the provider's `timeout`) covering every attempt and every wait;
 /// transient failures (connection errors, 5xx, throttling) are retried with exponential backoff
 /// and full jitter, never sooner than the vendor's Retry-After, and each attempt builds — and so
-/// signs — its request afresh.
+/// signs — its request afresh. A request refused for its one-time parts (a nonce the vendor saw
+/// before: `signAgain` in its error table) is signed anew and sent once more at once.
 public struct VendorChannel: Sendable {
     let http: VendorHTTPClient
     let provider: String
@@ -18,7 +19,7 @@ public struct VendorChannel: Sendable {
     let limiter: RateLimiter
     let breaker: CircuitBreaker
     /// Vendor requests allowed per task, counted in the store (CapMonster); nil: no budget.
-    var budget: TaskCallBudget?
+    let budget: TaskCallBudget?
     let metrics: GatewayMetrics?
     let clock: any GatewayClock
 
@@ -38,6 +39,7 @@ public struct VendorChannel: Sendable {
     ) async throws(GatewayError) -> Value {
         let deadline = clock.now + timeout
         var attempt = 0
+        var signedAgain = false
         while true {
             attempt += 1
             if let budget, let task {
@@ -72,6 +74,12 @@ public struct VendorChannel: Sendable {
                 if error.kind.handling.countsAgainstVendor { breaker.recordFailure() } else { breaker.recordSuccess() }
                 if error.kind == .taskBudgetExhausted, let budget, let task {
                     await budget.markSpentByVendor(task: task, logger: logger)
+                }
+                if error.signAgain, !signedAgain, admission == .admitted {
+                    // Not a retry: the vendor refused this signature, not the call.
+                    (signedAgain, attempt) = (true, attempt - 1)
+                    logger.warning("vendor refused a one-time signature; signing again", metadata: ["provider": "\(provider)", "call": "\(call)"])
+                    continue
                 }
                 guard admission == .admitted, attempt <= retry.retries, error.kind.handling.retried else { throw error }
                 let delay = retry.delay(beforeRetry: attempt, vendorAsked: error.retryAfter)

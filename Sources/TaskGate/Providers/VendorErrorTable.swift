@@ -3,8 +3,9 @@ import Logging
 /// One vendor's errors in taskgate's problem kinds: rules read top to bottom, the first that
 /// matches wins, the last matches anything. Each vendor folder has one (`AliyunErrors.table`,
 /// `TencentErrors.table`, `CapMonsterErrors.table`) written to be read beside the vendor's
-/// published error list; what a kind means for retries, the circuit breaker and logging is said
-/// once, in `GatewayError.Kind.handling`.
+/// published error list, with the vendor's own Retry-After header when it has one; what a kind
+/// means for retries, the circuit breaker and logging is said once, in
+/// `GatewayError.Kind.handling`.
 struct VendorErrorTable: Sendable {
     /// What a rule matches: the vendor's error code, or the HTTP status it came with.
     enum Match: Sendable {
@@ -35,21 +36,28 @@ struct VendorErrorTable: Sendable {
         /// Logged at error level the moment the vendor says it: an operator must act (the host's
         /// clock, a vendor limit overrun, a misconfigured endpoint).
         var alert: Bool = false
+        /// The vendor refused the request's one-time parts (a nonce seen twice): the call is
+        /// signed anew and sent once more at once, whatever the kind says of retries.
+        var signAgain: Bool = false
 
-        init(_ match: Match, _ kind: GatewayError.Kind, _ detail: String, retryAfter: Int? = nil, alert: Bool = false) {
+        init(_ match: Match, _ kind: GatewayError.Kind, _ detail: String, retryAfter: Int? = nil, alert: Bool = false, signAgain: Bool = false) {
             self.match = match
             self.kind = kind
             self.detail = detail
             self.retryAfter = retryAfter
             self.alert = alert
+            self.signAgain = signAgain
         }
     }
 
     let rules: [Rule]
+    /// The vendor's own header for seconds to wait, read after the standard `Retry-After`.
+    let retryAfterHeader: String?
 
-    init(_ rules: [Rule]) {
+    init(retryAfterHeader: String? = nil, _ rules: [Rule]) {
         precondition(rules.last.map { if case .any = $0.match { true } else { false } } ?? false, "a vendor error table ends with .any")
         self.rules = rules
+        self.retryAfterHeader = retryAfterHeader
     }
 
     func rule(code: String, httpStatus: Int) -> Rule {
@@ -69,7 +77,7 @@ struct VendorErrorTable: Sendable {
             code: code,
             httpStatus: response.status,
             requestID: requestID,
-            retryAfter: response.retryAfter,
+            retryAfter: response.retryAfter(vendorHeader: retryAfterHeader),
             provider: provider,
             call: call,
             logger: logger
@@ -95,7 +103,7 @@ struct VendorErrorTable: Sendable {
                 ]
             )
         }
-        return GatewayError(
+        var error = GatewayError(
             rule.kind,
             rule.detail,
             provider: provider,
@@ -103,6 +111,8 @@ struct VendorErrorTable: Sendable {
             vendorRequestID: requestID,
             retryAfter: retryAfter ?? rule.retryAfter
         )
+        error.signAgain = rule.signAgain
+        return error
     }
 
     /// An HTTP answer that is not a success and carries no vendor error code (a proxy's page, a
@@ -118,8 +128,17 @@ struct VendorErrorTable: Sendable {
 extension VendorHTTPClient.Response {
     /// Throws the `VendorErrorTable.http` error for a status that is not success. Vendors that
     /// put their own error codes in 4xx/5xx bodies read those first.
-    func requireSuccess(provider: String, call: String, logger: Logger) throws(GatewayError) {
+    /// - Parameter vendorRetryAfterHeader: the vendor's own Retry-After header, if it has one.
+    func requireSuccess(provider: String, call: String, vendorRetryAfterHeader: String? = nil, logger: Logger) throws(GatewayError) {
         guard !(200...299).contains(status) else { return }
-        throw VendorErrorTable.http.error(code: "HTTP \(status)", in: self, requestID: nil, provider: provider, call: call, logger: logger)
+        throw VendorErrorTable.http.error(
+            code: "HTTP \(status)",
+            httpStatus: status,
+            requestID: nil,
+            retryAfter: retryAfter(vendorHeader: vendorRetryAfterHeader),
+            provider: provider,
+            call: call,
+            logger: logger
+        )
     }
 }

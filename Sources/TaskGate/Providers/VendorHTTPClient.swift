@@ -33,9 +33,10 @@ public struct VendorHTTPClient: Sendable {
         public var headers: HTTPHeaders
         public var body: ByteBuffer
 
-        /// Seconds the vendor asks to wait (`Retry-After`, or Alibaba's `x-acs-retry-after`), 1…3600.
-        public var retryAfter: Int? {
-            (headers.first(name: "Retry-After") ?? headers.first(name: "x-acs-retry-after"))
+        /// Seconds the vendor asks to wait, 1…3600: `Retry-After`, else the vendor's own header
+        /// (its error table names it).
+        func retryAfter(vendorHeader: String?) -> Int? {
+            (headers.first(name: "Retry-After") ?? vendorHeader.flatMap { headers.first(name: $0) })
                 .flatMap { Int($0) }.map { max(1, min($0, 3600)) }
         }
     }

@@ -164,6 +164,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var lastKnown: LastKnownStatus?
     /// For `range-not-satisfiable`: the whole representation's length (`Content-Range: bytes */n`).
     public var completeLength: Int?
+    /// The vendor refused the request's one-time parts (a nonce it saw before): the same call,
+    /// signed anew, is sent once more at once (`VendorErrorTable.Rule.signAgain`).
+    var signAgain = false
 
     public init(
         _ kind: Kind,

@@ -1,8 +1,9 @@
 import Logging
 import NIOCore
 
-/// One provider's tasks for `GET /tasks`: a vendor's list call, or taskgate's store.
-public protocol TaskListSource: Sendable {
+/// One provider's tasks for `GET /tasks`: its vendor's list call (`VendorListSource`), or
+/// taskgate's store (`StoreTaskListSource`) for a vendor without one.
+protocol TaskListSource: Sendable {
     /// Up to `limit` tasks after `token` (nil: from the start), as task JSON bodies, and the
     /// token of the next page (nil: no more).
     /// - Parameter filters: the vendor's own list filters (`vendor.<Name>=value`), each one of
@@ -17,25 +18,48 @@ public protocol TaskListSource: Sendable {
     func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError)
 }
 
-extension TaskListSource {
-    public var vendorFilterNames: [String] { [] }
+extension TaskService {
+    /// Where `GET /tasks` finds a provider's tasks.
+    func listSource(for provider: ServedProvider) -> any TaskListSource {
+        guard let list = provider.provider.taskList else { return StoreTaskListSource(provider: provider.name, store: store) }
+        return VendorListSource(provider: provider.name, list: list, tasks: self)
+    }
 }
 
-/// One of the vendor's own list filters, passed through as given.
-public struct VendorFilter: Sendable, Equatable {
-    public var name: String
-    public var value: String
+/// A vendor's list call, its items resolved: one that does not say all is answered as the single
+/// task is (`TaskService.appendListed`), so a task has one answer on every route.
+struct VendorListSource: TaskListSource {
+    let provider: String
+    let list: any VendorTaskList
+    let tasks: TaskService
+
+    var vendorFilterNames: [String] { list.vendorFilterNames }
+
+    func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError) { try list.checkToken(token, status: status) }
+
+    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+        let listed = try await list.page(status: status, filters: filters, limit: limit, token: token, logger: logger)
+        var page = TaskListPage(tasks: [], nextToken: listed.nextToken)
+        for item in listed.items {
+            switch item {
+            case .complete(let body): page.tasks.append(body)
+            case .resolve(let id, let fetch):
+                await tasks.appendListed(provider: provider, id: id, status: status, to: &page, logger: logger, fetch: fetch)
+            }
+        }
+        return page
+    }
 }
 
-public struct TaskListPage: Sendable {
+struct TaskListPage: Sendable {
     /// Each one a task document, the same JSON `GET /tasks/{provider}/{id}` answers.
-    public var tasks: [ByteBuffer]
-    public var nextToken: String?
+    var tasks: [ByteBuffer]
+    var nextToken: String?
     /// Why some of this page's tasks are missing (one could not be resolved): the page is
     /// incomplete, the cursor chain goes on.
-    public var incomplete: GatewayError?
+    var incomplete: GatewayError?
 
-    public init(tasks: [ByteBuffer], nextToken: String?, incomplete: GatewayError? = nil) {
+    init(tasks: [ByteBuffer], nextToken: String?, incomplete: GatewayError? = nil) {
         self.tasks = tasks
         self.nextToken = nextToken
         self.incomplete = incomplete
@@ -46,6 +70,8 @@ public struct TaskListPage: Sendable {
 struct StoreTaskListSource: TaskListSource {
     let provider: String
     let store: any TaskStore
+
+    var vendorFilterNames: [String] { [] }
 
     func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError) { _ = try sequence(token) }
 

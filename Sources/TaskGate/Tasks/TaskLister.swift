@@ -21,7 +21,7 @@ struct TaskLister: Sendable {
         var index = query.cursor?.providerIndex ?? 0
         var token = query.cursor?.token
         if let token, index < query.providers.count, let provider = tasks.providers[query.providers[index]] {
-            try provider.provider.listSource(tasks: tasks).checkToken(token, status: query.status)
+            try tasks.listSource(for: provider).checkToken(token, status: query.status)
         }
         var page = Page(tasks: [], nextCursor: nil, incomplete: [])
         var calls = 0
@@ -33,7 +33,7 @@ struct TaskLister: Sendable {
                 continue
             }
             do {
-                let result = try await provider.provider.listSource(tasks: tasks).page(
+                let result = try await tasks.listSource(for: provider).page(
                     status: query.status,
                     filters: query.vendorFilters,
                     limit: query.limit - page.tasks.count,

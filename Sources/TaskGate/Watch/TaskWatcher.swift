@@ -10,7 +10,7 @@ import Synchronization
 /// What is watched is the store's not-final rows: a restart resumes it, and replicas sharing a
 /// store each claim their own (SKIP LOCKED). A task is asked about at most once per
 /// `watch_interval`, and not at all while callers keep asking (their answers count as a look).
-/// Where the vendor lists finished tasks in one call (`FinishedTaskLister`), that call replaces
+/// Where the vendor lists finished tasks in one call (`Provider.finished(among:maxPages:logger:)`), that call replaces
 /// one per watched task. The watch takes at most half the provider's `rate_limit`, so callers'
 /// requests always find room; budgets (CapMonster) bind it like any caller.
 final class TaskWatcher: Service {
@@ -73,9 +73,9 @@ final class TaskWatcher: Service {
             metrics?.watched(provider: name, count: try await service.store.watchedCount(provider: name))
             guard !ids.isEmpty else { return }
             var asks: [(id: String, fetch: VendorFetch?)] = ids.map { ($0, nil) }
-            if let lister = watched.provider as? any FinishedTaskLister {
+            if let finished = try await watched.provider.finished(among: Set(ids), maxPages: Self.maxListPages, logger: logger) {
+                // The list call took its share of the rate: the asks after it keep their distance.
                 await pace(watched)
-                let finished = try await lister.finished(among: Set(ids), maxPages: Self.maxListPages, logger: logger)
                 // The ones not listed as finished are still running, unless the listing was cut.
                 asks = ids.compactMap { id in finished.found[id].map { (id, $0) } ?? (finished.complete ? nil : (id, nil)) }
             }

@@ -99,25 +99,21 @@ struct AliyunMultimediaAIProvider: Provider {
         }
     }
 
-    func listSource(tasks: TaskService) -> any TaskListSource {
-        AliyunTaskListSource(provider: self, tasks: tasks)
+    var taskList: (any VendorTaskList)? { AliyunTaskList(provider: self) }
+
+    /// GetTaskResult alone, for a task a listing names as finished (no GetTaskStatus first); the
+    /// ListTasks item holds the rest of the answer.
+    func listedFetch(id: String, item: JSONFragment?, logger: Logger) -> VendorFetch {
+        { [self] (_) throws(GatewayError) in try await fetchTask(id: id, known: nil, listed: item, logger: logger) }
     }
 
-    /// One signed call; a `SignatureNonceUsed` answer is retried once with a new nonce.
+    /// One signed call; every attempt is signed with its own nonce and timestamp.
     func call(_ action: String, _ parameters: [(String, String)], logger: Logger) async throws(GatewayError) -> AliyunReply {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do throws(GatewayError) {
-                return try await environment.vendor.exchange(call: action, logger: logger) {
-                    signedRequest(action, parameters)
-                } interpret: { (response) throws(GatewayError) in
-                    let answer = try AliyunReply(response, provider: name, call: action, logger: logger)
-                    return (answer, answer.requestID)
-                }
-            } catch  where error.vendorCode == "SignatureNonceUsed" && attempt == 1 {
-                logger.warning("vendor saw a nonce twice; retrying with a new one", metadata: ["provider": "\(name)", "call": "\(action)"])
-            }
+        try await environment.vendor.exchange(call: action, logger: logger) {
+            signedRequest(action, parameters)
+        } interpret: { (response) throws(GatewayError) in
+            let answer = try AliyunReply(response, provider: name, call: action, logger: logger)
+            return (answer, answer.requestID)
         }
     }
 

@@ -30,7 +30,7 @@ struct AliyunReply {
                 logger: logger
             )
         }
-        try response.requireSuccess(provider: provider, call: call, logger: logger)
+        try response.requireSuccess(provider: provider, call: call, vendorRetryAfterHeader: AliyunErrors.table.retryAfterHeader, logger: logger)
         guard let object else {
             throw GatewayError(.vendorBadAnswer, "The vendor's answer is not JSON.", provider: provider)
         }

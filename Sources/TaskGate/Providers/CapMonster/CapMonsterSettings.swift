@@ -42,18 +42,11 @@ public struct CapMonsterSettings: VendorSettings {
     /// A not-final answer is reused at least as long as the vendor wants between two requests.
     public var pollingFloor: Duration { minPollInterval }
 
+    /// `result_budget` getTaskResult requests per task, `min_poll_interval` apart.
+    public var perTaskLimit: PerTaskLimit? { PerTaskLimit(requests: resultBudget, spacing: minPollInterval) }
+
     public func makeProvider(_ configuration: ProviderConfiguration, environment: ProviderEnvironment) -> any Provider {
-        var environment = environment
-        environment.vendor.budget = TaskCallBudget(
-            provider: configuration.name,
-            account: configuration.accountKey,
-            limit: resultBudget,
-            spacing: minPollInterval,
-            store: environment.store,
-            clock: environment.clock,
-            metrics: environment.metrics
-        )
-        return CapMonsterProvider(
+        CapMonsterProvider(
             name: configuration.name,
             resultURL: configuration.endpoint.appending(path: "getTaskResult").absoluteString,
             clientKey: clientKey,

@@ -55,8 +55,35 @@ struct TencentMPSProvider: Provider {
         )
     }
 
-    func listSource(tasks: TaskService) -> any TaskListSource {
-        TencentTaskListSource(provider: self, tasks: tasks)
+    var taskList: (any VendorTaskList)? { TencentTaskList(provider: self) }
+
+    /// One DescribeTasks page: the items of one vendor status, and the token of the next page
+    /// (empty: the last).
+    func describeTasks(
+        status: String,
+        limit: Int,
+        scrollToken: String,
+        logger: Logger
+    ) async throws(GatewayError) -> (items: [[String: Any]], scrollToken: String, requestID: String?) {
+        var body = JSONWriter()
+        body.beginObject()
+        body.key("Status")
+        body.string(status)
+        body.key("Limit")
+        body.raw(String(limit).utf8)
+        body.key("ScrollToken")
+        body.string(scrollToken)
+        body.endObject()
+        let answer = try await call("DescribeTasks", body: body.bytes, logger: logger)
+        guard let items = answer.body["TaskSet"] as? [[String: Any]] else {
+            throw GatewayError(
+                .vendorBadAnswer,
+                "The vendor's DescribeTasks answer has no TaskSet.",
+                provider: name,
+                vendorRequestID: answer.requestID
+            )
+        }
+        return (items, (answer.body["ScrollToken"] as? String) ?? "", answer.requestID)
     }
 
     /// One signed call; every attempt is signed with its own timestamp.

@@ -98,9 +98,8 @@ struct TencentReply {
         return nil
     }
 
-    /// ISO 8601 times; Tencent writes `0000-00-00T00:00:00Z` for "not yet".
+    /// A time field's value; nil for "not yet" (`TencentTimestamp`).
     static func date(_ value: Any?) -> Date? {
-        guard let text = value as? String, !text.hasPrefix("0000") else { return nil }
-        return RFC3339.parse(text)
+        (value as? String).flatMap(TencentTimestamp.parse)
     }
 }

@@ -5,11 +5,10 @@ import NIOCore
 /// `GET /tasks` for Alibaba: ListTasks, with PageNumber/PageSize behind taskgate's cursor and
 /// TotalCount ending the paging, and the vendor's own filters passed through.
 ///
-/// A final item is answered as the single task is (`TaskService.task`: the store, else
-/// GetTaskResult with this item's fields), so a final task has one answer on every route.
-struct AliyunTaskListSource: TaskListSource {
+/// A final item is answered as the single task is (the store, else GetTaskResult with this
+/// item's fields), so a final task has one answer on every route.
+struct AliyunTaskList: VendorTaskList {
     let provider: AliyunMultimediaAIProvider
-    let tasks: TaskService
 
     /// ListTasks' own filters (the seed's request parameters besides paging and Status).
     var vendorFilterNames: [String] { ["ApplicationName", "ServiceType", "TaskId"] }
@@ -56,7 +55,7 @@ struct AliyunTaskListSource: TaskListSource {
         return position
     }
 
-    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> VendorListPage {
         var position = Position(pageNumber: 1, pageSize: min(limit, 100), skip: 0)
         if let token { position = try self.position(token) }
         var parameters: [(String, String)] = [("PageNumber", String(position.pageNumber)), ("PageSize", String(position.pageSize))]
@@ -73,7 +72,7 @@ struct AliyunTaskListSource: TaskListSource {
         }
         let now = provider.environment.clock.date
         let taken = items.dropFirst(position.skip).prefix(limit)
-        var page = TaskListPage(tasks: [], nextToken: nil)
+        var page = VendorListPage(items: [], nextToken: nil)
         for item in taken {
             guard let id = AliyunReply.taskID(item) else {
                 throw GatewayError(.vendorBadAnswer, "A ListTasks item has no TaskId.", provider: provider.name, vendorRequestID: answer.requestID)
@@ -89,12 +88,13 @@ struct AliyunTaskListSource: TaskListSource {
             if record.isFinal {
                 // GetTaskResult has the result; this item has the rest, so no second ListTasks.
                 let listed = JSONFragment(jsonObject: item)
-                await tasks.appendListed(provider: provider.name, id: id, status: status, to: &page, logger: logger) { (known) throws(GatewayError) in
+                let fetch: VendorFetch = { [provider] (known) throws(GatewayError) in
                     try await provider.fetchTask(id: id, known: known, listed: listed, logger: logger)
                 }
+                page.items.append(.resolve(id: id, fetch: fetch))
             } else {
                 record.vendorFields = JSONFragment.unmappedFields(of: item, mapped: AliyunReply.mappedKeys)
-                page.tasks.append(ByteBuffer(bytes: record.jsonBytes()))
+                page.items.append(.complete(ByteBuffer(bytes: record.jsonBytes())))
             }
         }
         let consumed = position.skip + taken.count

@@ -8,39 +8,21 @@ import NIOCore
 /// DescribeTasks items say neither status nor ErrCode: the status is the one asked for, and a
 /// FINISH item is resolved as a single task (store first, then DescribeTaskDetail, within the
 /// rate limit) to tell succeeded from failed.
-struct TencentTaskListSource: TaskListSource {
+struct TencentTaskList: VendorTaskList {
     let provider: TencentMPSProvider
-    let tasks: TaskService
 
-    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
+    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> VendorListPage {
         let vendorStatuses = Self.vendorStatuses(for: status)
         var index = 0
         var scroll = ""
         if let token { (index, scroll) = try position(token, statuses: vendorStatuses.count) }
         let vendorStatus = vendorStatuses[index]
-        var body = JSONWriter()
-        body.beginObject()
-        body.key("Status")
-        body.string(vendorStatus)
-        body.key("Limit")
-        body.raw(String(min(limit, 100)).utf8)
-        body.key("ScrollToken")
-        body.string(scroll)
-        body.endObject()
-        let answer = try await provider.call("DescribeTasks", body: body.bytes, logger: logger)
-        guard let items = answer.body["TaskSet"] as? [[String: Any]] else {
-            throw GatewayError(
-                .vendorBadAnswer,
-                "The vendor's DescribeTasks answer has no TaskSet.",
-                provider: provider.name,
-                vendorRequestID: answer.requestID
-            )
-        }
-        var page = TaskListPage(tasks: [], nextToken: nil)
-        for item in items {
+        let listing = try await provider.describeTasks(status: vendorStatus, limit: min(limit, 100), scrollToken: scroll, logger: logger)
+        var page = VendorListPage(items: [], nextToken: nil)
+        for item in listing.items {
             guard let id = item["TaskId"] as? String else { continue }
             if vendorStatus == "FINISH" {
-                await tasks.appendListed(provider: provider.name, id: id, status: status, to: &page, logger: logger)
+                page.items.append(.resolve(id: id, fetch: nil))
             } else {
                 var record = TaskRecord(
                     provider: provider.name,
@@ -51,15 +33,14 @@ struct TencentTaskListSource: TaskListSource {
                     fetchedAt: provider.environment.clock.date
                 )
                 record.createdAt = TencentReply.date(item["CreateTime"])
-                record.vendorRequestID = answer.requestID
+                record.vendorRequestID = listing.requestID
                 record.vendorFields = JSONFragment.unmappedFields(of: item, mapped: TencentReply.mappedKeys)
-                page.tasks.append(ByteBuffer(bytes: record.jsonBytes()))
+                page.items.append(.complete(ByteBuffer(bytes: record.jsonBytes())))
             }
         }
-        let nextScroll = (answer.body["ScrollToken"] as? String) ?? ""
         page.nextToken =
-            if !nextScroll.isEmpty, !items.isEmpty {
-                "\(index):\(nextScroll)"
+            if !listing.scrollToken.isEmpty, !listing.items.isEmpty {
+                "\(index):\(listing.scrollToken)"
             } else if index + 1 < vendorStatuses.count {
                 "\(index + 1):"
             } else {
