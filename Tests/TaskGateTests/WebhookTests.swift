@@ -57,7 +57,7 @@ import Testing
                 let answer = try await client.get("/tasks/capmonster/990001")
                 // Written with the final row, before any delivery.
                 #expect(
-                    try await parts.service.store.webhookBacklog() == [WebhookBacklog(webhook: "billing", pending: 1, oldestCreatedAt: clock.date)]
+                    try await parts.store.webhookBacklog() == [WebhookBacklog(webhook: "billing", pending: 1, oldestCreatedAt: clock.date)]
                 )
                 await clock.drive(for: .seconds(10), sleepers: 2) { received.value.count == 1 }
                 let event = try #require(received.value.first)
@@ -74,7 +74,7 @@ import Testing
                 // Delivered once: nothing pending, nothing sent again.
                 await clock.drive(for: .seconds(30), sleepers: 2)
                 #expect(received.value.count == 1)
-                #expect(try await parts.service.store.webhookBacklog().isEmpty)
+                #expect(try await parts.store.webhookBacklog().isEmpty)
             }
         }
     }
@@ -146,7 +146,7 @@ import Testing
             addTask(sim.state, id: "990003", .state(.succeeded, result: #"{"text":"durable"}"#))
             _ = try await client.get("/tasks/capmonster/990003")
             await clock.drive(for: .seconds(2), sleepers: 2)
-            let backlog = try await parts.service.store.webhookBacklog()
+            let backlog = try await parts.store.webhookBacklog()
             #expect(backlog.map(\.pending) == [1])
         }
         try await withReceiver { url, received in

@@ -27,6 +27,8 @@ public func buildApplication(
 struct Gateway {
     var application: Application<RouterResponder<GatewayRequestContext>>
     var service: TaskService
+    /// The store, every role of it.
+    var store: any TaskStore
     var metrics: GatewayMetrics
     /// The event-loop answers in front of the router (tests look at it directly).
     var hotPath: HotPath
@@ -48,10 +50,10 @@ func buildGateway(
     var waitForStore: (@Sendable () async throws -> Void)?
     switch configuration.store {
     case .sqlite(let path):
-        let sqlite = try SQLiteTaskStore(path: path, logger: logger, metrics: metrics, webhooks: webhookRoutes)
+        let sqlite = try SQLiteTaskStore(path: path, logger: logger, metrics: metrics)
         (store, storeService) = (sqlite, StoreService(store: sqlite, logger: logger))
     case .postgres(let url):
-        let postgres = PostgresTaskStore(url: url, poolSize: configuration.storePool, logger: logger, metrics: metrics, webhooks: webhookRoutes)
+        let postgres = PostgresTaskStore(url: url, poolSize: configuration.storePool, logger: logger, metrics: metrics)
         // The pool runs as a service; it brings the schema up to date once the database answers.
         (store, storeService) = (postgres, postgres)
         waitForStore = { [logger] () async throws(StoreOpenError) in
@@ -75,6 +77,7 @@ func buildGateway(
         cacheBytes: configuration.cacheMemoryBytes,
         clock: clock,
         metrics: metrics,
+        webhooks: webhookRoutes,
         background: background
     )
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
@@ -100,6 +103,7 @@ func buildGateway(
     ).addRoutes(to: router)
     ArtifactController(
         service: service,
+        artifacts: store,
         providerNames: configuration.providers.map(\.name),
         metrics: metrics,
         cacheScope: CacheScope(configuration.auth)
@@ -144,7 +148,7 @@ func buildGateway(
             )
         }
     }
-    if !watched.isEmpty { app.addServices(TaskWatcher(service: service, watched: watched, metrics: metrics, logger: logger)) }
+    if !watched.isEmpty { app.addServices(TaskWatcher(service: service, store: store, watched: watched, metrics: metrics, logger: logger)) }
     if !configuration.webhooks.isEmpty {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow
@@ -155,7 +159,7 @@ func buildGateway(
         app.addServices(
             HTTPClientService(clients: [client]),
             WebhookDispatcher(
-                store: store,
+                outbox: store,
                 webhooks: configuration.webhooks,
                 client: client,
                 timeout: configuration.webhookTimeout,
@@ -166,7 +170,7 @@ func buildGateway(
         )
     }
     if let waitForStore { app.beforeServerStarts(perform: waitForStore) }
-    return Gateway(application: app, service: service, metrics: metrics, hotPath: hotPath)
+    return Gateway(application: app, service: service, store: store, metrics: metrics, hotPath: hotPath)
 }
 
 /// The mirror of every provider with `mirror: true`, sharing one HTTP client (nil when none

@@ -9,6 +9,7 @@ import NIOCore
 /// range. HEAD is the same without the body.
 struct ArtifactController: Sendable {
     let service: TaskService
+    let artifacts: any ArtifactStore
     let providerNames: [String]
     let metrics: GatewayMetrics
     let cacheScope: CacheScope
@@ -32,7 +33,7 @@ struct ArtifactController: Sendable {
             throw GatewayError(.artifactNotFound, "taskgate keeps no files for this task: it has no final answer here.", provider: provider.name)
         }
         let listed = Artifact.listed(in: try stored.bytes.inflated())
-        guard n < listed.count, let file = try await service.store.artifact(sha256: listed[n].sha256) else {
+        guard n < listed.count, let file = try await artifacts.artifact(sha256: listed[n].sha256) else {
             throw GatewayError(.artifactNotFound, "The task's answer lists \(listed.count) artifacts.", provider: provider.name)
         }
         // Served as this answer lists it (type per task and position, not per SHA-256), inert.

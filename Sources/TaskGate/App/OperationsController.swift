@@ -7,7 +7,7 @@ import Synchronization
 /// `/healthz`, `/readyz`, `/metrics` and `/openapi.yaml`.
 struct OperationsController: Sendable {
     let service: TaskService
-    let store: any TaskStore
+    let store: any StoreHealth
     let readiness: Readiness
     let metrics: GatewayMetrics
     /// Where the logger's lines are buffered (JSON format), for its dropped-line count.

@@ -19,10 +19,10 @@ final class ArtifactMirror: Sendable {
     let provider: String
     let policy: MirrorPolicy
     let client: HTTPClient
-    let store: any TaskStore
+    let store: any ArtifactStore
     let metrics: GatewayMetrics?
 
-    init(provider: String, policy: MirrorPolicy, client: HTTPClient, store: any TaskStore, metrics: GatewayMetrics?) {
+    init(provider: String, policy: MirrorPolicy, client: HTTPClient, store: any ArtifactStore, metrics: GatewayMetrics?) {
         self.provider = provider
         self.policy = policy
         self.client = client

@@ -33,11 +33,10 @@ extension Provider {
     public func finished(among ids: Set<String>, maxPages: Int, logger: Logger) async throws(GatewayError) -> FinishedTasks? { nil }
 }
 
-/// What a provider needs from the process: its channel to the vendor, the store and the clock.
+/// What a provider needs from the process: its channel to the vendor and the clock.
 public struct ProviderEnvironment: Sendable {
     /// Every vendor request goes through here (rate, retries, circuit breaker).
     public var vendor: VendorChannel
-    public var store: any TaskStore
     public var metrics: GatewayMetrics?
     public var clock: any GatewayClock
 }

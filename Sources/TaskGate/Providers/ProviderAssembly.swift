@@ -10,7 +10,7 @@ extension ProviderConfiguration {
     /// Builds the provider and the HTTP client it owns (its own pool, connect timeout and body
     /// bound); the caller shuts the client down. The configuration was validated when loaded.
     public func makeProvider(
-        store: any TaskStore,
+        store: any VendorBudgetStore,
         metrics: GatewayMetrics?,
         logger: Logger,
         clock: any GatewayClock
@@ -58,12 +58,12 @@ extension ProviderConfiguration {
             metrics: metrics,
             clock: clock
         )
-        let environment = ProviderEnvironment(vendor: channel, store: store, metrics: metrics, clock: clock)
+        let environment = ProviderEnvironment(vendor: channel, metrics: metrics, clock: clock)
         return (vendor.makeProvider(self, environment: environment), client)
     }
 
     /// Replicas sharing a store share each vendor account's rate; one process keeps its own.
-    private func rateBucket(in store: any TaskStore) -> RateLimiter.Bucket {
+    private func rateBucket(in store: any VendorBudgetStore) -> RateLimiter.Bucket {
         if let slots = store as? any RateSlotStore { .shared(slots, account: accountKey) } else { .local(LocalBucket()) }
     }
 }

@@ -12,7 +12,7 @@ struct TaskCallBudget: Sendable {
     let limit: Int
     /// Shortest time between two requests about one task.
     let spacing: Duration
-    let store: any TaskStore
+    let store: any VendorBudgetStore
     let clock: any GatewayClock
     let metrics: GatewayMetrics?
 

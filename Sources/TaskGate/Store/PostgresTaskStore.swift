@@ -43,8 +43,7 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         poolSize: Int,
         logger: Logger,
         metrics: GatewayMetrics? = nil,
-        operationTimeout: Duration = .seconds(5),
-        webhooks: WebhookRoutes = .none
+        operationTimeout: Duration = .seconds(5)
     ) {
         let tls: PostgresClient.Configuration.TLS = url.requiresTLS ? .require(.makeClientConfiguration()) : .disable
         var configuration = PostgresClient.Configuration(
@@ -64,11 +63,7 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
         self.logger = logger
         self.metrics = metrics
         self.operationTimeout = operationTimeout
-        self.webhooks = webhooks
     }
-
-    /// The receivers told of a task turning final, written in the same statement.
-    let webhooks: WebhookRoutes
 
     /// Runs the connection pool until the application shuts down, and brings the schema up to
     /// date as soon as the database answers (retrying while it does not).
@@ -364,12 +359,11 @@ public final class PostgresTaskStore: TransferableStore, RateSlotStore, Service 
     /// final answer not in memory takes the async path (`answer`), which keeps it in memory.
     public func finalAnswerNow(provider: String, id: String) -> EncodedAnswer? { nil }
 
-    public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
+    public func save(_ answer: EncodedAnswer, events: [WebhookEvent]) async throws(GatewayError) {
         let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
         let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
         let change = TaskChangeWatches.key(provider: provider, id: id)
-        let events = try webhooks.events(for: answer)
         let (eventIDs, receivers) = (events.map(\.id), events.map(\.webhook))
         let payload = events.first?.payload ?? ByteBuffer()
         try await perform("write") {

@@ -12,14 +12,12 @@ public final class SQLiteTaskStore: TransferableStore {
     private let hotReads: SQLiteHotReads
     let logger: Logger
     let metrics: GatewayMetrics?
-    /// The receivers told of a task turning final, written in the same transaction.
-    let webhooks: WebhookRoutes
     /// Writes waiting for the next group transaction, and whether one is running.
     private let writeQueue = Mutex<(pending: [(WriteOperation, WriteWaiter)], draining: Bool)>(([], false))
 
     /// Opens (creating if needed) and migrates the store.
     /// - Throws: `StoreOpenError` naming the file and the cause; startup must stop.
-    public init(path: String, logger: Logger, metrics: GatewayMetrics? = nil, webhooks: WebhookRoutes = .none) throws(StoreOpenError) {
+    public init(path: String, logger: Logger, metrics: GatewayMetrics? = nil) throws(StoreOpenError) {
         var configuration = Configuration()
         configuration.label = "taskgate.store"
         configuration.busyMode = .timeout(5)
@@ -52,7 +50,6 @@ public final class SQLiteTaskStore: TransferableStore {
         self.hotReads = SQLiteHotReads(path: path)
         self.logger = logger
         self.metrics = metrics
-        self.webhooks = webhooks
     }
 
     /// Throws unless the file at `path` is missing, empty, or a taskgate store (its migrations
@@ -263,16 +260,17 @@ public final class SQLiteTaskStore: TransferableStore {
     }
 
     /// Durable when it returns; written in a group with whatever else is waiting (one fsync).
-    public func save(_ answer: EncodedAnswer) async throws(GatewayError) {
-        _ = try await groupWrite(.save(answer))
+    public func save(_ answer: EncodedAnswer, events: [WebhookEvent]) async throws(GatewayError) {
+        _ = try await groupWrite(.save(answer, events: events))
     }
 
-    /// Saves many answers in one transaction (one fsync), for imports and benchmarks.
+    /// Saves many answers in one transaction (one fsync), for imports and benchmarks: no outbox
+    /// events.
     public func save(batch answers: [EncodedAnswer]) async throws(GatewayError) {
         try await perform("write") {
             try await self.pool.write { db in
                 for answer in answers {
-                    try Self.upsert(answer, events: try self.webhooks.events(for: answer), in: db)
+                    try Self.upsert(answer, events: [], in: db)
                 }
             }
         }
@@ -363,7 +361,7 @@ public final class SQLiteTaskStore: TransferableStore {
 
     /// One write of the group writer.
     enum WriteOperation: Sendable {
-        case save(EncodedAnswer)
+        case save(EncodedAnswer, events: [WebhookEvent])
         case replaceFinal(EncodedAnswer)
         case reserve(BudgetRequest)
         case markSpent(provider: String, id: String, now: Date)
@@ -407,8 +405,8 @@ public final class SQLiteTaskStore: TransferableStore {
                     try await self.pool.write { db in
                         try operations.map { operation -> WriteOutcome in
                             switch operation {
-                            case .save(let answer):
-                                try Self.upsert(answer, events: try self.webhooks.events(for: answer), in: db)
+                            case .save(let answer, let events):
+                                try Self.upsert(answer, events: events, in: db)
                                 return .saved
                             case .replaceFinal(let answer):
                                 return .replaced(try Self.replaceFinal(answer, in: db))

@@ -1,9 +1,17 @@
 import Foundation
 import NIOCore
 
-/// Where taskgate keeps every task it has seen: final answers for ever, not-final ones as the
-/// last known status (for listing vendors that have no list call).
-public protocol TaskStore: Sendable {
+/// Where taskgate keeps every task it has seen: the composition of the store's roles, for wiring
+/// (a backend implements them all). Each consumer takes only the role it needs: the service its
+/// answers and leases, the watcher the watch, the webhook sender the outbox, a vendor budget the
+/// budgets, the mirror the artifacts, `/readyz` and `/metrics` the health.
+public protocol TaskStore: AnswerStore, ReplicaLeases, VendorBudgetStore, WatchStore, WebhookOutbox, ArtifactStore, SharedSecretStore,
+    StoreHealth
+{}
+
+/// Tasks' answers: final ones for ever, not-final ones as the last known status (for listing
+/// vendors that have no list call).
+public protocol AnswerStore: Sendable {
     /// The stored answer of a task, final or not; nil when taskgate has never seen it.
     func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer?
 
@@ -12,24 +20,67 @@ public protocol TaskStore: Sendable {
     func finalAnswerNow(provider: String, id: String) -> EncodedAnswer?
 
     /// Records an answer. A final row is never replaced; this returns once the row is durable.
-    func save(_ answer: EncodedAnswer) async throws(GatewayError)
+    /// - Parameter events: the outbox events of a task turning final (the caller's receivers),
+    ///   written in the same transaction when this save is the one that makes the row final.
+    func save(_ answer: EncodedAnswer, events: [WebhookEvent]) async throws(GatewayError)
 
     /// Replaces a final answer with the vendor's newer one of the same status (its links signed
     /// afresh) and releases the task's lease like `save`; false, with nothing written, when the
     /// stored row is not final in that status.
     func replaceFinal(_ answer: EncodedAnswer) async throws(GatewayError) -> Bool
 
-    /// Counts one vendor request about a task against its vendor account's budget, atomically: granted only when
-    /// fewer than `limit` were made and the last one was at least `spacing` seconds before `now`.
+    /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
+    func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]
+}
+
+extension AnswerStore {
+    public func save(_ answer: EncodedAnswer) async throws(GatewayError) { try await save(answer, events: []) }
+}
+
+/// Single flight across replicas: one vendor call per task at a time, whichever replica asks.
+public protocol ReplicaLeases: Sendable {
+    /// Whether other replicas share this store (then a vendor call for a task is leased in it).
+    var isShared: Bool { get }
+
+    /// Takes the task's vendor-call lease until `until` unless another holder has one that has
+    /// not expired; true when `holder` has it now. Saving the task's answer releases it.
+    func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool
+
+    /// Gives a lease back early (the vendor call failed).
+    func releaseLease(provider: String, id: String, holder: String) async
+
+    /// Begins watching a task for another replica's save or lease release; `end()` it when done.
+    func watchChanges(provider: String, id: String) -> TaskChangeWatch
+}
+
+extension ReplicaLeases {
+    /// One process: its own single flight is the only one, nothing to lease.
+    public var isShared: Bool { false }
+
+    public func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool {
+        true
+    }
+
+    public func releaseLease(provider: String, id: String, holder: String) async {}
+
+    public func watchChanges(provider: String, id: String) -> TaskChangeWatch { .unnotified() }
+}
+
+/// Vendors' per-task request budgets, counted for the vendor account (`TaskCallBudget`). A
+/// store shared by replicas also keeps the account's request rate (`RateSlotStore`).
+public protocol VendorBudgetStore: Sendable {
+    /// Counts one vendor request about a task against its vendor account's budget, atomically:
+    /// granted only when fewer than `limit` were made and the last one was at least `spacing`
+    /// seconds before `now`.
     func reserveVendorCall(account: String, id: String, limit: Int, spacing: Double, now: Date) async throws(GatewayError) -> VendorCallReservation
 
     /// Marks a task's budget spent because the vendor said so (CapMonster ERROR_TOO_MUCH_REQUESTS):
     /// every later reservation is `exhausted`, whatever was counted.
     func markVendorBudgetSpent(account: String, id: String, now: Date) async throws(GatewayError)
+}
 
-    /// Tasks of one provider in the order taskgate first saw them, after `afterSequence`.
-    func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing]
-
+/// The background watch's work list: the tasks seen while not final (`TaskWatcher`).
+public protocol WatchStore: Sendable {
     /// Claims up to `limit` not-final tasks of `provider` for the background watch — first seen
     /// at or after `firstSeenSince`, nobody (caller or watcher) having looked at them since
     /// `lookedBefore` — marking them looked at `now`, so that other replicas pass them by until
@@ -45,7 +96,10 @@ public protocol TaskStore: Sendable {
 
     /// How many tasks of `provider` the background watch follows.
     func watchedCount(provider: String) async throws(GatewayError) -> Int
+}
 
+/// The webhook outbox, written with the final rows (`WebhookDispatcher`).
+public protocol WebhookOutbox: Sendable {
     /// Claims up to `limit` of one receiver's outbox events due at `now` (oldest first), holding
     /// them until `until` (another replica passes them by; a crashed sender's come due again then).
     func claimWebhookEvents(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent]
@@ -55,48 +109,31 @@ public protocol TaskStore: Sendable {
 
     /// Events not delivered yet, per receiver.
     func webhookBacklog() async throws(GatewayError) -> [WebhookBacklog]
+}
 
-    /// Whether other replicas share this store (then a vendor call for a task is leased in it).
-    var isShared: Bool { get }
-
-    /// Takes the task's vendor-call lease until `until` unless another holder has one that has
-    /// not expired; true when `holder` has it now. Saving the task's answer releases it.
-    func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool
-
-    /// Gives a lease back early (the vendor call failed).
-    func releaseLease(provider: String, id: String, holder: String) async
-
-    /// Begins watching a task for another replica's save or lease release; `end()` it when done.
-    func watchChanges(provider: String, id: String) -> TaskChangeWatch
-
-    /// Throws when the store cannot be read (for `/readyz`).
-    func checkReadable() async throws(GatewayError)
-
+/// Files final answers link to, kept once each (`ArtifactMirror`, `ArtifactController`).
+public protocol ArtifactStore: Sendable {
     /// Keeps a linked file's bytes under their SHA-256: once, however many tasks link to it.
     func keepArtifact(_ artifact: StoredArtifact) async throws(GatewayError)
 
     /// A kept file; nil when none has that SHA-256.
     func artifact(sha256: String) async throws(GatewayError) -> StoredArtifact?
+}
 
+/// Secrets every process on the store shares (`CursorKeyring`).
+public protocol SharedSecretStore: Sendable {
     /// The secret named `name` that every process on this store shares: `candidate` is kept as it
     /// when there is none yet (the first start), atomically; the kept one is returned.
     func sharedSecret(named name: String, candidate: [UInt8]) async throws(GatewayError) -> [UInt8]
+}
+
+/// Whether the store answers and what it holds (`/readyz`, `/metrics`).
+public protocol StoreHealth: Sendable {
+    /// Throws when the store cannot be read (for `/readyz`).
+    func checkReadable() async throws(GatewayError)
 
     /// Rows held and bytes on disk, for metrics.
     func statistics() async throws(GatewayError) -> StoreStatistics
-}
-
-extension TaskStore {
-    /// One process: its own single flight is the only one, nothing to lease.
-    public var isShared: Bool { false }
-
-    public func acquireLease(provider: String, id: String, holder: String, until: Date, now: Date) async throws(GatewayError) -> Bool {
-        true
-    }
-
-    public func releaseLease(provider: String, id: String, holder: String) async {}
-
-    public func watchChanges(provider: String, id: String) -> TaskChangeWatch { .unnotified() }
 }
 
 /// What a store holds, for `/metrics`.

@@ -59,12 +59,12 @@ struct CursorKey: Sendable {
 /// (made by the first process to start; every replica on the same store reads the same one).
 /// Read from the store once, on the first listing.
 final class CursorKeyring: Sendable {
-    private let store: any TaskStore
+    private let store: any SharedSecretStore
     private let cached: Mutex<CursorKey?>
 
     static let secretName = "cursor_key"
 
-    init(store: any TaskStore, configuredSecret: String?) {
+    init(store: any SharedSecretStore, configuredSecret: String?) {
         self.store = store
         cached = Mutex(configuredSecret.map { CursorKey(bytes: Array(SHA256.hash(data: Array($0.utf8)))) })
     }

@@ -69,7 +69,7 @@ struct TaskListPage: Sendable {
 /// Lists the tasks taskgate has seen of one provider, with their last known status.
 struct StoreTaskListSource: TaskListSource {
     let provider: String
-    let store: any TaskStore
+    let store: any AnswerStore
 
     var vendorFilterNames: [String] { [] }
 

@@ -54,10 +54,13 @@ public final class TaskService: Sendable {
     }
 
     let providers: [String: ServedProvider]
-    let store: any TaskStore
+    /// The answers, and the leases that make one vendor call per task across replicas.
+    let store: any AnswerStore & ReplicaLeases
     let cache: AnswerCache
     let clock: any GatewayClock
     let metrics: GatewayMetrics?
+    /// The receivers told of a task turning final: their outbox events are saved with its row.
+    let webhooks: WebhookRoutes
     /// Runs what a request starts and does not wait for.
     let background: BackgroundWork
     /// This process among the replicas sharing a store: the holder of its vendor-call leases.
@@ -71,10 +74,11 @@ public final class TaskService: Sendable {
 
     init(
         providers: [ServedProvider],
-        store: any TaskStore,
+        store: any AnswerStore & ReplicaLeases,
         cacheBytes: Int = 64 << 20,
         clock: any GatewayClock,
         metrics: GatewayMetrics? = nil,
+        webhooks: WebhookRoutes = .none,
         background: BackgroundWork
     ) {
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
@@ -82,6 +86,7 @@ public final class TaskService: Sendable {
         self.cache = AnswerCache(budget: cacheBytes, clock: clock)
         self.clock = clock
         self.metrics = metrics
+        self.webhooks = webhooks
         self.background = background
     }
 
@@ -247,7 +252,7 @@ public final class TaskService: Sendable {
         // Turning final: the files it links to are kept now, while its links work.
         let (answer, files) = try await encodeKeepingFiles(record, provider: provider, logger: logger)
         do throws(GatewayError) {
-            try await store.save(answer)
+            try await store.save(answer, events: try webhooks.events(for: answer))
             if let files { finishLateFiles(files, of: record, key: AnswerCache.Key(provider: name, id: id), logger: logger) }
         } catch {
             // Saving releases the lease; a failed save must too, or other replicas wait on it

@@ -23,6 +23,7 @@ final class TaskWatcher: Service {
     }
 
     let service: TaskService
+    let store: any WatchStore
     let watched: [Watched]
     let metrics: GatewayMetrics?
     let logger: Logger
@@ -31,8 +32,9 @@ final class TaskWatcher: Service {
     /// List pages per provider and round (100 tasks each).
     static let maxListPages = 10
 
-    init(service: TaskService, watched: [Watched], metrics: GatewayMetrics?, logger: Logger) {
+    init(service: TaskService, store: any WatchStore, watched: [Watched], metrics: GatewayMetrics?, logger: Logger) {
         self.service = service
+        self.store = store
         self.watched = watched
         self.metrics = metrics
         self.logger = logger
@@ -58,19 +60,19 @@ final class TaskWatcher: Service {
         let now = clock.date
         let since = now.addingTimeInterval(-watched.horizon.seconds)
         do throws(GatewayError) {
-            let expired = try await service.store.endWatch(provider: name, firstSeenBefore: since)
+            let expired = try await store.endWatch(provider: name, firstSeenBefore: since)
             if expired > 0 {
                 metrics?.watchExpired(provider: name, count: expired)
                 logger.notice("watch horizon passed before tasks were final", metadata: ["provider": "\(name)", "tasks": "\(expired)"])
             }
-            let ids = try await service.store.claimWatched(
+            let ids = try await store.claimWatched(
                 provider: name,
                 firstSeenSince: since,
                 lookedBefore: now.addingTimeInterval(-watched.interval.seconds),
                 now: now,
                 limit: Self.batch
             )
-            metrics?.watched(provider: name, count: try await service.store.watchedCount(provider: name))
+            metrics?.watched(provider: name, count: try await store.watchedCount(provider: name))
             guard !ids.isEmpty else { return }
             var asks: [(id: String, fetch: VendorFetch?)] = ids.map { ($0, nil) }
             if let finished = try await watched.provider.finished(among: Set(ids), maxPages: Self.maxListPages, logger: logger) {
@@ -95,7 +97,7 @@ final class TaskWatcher: Service {
             if served.answer.status.isFinal, served.cache != .hit { metrics?.watchCaptured(provider: name) }
         } catch  where error.kind == .taskNotFound {
             // The vendor forgot it: nothing more to wait for.
-            try? await service.store.endWatch(provider: name, id: id)
+            try? await store.endWatch(provider: name, id: id)
             metrics?.watchExpired(provider: name, count: 1)
             logger.notice("watched task no longer known to the vendor", metadata: ["provider": "\(name)"])
         } catch {

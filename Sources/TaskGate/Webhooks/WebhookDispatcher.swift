@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// served side by side, so one that is down holds up no other; replicas sharing a store claim
 /// events one replica at a time.
 final class WebhookDispatcher: Service {
-    let store: any TaskStore
+    let outbox: any WebhookOutbox
     let receivers: [String: WebhookConfiguration]
     let client: HTTPClient
     let timeout: Duration
@@ -29,7 +29,7 @@ final class WebhookDispatcher: Service {
     static let batch = 16
 
     init(
-        store: any TaskStore,
+        outbox: any WebhookOutbox,
         webhooks: [WebhookConfiguration],
         client: HTTPClient,
         timeout: Duration,
@@ -37,7 +37,7 @@ final class WebhookDispatcher: Service {
         metrics: GatewayMetrics?,
         logger: Logger
     ) {
-        self.store = store
+        self.outbox = outbox
         self.receivers = Dictionary(uniqueKeysWithValues: webhooks.map { ($0.name, $0) })
         self.client = client
         self.timeout = timeout
@@ -77,7 +77,7 @@ final class WebhookDispatcher: Service {
             // (A slow receiver's later events may outlast it: another replica may then send one
             // again — at least once, as promised.)
             let held = now.addingTimeInterval(2 * timeout.seconds + 5)
-            for event in try await store.claimWebhookEvents(webhook: name, now: now, until: held, limit: Self.batch) {
+            for event in try await outbox.claimWebhookEvents(webhook: name, now: now, until: held, limit: Self.batch) {
                 await deliver(event, to: name)
             }
         } catch {
@@ -86,7 +86,7 @@ final class WebhookDispatcher: Service {
     }
 
     private func recordBacklog() async {
-        guard let backlog = try? await store.webhookBacklog() else { return }
+        guard let backlog = try? await outbox.webhookBacklog() else { return }
         let now = clock.date
         for name in receivers.keys {
             let entry = backlog.first { $0.webhook == name }
@@ -123,7 +123,7 @@ final class WebhookDispatcher: Service {
             }
         }
         do throws(GatewayError) {
-            try await store.finishWebhookEvent(event, outcome: outcome, now: clock.date)
+            try await outbox.finishWebhookEvent(event, outcome: outcome, now: clock.date)
         } catch {
             // Sent but not marked: sent again later (at least once).
             logger.warning("webhook outcome not recorded", metadata: ["webhook": "\(name)", "problem": "\(error.kind.rawValue)"])
