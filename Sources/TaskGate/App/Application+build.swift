@@ -204,13 +204,18 @@ struct HTTPClientService: Service {
     }
 }
 
-/// Closes the store last, once nothing can write to it.
+/// The SQLite store's group writer until shutdown; then the store closes, last, once nothing
+/// can write to it.
 struct StoreService: Service {
     let store: SQLiteTaskStore
     let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        await withGracefulShutdownHandler {
+            await store.runWriter()
+        } onGracefulShutdown: {
+            store.stopWriter()
+        }
         do {
             try store.close()
         } catch {

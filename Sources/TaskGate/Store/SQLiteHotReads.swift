@@ -22,10 +22,9 @@ final class SQLiteHotReads: Sendable {
         self.path = path
     }
 
-    /// The stored answer of a task: `.some(nil)` when there is none; nil when it cannot be read
-    /// here (a busy or closed store, an unreadable row): the hot path then leaves the request to
-    /// the router, whose read through GRDB reports it.
-    func answer(provider: String, id: String) -> EncodedAnswer?? {
+    /// The stored answer of a task; nil when it cannot be read here (a busy or closed store): the
+    /// hot path then leaves the request to the router, whose read through GRDB reports it.
+    func answer(provider: String, id: String) -> StoredRead? {
         guard let connection = connection() else { return nil }
         return connection.answer(provider: provider, id: id)
     }
@@ -94,39 +93,34 @@ final class SQLiteHotReads: Sendable {
             }
         }
 
-        func answer(provider: String, id: String) -> EncodedAnswer?? {
-            handles.withLock { handles -> EncodedAnswer?? in
+        func answer(provider: String, id: String) -> StoredRead? {
+            handles.withLock { handles -> StoredRead? in
                 guard let statement = handles?.statement else { return nil }
                 // Both parameters are bound again by the next read.
                 defer { sqlite3_reset(statement) }
                 guard Self.bind(provider, at: 1, in: statement), Self.bind(id, at: 2, in: statement) else { return nil }
                 switch sqlite3_step(statement) {
-                case SQLITE_DONE: return .some(nil)
+                case SQLITE_DONE: return .noRow
                 case SQLITE_ROW: break
                 default: return nil
                 }
                 guard let status = Self.text(0, statement), let etag = Self.text(3, statement),
                     sqlite3_column_type(statement, 2) == SQLITE_BLOB
-                else { return nil }
+                else { return .unreadable }
                 let count = Int(sqlite3_column_bytes(statement, 2))
                 var body = ByteBufferAllocator().buffer(capacity: count)
                 if count > 0, let bytes = sqlite3_column_blob(statement, 2) {
                     body.writeBytes(UnsafeRawBufferPointer(start: bytes, count: count))
                 }
-                // An unreadable row is nil, not "no row".
-                guard
-                    let answer = SQLiteTaskStore.storedAnswer(
-                        provider: provider,
-                        id: id,
-                        status: status,
-                        vendorStatus: Self.text(1, statement),
-                        body: body,
-                        etag: etag,
-                        fetchedAt: sqlite3_column_double(statement, 4),
-                        linksExpireAt: sqlite3_column_type(statement, 5) == SQLITE_NULL ? nil : sqlite3_column_double(statement, 5)
-                    )
-                else { return nil }
-                return answer
+                let columns = StoredAnswerColumns(
+                    status: status,
+                    vendorStatus: Self.text(1, statement),
+                    body: body,
+                    etag: etag,
+                    fetchedAt: sqlite3_column_double(statement, 4),
+                    linksExpireAt: sqlite3_column_type(statement, 5) == SQLITE_NULL ? nil : sqlite3_column_double(statement, 5)
+                )
+                return columns.read(provider: provider, id: id)
             }
         }
 

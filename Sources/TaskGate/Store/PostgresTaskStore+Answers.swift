@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// `AnswerStore`: the tasks' answers; a save releases the task's lease and notifies the replicas.
+extension PostgresTaskStore {
+    public func answer(provider: String, id: String) async throws(GatewayError) -> EncodedAnswer? {
+        let row = try await perform("read") { () async throws -> ReadAnswer.Row? in
+            for try await row in try await self.client.execute(ReadAnswer(provider: provider, id: id), logger: self.logger) { return row }
+            return nil
+        }
+        guard let (status, vendorStatus, body, etag, fetchedAt, linksExpireAt) = row else { return nil }
+        let columns = StoredAnswerColumns(
+            status: status,
+            vendorStatus: vendorStatus,
+            body: body,
+            etag: etag,
+            fetchedAt: fetchedAt,
+            linksExpireAt: linksExpireAt
+        )
+        guard case .answer(let answer) = columns.read(provider: provider, id: id) else {
+            logger.error("a stored task has an unknown status", metadata: ["provider": "\(provider)"])
+            throw GatewayError(.storeUnavailable, "A stored task could not be read.")
+        }
+        return answer
+    }
+
+    /// The hot path never waits on the network: it serves what memory holds, and a request for a
+    /// final answer not in memory takes the async path (`answer`), which keeps it in memory.
+    public func finalAnswerNow(provider: String, id: String) -> EncodedAnswer? { nil }
+
+    public func save(_ answer: EncodedAnswer, events: [WebhookEvent]) async throws(GatewayError) {
+        let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
+        let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
+        let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
+        let change = TaskChangeWatches.key(provider: provider, id: id)
+        let (eventIDs, receivers) = (events.map(\.id), events.map(\.webhook))
+        let payload = events.first?.payload ?? ByteBuffer()
+        try await perform("write") {
+            // The answer is saved, the task's lease released and — when another replica waited
+            // on it, or the task has just turned final (long polls wait on every replica) — the
+            // replicas told, in one statement (the notification goes out at commit).
+            let rows = try await self.client.query(
+                """
+                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
+                saved AS (
+                INSERT INTO task (
+                  provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at, watched_at
+                )
+                VALUES (
+                  \(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt), \(linksExpireAt),
+                  \(fetchedAt)
+                )
+                ON CONFLICT (provider, task_id) DO UPDATE SET
+                  status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
+                  body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
+                  links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at
+                WHERE NOT task.is_final
+                RETURNING is_final
+                ),
+                -- Turned final just now: the receivers' events, in the same transaction.
+                events AS (
+                  INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, next_attempt_at)
+                  SELECT e.id, e.webhook, \(provider), \(id), \(fetchedAt), \(payload), \(fetchedAt)
+                  FROM saved, unnest(\(eventIDs)::text[], \(receivers)::text[]) AS e(id, webhook)
+                  WHERE saved.is_final
+                  ON CONFLICT (id) DO NOTHING
+                )
+                SELECT pg_notify(\(Self.changeChannel), \(change))
+                WHERE EXISTS (SELECT 1 FROM released WHERE contended) OR EXISTS (SELECT 1 FROM saved WHERE is_final)
+                """,
+                logger: self.logger
+            )
+            for try await _ in rows {}
+        }
+    }
+
+    public func replaceFinal(_ answer: EncodedAnswer) async throws(GatewayError) -> Bool {
+        let (provider, id, status, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.vendorStatus)
+        let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
+        let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
+        let change = TaskChangeWatches.key(provider: provider, id: id)
+        return try await perform("write") {
+            // Like `save`: the lease released and a waiting replica told in the same statement.
+            let rows = try await self.client.query(
+                """
+                WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
+                replaced AS (
+                UPDATE task SET vendor_status = \(vendorStatus), body_gzip = \(body), etag = \(etag), fetched_at = \(fetchedAt),
+                  links_expire_at = \(linksExpireAt)
+                WHERE provider = \(provider) AND task_id = \(id) AND is_final AND status = \(status)
+                RETURNING 1
+                ),
+                notified AS (SELECT pg_notify(\(Self.changeChannel), \(change)) FROM released WHERE contended)
+                SELECT (SELECT count(*) FROM replaced), (SELECT count(*) FROM notified)
+                """,
+                logger: self.logger
+            )
+            for try await (replaced, _) in rows.decode((Int, Int).self) { return replaced > 0 }
+            return false
+        }
+    }
+
+    public func list(provider: String, status: TaskStatus?, afterSequence: Int64?, limit: Int) async throws(GatewayError) -> [StoredListing] {
+        let after = afterSequence ?? 0
+        let statusText = status?.rawValue
+        return try await perform("read") {
+            let rows =
+                if let statusText {
+                    try await self.client.query(
+                        """
+                        SELECT sequence, body_gzip FROM task WHERE provider = \(provider) AND status = \(statusText) AND sequence > \(after)
+                        ORDER BY sequence LIMIT \(limit)
+                        """,
+                        logger: self.logger
+                    )
+                } else {
+                    try await self.client.query(
+                        "SELECT sequence, body_gzip FROM task WHERE provider = \(provider) AND sequence > \(after) ORDER BY sequence LIMIT \(limit)",
+                        logger: self.logger
+                    )
+                }
+            var listings: [StoredListing] = []
+            for try await (sequence, body) in rows.decode((Int64, ByteBuffer).self) {
+                listings.append(StoredListing(sequence: sequence, gzipBody: body))
+            }
+            return listings
+        }
+    }
+}
+
+/// The read of every stored answer: the most frequent statement, prepared once per connection.
+struct ReadAnswer: PostgresPreparedStatement {
+    static let sql = "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = $1 AND task_id = $2"
+    typealias Row = (String, String?, ByteBuffer, String, Double, Double?)
+
+    var provider: String
+    var id: String
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(provider)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import Logging
+import NIOCore
+import Synchronization
+
+/// The store's schema, one migration per change; a store from a newer taskgate is refused.
+extension SQLiteTaskStore {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: task") { db in
+            try db.create(table: "task") { table in
+                table.autoIncrementedPrimaryKey("sequence")
+                table.column("provider", .text).notNull()
+                table.column("task_id", .text).notNull()
+                table.column("status", .text).notNull()
+                table.column("is_final", .boolean).notNull()
+                table.column("vendor_status", .text)
+                table.column("body_gzip", .blob).notNull()
+                table.column("etag", .text).notNull()
+                table.column("fetched_at", .double).notNull()
+                table.column("first_seen_at", .double).notNull()
+                table.uniqueKey(["provider", "task_id"])
+            }
+            try db.create(index: "task_by_status", on: "task", columns: ["provider", "status", "sequence"])
+        }
+        migrator.registerMigration("v2: vendor_call_budget") { db in
+            try db.create(table: "vendor_call_budget") { table in
+                table.column("provider", .text).notNull()
+                table.column("task_id", .text).notNull()
+                table.column("calls", .integer).notNull()
+                table.column("last_call_at", .double).notNull()
+                table.primaryKey(["provider", "task_id"])
+            }
+        }
+        migrator.registerMigration("v3: vendor_call_budget.spent_by_vendor") { db in
+            try db.alter(table: "vendor_call_budget") { table in
+                table.add(column: "spent_by_vendor", .boolean).notNull().defaults(to: false)
+            }
+        }
+        migrator.registerMigration("v4: task.links_expire_at") { db in
+            // When the answer's signed links expire (epoch seconds); null when it has none, and
+            // for answers stored before taskgate looked (they are served as they were).
+            try db.alter(table: "task") { table in table.add(column: "links_expire_at", .double) }
+        }
+        migrator.registerMigration("v5: artifact") { db in
+            // Linked files kept (`mirror`), by the SHA-256 of their bytes; the gzipped body when
+            // that is a tenth smaller.
+            try db.create(table: "artifact") { table in
+                table.primaryKey("sha256", .text)
+                table.column("content_type", .text).notNull()
+                table.column("size", .integer).notNull()
+                table.column("body", .blob).notNull()
+                table.column("body_gzip", .blob)
+            }
+        }
+        migrator.registerMigration("v6: task watch") { db in
+            // When anybody last looked at a not-final task (a caller's vendor answer, or the
+            // background watch claiming it), and whether its watch has ended (horizon passed,
+            // or the vendor forgot it).
+            try db.alter(table: "task") { table in
+                table.add(column: "watched_at", .double)
+                table.add(column: "watch_ended", .boolean).notNull().defaults(to: false)
+            }
+            try db.execute(sql: "UPDATE task SET watched_at = fetched_at WHERE is_final = 0")
+            try db.execute(sql: "CREATE INDEX task_watch ON task (provider, watched_at) WHERE is_final = 0 AND watch_ended = 0")
+        }
+        migrator.registerMigration("v7: webhook_event") { db in
+            // The outbox: one row per receiver and final task, written with the final row.
+            try db.create(table: "webhook_event") { table in
+                table.primaryKey("id", .text)
+                table.column("webhook", .text).notNull()
+                table.column("provider", .text).notNull()
+                table.column("task_id", .text).notNull()
+                table.column("created_at", .double).notNull()
+                table.column("payload", .blob).notNull()
+                table.column("state", .text).notNull().defaults(to: "pending")
+                table.column("attempts", .integer).notNull().defaults(to: 0)
+                table.column("next_attempt_at", .double).notNull()
+                table.column("last_error", .text)
+                table.column("finished_at", .double)
+            }
+            try db.execute(sql: "CREATE INDEX webhook_event_due ON webhook_event (next_attempt_at) WHERE state = 'pending'")
+        }
+        // The row count `/metrics` shows, kept by triggers: count(*) reads the whole table (seconds
+        // at ten million rows), on every scrape. Counted once here, when an older store upgrades.
+        migrator.registerMigration("v8: task_count") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE task_count (only INTEGER PRIMARY KEY CHECK (only = 1), rows INTEGER NOT NULL);
+                    INSERT INTO task_count (only, rows) SELECT 1, count(*) FROM task;
+                    CREATE TRIGGER task_counted AFTER INSERT ON task BEGIN UPDATE task_count SET rows = rows + 1; END;
+                    CREATE TRIGGER task_uncounted AFTER DELETE ON task BEGIN UPDATE task_count SET rows = rows - 1; END;
+                    """
+            )
+        }
+        // `GET /tasks?provider=` without a status: pages in sequence order straight from an index,
+        // as deep in the list as at its start (not every row of the provider sorted per page).
+        migrator.registerMigration("v9: task_by_provider") { db in
+            try db.execute(sql: "CREATE INDEX task_by_provider ON task (provider, sequence)")
+        }
+        // Secrets every process on this store shares, made on first start (the cursor key).
+        migrator.registerMigration("v10: gateway_secret") { db in
+            try db.execute(sql: "CREATE TABLE gateway_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        }
+        return migrator
+    }
+}
