@@ -34,11 +34,17 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A refused request's answer, waiting behind the answers in flight.
     private var pendingRefusal: ByteBuffer?
     private var idleCheck: Scheduled<Void>?
+    /// Set once the answers are written and the sending side closed: what still arrives is
+    /// read and dropped until the caller closes its side or this ends (`lingerTime`).
+    private var lingering: Scheduled<Void>?
     /// Tells the connection's long polls when the caller goes.
     let closure = ConnectionClosure()
 
     /// A buffer grown past this by a large answer is replaced rather than kept for the connection.
     static let keptBufferCapacity = 16 << 10
+    /// The longest a closing connection is read and dropped from (nginx's `lingering_time` is
+    /// 30 s, its `lingering_timeout` between reads 5 s).
+    static let lingerTime = TimeAmount.seconds(5)
 
     init(hotPath: HotPath) {
         self.hotPath = hotPath
@@ -61,6 +67,8 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         idleCheck?.cancel()
         idleCheck = nil
+        lingering?.cancel()
+        lingering = nil
         socket = nil
         closure.close()
     }
@@ -71,9 +79,22 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // The caller closed its side: nobody will read a long poll's answer.
-        if case .inputClosed = event as? ChannelEvent { closure.close() }
+        if case .inputClosed = event as? ChannelEvent {
+            // The caller closed its side: nobody will read a long poll's answer; a lingering
+            // close is over.
+            closure.close()
+            if lingering != nil {
+                context.close(promise: nil)
+                return
+            }
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Lingering: keep reading (and dropping) whether or not anyone downstream asks.
+        if lingering != nil { context.read() }
+        context.fireChannelReadComplete()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -142,10 +163,9 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .write:
                 context.write(data, promise: promise)
             case .writeThenClose:
-                let channel = context.channel
                 context.writeAndFlush(data).whenComplete { result in
                     promise?.completeWith(result)
-                    channel.close(promise: nil)
+                    self.closeLingering(context)
                 }
             case .writeThenRefuseAndClose:
                 context.write(data, promise: promise)
@@ -161,12 +181,27 @@ final class HotPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes an answer of the hot path's own (a refusal, an unreadable request) and closes.
     private func writeAndClose(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
-        let channel = context.channel
         guard let socket else {
-            channel.close(promise: nil)
+            context.close(promise: nil)
             return
         }
-        socket.writeAndFlush(NIOAny(IOData.byteBuffer(bytes))).whenComplete { _ in channel.close(promise: nil) }
+        socket.writeAndFlush(NIOAny(IOData.byteBuffer(bytes))).whenComplete { _ in self.closeLingering(context) }
+    }
+
+    /// Closes after the last answer as RFC 9112 §9.6 and nginx's `lingering_close` do: the sending
+    /// side first (the caller reads the answer, then the end), then whatever the caller still
+    /// sends (requests pipelined behind the last) is read and dropped until it closes its side or
+    /// `lingerTime` passes. Closing at once with unread bytes would reset the connection, and a
+    /// reset can destroy the answer before the caller has read it.
+    private func closeLingering(_ context: ChannelHandlerContext) {
+        guard lingering == nil, context.channel.isActive else { return }
+        lingering = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: Self.lingerTime) {
+            context.close(promise: nil)
+        }
+        let halfClosed = context.eventLoop.makePromise(of: Void.self)
+        halfClosed.futureResult.whenFailure { _ in context.close(promise: nil) }
+        context.close(mode: .output, promise: halfClosed)
+        context.read()
     }
 
     private func scheduleIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
