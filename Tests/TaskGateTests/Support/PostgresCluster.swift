@@ -103,10 +103,23 @@ final class PostgresCluster: Sendable {
         let quoted = ([program] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let outputPath = directory + "/command.log"
         let command = (user.map { "runuser -u \($0) -- " } ?? "") + quoted
+        Self.keepDescriptorsFromChildren()
         let status = system("cd /tmp && " + command + " >'\(outputPath)' 2>&1 </dev/null")
         guard status == 0 else {
             let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
             throw ClusterError("\((program as NSString).lastPathComponent) failed (\(status)): \(text)")
+        }
+    }
+
+    /// Marks every descriptor this process has open close-on-exec: the server pg_ctl starts must
+    /// not inherit the sockets of tests running beside it (a connection a test closes would stay
+    /// open in the server, and its other side wait for ever).
+    private static func keepDescriptorsFromChildren() {
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for name in descriptors {
+            guard let fd = Int32(name), fd > 2 else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
         }
     }
 

@@ -36,7 +36,7 @@ final class RawHTTPConnection: @unchecked Sendable {  // used by one task at a t
     }
 
     static func open(port: Int) async throws -> RawHTTPConnection {
-        try await NIOThreadPool.singleton.runIfActive { try RawHTTPConnection(port: port) }
+        try await Self.blockingReads.runIfActive { try RawHTTPConnection(port: port) }
     }
 
     private init(port: Int) throws {
@@ -58,6 +58,15 @@ final class RawHTTPConnection: @unchecked Sendable {  // used by one task at a t
     }
 
     deinit { close(socket) }
+
+    /// Threads of its own for the blocking reads (each may wait out its receive timeout): on
+    /// NIO's shared pool they would hold up the gateway's own blocking work (the mirror's name
+    /// lookups) in tests running beside them.
+    static let blockingReads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
 
     func send(_ text: String) {
         let bytes = Array(text.utf8)
@@ -86,7 +95,7 @@ final class RawHTTPConnection: @unchecked Sendable {  // used by one task at a t
 
     /// Reads one answer: its head, then a `Content-Length` body (none for HEAD, 1xx, 204, 304).
     func readAnswer(bodyExpected: Bool = true) async throws -> Answer? {
-        try await NIOThreadPool.singleton.runIfActive { self.readAnswerNow(bodyExpected: bodyExpected) }
+        try await Self.blockingReads.runIfActive { self.readAnswerNow(bodyExpected: bodyExpected) }
     }
 
     private func readAnswerNow(bodyExpected: Bool) -> Answer? {
@@ -114,7 +123,7 @@ final class RawHTTPConnection: @unchecked Sendable {  // used by one task at a t
 
     /// Whether the server closes the connection (end of stream) with nothing more to read.
     func isClosedByServer() async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { self.pending.isEmpty && self.read() == .endOfStream }
+        try await Self.blockingReads.runIfActive { self.pending.isEmpty && self.read() == .endOfStream }
     }
 
     /// Sends one request and reads its answer on a new connection.
