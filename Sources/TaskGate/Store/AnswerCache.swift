@@ -57,8 +57,8 @@ final class AnswerCache: Sendable {
     let transientBudget: Int
     let clock: any GatewayClock
 
-    /// Measured (bench/run.sh, RSS against entries held): dictionary bucket, entry object, clock
-    /// slot, buffer headers and allocator slack per answer.
+    /// What holding one not-final answer costs beyond its bodies: dictionary bucket, entry
+    /// object, clock slot, buffer headers and allocator slack.
     static let entryOverhead = 480
 
     /// - Parameter budget: bytes for final answers; not-final ones get an eighth of it on top.

@@ -6,9 +6,9 @@ import Synchronization
 
 /// The hot path's read of a stored answer: one statement on a read-only SQLite connection of
 /// the calling thread's own (each event loop gets one, as each nginx worker reads its cache
-/// files itself). A read through GRDB's pool waited for a pooled connection and its dispatch
-/// queue and wrapped the one SELECT in a transaction: three times the lookup itself, and a
-/// futex per request between the two event loops (bench/RESULTS.md, session 11).
+/// files itself). A read through GRDB's pool waits for a pooled connection and its dispatch
+/// queue and wraps the one SELECT in a transaction: several times the lookup itself, and a
+/// lock taken in turns by the event loops.
 ///
 /// A lone SELECT is its own read transaction in SQLite, so it sees a consistent store; in WAL
 /// mode it never waits for the writer.
