@@ -66,11 +66,11 @@ func buildGateway(
         }
     }
     let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
-    let (mirrors, mirrorClient) = makeMirrors(configuration.providers, store: store, metrics: metrics)
+    let background = BackgroundWork()
+    let (mirrors, mirrorClient) = makeMirrors(configuration.providers, store: store, metrics: metrics, background: background)
     let served = zip(configuration.providers, built).map { configuration, built in
         ServedProvider(built.provider, policy: configuration.cachePolicy, callTimeout: configuration.timeout, mirror: mirrors[configuration.name])
     }
-    let background = BackgroundWork()
     let service = TaskService(
         providers: served,
         store: store,
@@ -178,7 +178,8 @@ func buildGateway(
 private func makeMirrors(
     _ providers: [ProviderConfiguration],
     store: any TaskStore,
-    metrics: GatewayMetrics
+    metrics: GatewayMetrics,
+    background: BackgroundWork
 ) -> ([String: ArtifactMirror], HTTPClient?) {
     let mirroring = providers.filter(\.mirror.enabled)
     guard !mirroring.isEmpty else { return ([:], nil) }
@@ -188,7 +189,9 @@ private func makeMirrors(
     configuration.timeout.connect = .seconds(10)
     configuration.connectionPool.retryConnectionEstablishment = false
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    let mirrors = mirroring.map { ($0.name, ArtifactMirror(provider: $0.name, policy: $0.mirror, client: client, store: store, metrics: metrics)) }
+    let mirrors = mirroring.map {
+        ($0.name, ArtifactMirror(provider: $0.name, policy: $0.mirror, client: client, store: store, metrics: metrics, background: background))
+    }
     return (Dictionary(uniqueKeysWithValues: mirrors), client)
 }
 

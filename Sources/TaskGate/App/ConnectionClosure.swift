@@ -13,22 +13,21 @@ final class ConnectionClosure: Sendable {
 
     private let state = Mutex(State())
 
-    /// Runs `operation`, cancelled as soon as the caller goes.
-    func cancellingOnClose<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let task = Task { try await operation() }
+    /// Runs `handler` once the caller goes (at once when it has gone already); the returned id
+    /// takes it back (`remove`).
+    func onClose(_ handler: @escaping @Sendable () -> Void) -> UInt64? {
         let id = state.withLock { state -> UInt64? in
             guard !state.closed else { return nil }
             state.nextID += 1
-            state.handlers[state.nextID] = { task.cancel() }
+            state.handlers[state.nextID] = handler
             return state.nextID
         }
-        if id == nil { task.cancel() }
-        defer { if let id { _ = state.withLock { $0.handlers.removeValue(forKey: id) } } }
-        return try await withTaskCancellationHandler {
-            try await task.value
-        } onCancel: {
-            task.cancel()
-        }
+        if id == nil { handler() }
+        return id
+    }
+
+    func remove(_ id: UInt64) {
+        _ = state.withLock { $0.handlers.removeValue(forKey: id) }
     }
 
     /// The caller has gone (called on the connection's event loop).

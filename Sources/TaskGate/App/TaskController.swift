@@ -30,16 +30,8 @@ struct TaskController: Sendable {
         }
         let result: TaskService.Served
         if let wait = try Self.wait(request.uri.queryParameters["wait"].map(String.init), max: maxWait) {
-            let (service, logger) = (service, context.logger)
-            let poll = { @Sendable () async throws -> TaskService.Served in
-                try await service.task(provider: provider, id: id, wait: wait, logger: logger)
-            }
-            result =
-                if let closure = await ConnectionClosure.of(context.channel) {
-                    try await closure.cancellingOnClose(poll)
-                } else {
-                    try await poll()
-                }
+            let closure = await ConnectionClosure.of(context.channel)
+            result = try await service.task(provider: provider, id: id, wait: wait, closure: closure, logger: context.logger)
         } else {
             result = try await service.task(provider: provider, id: id, logger: context.logger)
         }

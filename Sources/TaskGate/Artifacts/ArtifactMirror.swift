@@ -21,13 +21,16 @@ final class ArtifactMirror: Sendable {
     let client: HTTPClient
     let store: any ArtifactStore
     let metrics: GatewayMetrics?
+    /// Runs the downloads, so one the caller stops waiting for goes on.
+    let background: BackgroundWork
 
-    init(provider: String, policy: MirrorPolicy, client: HTTPClient, store: any ArtifactStore, metrics: GatewayMetrics?) {
+    init(provider: String, policy: MirrorPolicy, client: HTTPClient, store: any ArtifactStore, metrics: GatewayMetrics?, background: BackgroundWork) {
         self.provider = provider
         self.policy = policy
         self.client = client
         self.store = store
         self.metrics = metrics
+        self.background = background
     }
 
     /// Why a download stopped.
@@ -41,9 +44,9 @@ final class ArtifactMirror: Sendable {
     struct KeptFiles: Sendable {
         /// Kept in time (or before), in link order: what the answer lists now.
         var artifacts: [Artifact]
-        /// The downloads still under way at the deadline, going on without the caller: the files
-        /// they keep, in link order. nil when none was late.
-        var late: Task<[Artifact], Never>?
+        /// The downloads still under way at the deadline, going on without the caller; once they
+        /// end, `lateFiles()` reads what they kept. nil when none was late.
+        var late: LateFiles?
         /// How long the late ones may still take at most (each download is bounded alone).
         var lateBound: Duration = .zero
     }
@@ -70,37 +73,43 @@ final class ArtifactMirror: Sendable {
             sources.append(source)
             if !previously.contains(where: { $0.source == source }) { downloads.append((sources.count - 1, source, url)) }
         }
-        let finished = KeptSoFar()
-        let all = Task { [self, downloads] in
+        let downloading = FileDownloads()
+        let started = background.submit { [self, downloads] in
             await withTaskGroup(of: Void.self) { group in
                 for (index, download) in downloads.enumerated() {
                     if index >= MirrorPolicy.parallelDownloads { await group.next() }
                     group.addTask {
                         if let file = await self.fetch(download.url, source: download.source, logger: logger) {
-                            finished.files.withLock { $0[download.position] = file }
+                            downloading.kept(file, at: download.position)
                         }
                     }
                 }
             }
+            downloading.end()
         }
-        let inTime = (try? await withTimeout(policy.timeout) { await all.value }) != nil
-        let kept = finished.files.withLock { $0 }
+        // Shutting down: nothing is downloaded now; a later refresh tries again.
+        let inTime = started ? await downloading.waitForEnd(orAfter: policy.timeout) : true
+        let kept = downloading.files
         // Files listed before keep their positions (hrefs stay valid); new ones follow in link order.
         let listed = previously.filter { sources.contains($0.source) } + downloads.compactMap { kept[$0.position] }
         guard !inTime else { return KeptFiles(artifacts: listed) }
         let waiting = downloads.filter { kept[$0.position] == nil }.map(\.position)
-        let late = Task {
-            await all.value
-            let done = finished.files.withLock { $0 }
-            return waiting.compactMap { done[$0] }
-        }
         let rounds = (waiting.count + MirrorPolicy.parallelDownloads - 1) / MirrorPolicy.parallelDownloads
-        return KeptFiles(artifacts: listed, late: late, lateBound: policy.timeout * (2 * rounds))
+        return KeptFiles(artifacts: listed, late: LateFiles(downloads: downloading, positions: waiting), lateBound: policy.timeout * (2 * rounds))
     }
 
-    /// The files of one answer kept so far, by position, as its downloads end.
-    private final class KeptSoFar: Sendable {
-        let files = Mutex<[Int: Artifact]>([:])
+    /// The downloads of one answer still under way when its caller stopped waiting.
+    struct LateFiles: Sendable {
+        let downloads: FileDownloads
+        /// Their positions, in link order.
+        let positions: [Int]
+
+        /// Once every download has ended: the files the late ones kept, in link order.
+        func files() async -> [Artifact] {
+            await downloads.waitForEnd()
+            let done = downloads.files
+            return positions.compactMap { done[$0] }
+        }
     }
 
     /// One link downloaded and kept in the store; nil, logged and counted, when it cannot be. It

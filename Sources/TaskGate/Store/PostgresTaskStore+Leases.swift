@@ -68,7 +68,7 @@ extension PostgresTaskStore {
         }
     }
 
-    public func watchChanges(provider: String, id: String) -> TaskChangeWatch {
-        changes.watch(provider: provider, id: id)
+    public func watchChanges(provider: String, id: String, with watch: TaskChangeWatch) {
+        changes.add(watch, provider: provider, id: id)
     }
 }

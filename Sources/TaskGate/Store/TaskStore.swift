@@ -49,8 +49,9 @@ public protocol ReplicaLeases: Sendable {
     /// Gives a lease back early (the vendor call failed).
     func releaseLease(provider: String, id: String, holder: String) async
 
-    /// Begins watching a task for another replica's save or lease release; `end()` it when done.
-    func watchChanges(provider: String, id: String) -> TaskChangeWatch
+    /// Adds another replica's saves and lease releases of a task to what wakes `watch`, until
+    /// it ends.
+    func watchChanges(provider: String, id: String, with watch: TaskChangeWatch)
 }
 
 extension ReplicaLeases {
@@ -63,7 +64,14 @@ extension ReplicaLeases {
 
     public func releaseLease(provider: String, id: String, holder: String) async {}
 
-    public func watchChanges(provider: String, id: String) -> TaskChangeWatch { .unnotified() }
+    public func watchChanges(provider: String, id: String, with watch: TaskChangeWatch) {}
+
+    /// Begins watching a task for another replica's save or lease release; `end()` it when done.
+    public func watchChanges(provider: String, id: String) -> TaskChangeWatch {
+        let watch = TaskChangeWatch()
+        watchChanges(provider: provider, id: id, with: watch)
+        return watch
+    }
 }
 
 /// Vendors' per-task request budgets, counted for the vendor account (`TaskCallBudget`). A

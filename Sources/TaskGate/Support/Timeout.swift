@@ -11,6 +11,8 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
     let race = FirstOutcome<T>()
     return try await withCheckedThrowingContinuation { continuation in
         race.begin(continuation)
+        // Unstructured, both: a task group would wait for `body` to end, and the point is to stop
+        // waiting for a body that does not notice cancellation at once.
         let work = Task {
             do {
                 race.finish(.success(try await body()))

@@ -30,7 +30,7 @@ extension TaskService {
         guard let late = files.late else { return }
         _ = background.submit { [self] in
             var record = record
-            record.artifacts = files.artifacts + (await late.value)
+            record.artifacts = files.artifacts + (await late.files())
             do throws(GatewayError) {
                 let answer = try EncodedAnswer(record: record)
                 guard try await store.replaceFinal(answer) else { return }
