@@ -1,4 +1,6 @@
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
 import Testing
 
 @testable import TaskGate
@@ -78,5 +80,23 @@ import Testing
             let plain = try await client.get("/tasks/aliyun/400202").json()
             #expect(plain.keys.contains("linksExpireAt") && plain["linksExpireAt"] is NSNull)
         }
+    }
+
+    /// A vendor's link may claim any expiry: the answer is cached at most a year, and nothing
+    /// converting its time traps (it did: `Int(9.2e18)`).
+    @Test(arguments: ["9223372036854775807", "-9223372036854775808", "99999999999999999999"])
+    func aLinkExpiringAtTheEndOfTimeIsCachedAYearAtMost(expires: String) async throws {
+        try await withAliyunGateway { client, sim in
+            let link = "https://b.oss-cn-shanghai.aliyuncs.com/r.json?Expires=\(expires)&OSSAccessKeyId=x&Signature=y"
+            addTask(sim.state, id: "600070", .state(.succeeded, result: #"{"ProcessResultUrl":"\#(link)"}"#))
+            for _ in 0..<2 {
+                let answer = try await client.get("/tasks/aliyun/600070")
+                #expect(answer.status == .ok)
+                let cacheControl = try #require(answer.headers[.cacheControl])
+                let maxAge = try #require(Int(cacheControl.split(separator: "max-age=").last?.prefix { $0.isNumber } ?? ""))
+                #expect(maxAge >= 0 && maxAge <= 31_536_000, "\(cacheControl)")
+            }
+        }
+        #expect(Seconds.whole(.nan) == 0 && Seconds.whole(.infinity) == 1 << 53 && Seconds.whole(-1e300) == -(1 << 53))
     }
 }

@@ -17,7 +17,7 @@ import Testing
 /// long after the vendor's signed links have died. Through the Alibaba simulator (its result file
 /// behind an OSS V1 link) and, for what a vendor's storage does not do (redirects, the same file at
 /// two addresses), a small origin server of the test's own.
-@Suite(.timeLimit(.minutes(2))) struct MirrorTests {
+@Suite(.timeLimit(.minutes(2))) struct ArtifactMirrorTests {
     /// Mirroring from the simulator, which listens on 127.0.0.1: that host listed by itself.
     static func mirroring(maxBytes: Int = 16 << 20, hosts: [String] = ["127.0.0.1"]) -> @Sendable (inout ProviderConfiguration) -> Void {
         { $0.mirror = MirrorPolicy(enabled: true, maxBytes: maxBytes, hosts: hosts) }
@@ -254,4 +254,57 @@ func withOrigin<T: Sendable>(_ body: @Sendable (String) async throws -> T) async
         Response(status: .movedPermanently, headers: [.location: "http://169.254.169.254/latest/meta-data/"])
     }
     return try await withLocalServer(router, body)
+}
+
+extension ArtifactMirrorTests {
+    /// One answer's files are fetched side by side (four at a time), at most `mirror_max_files`
+    /// of them, and the caller waits for them together at most `mirror_timeout`: here the origin
+    /// holds every download until the answer has gone. The files come in later in the background,
+    /// and the answer — reusable only briefly until then — lists them.
+    @Test func mirroringNeverHoldsTheCallerPastItsBound() async throws {
+        let gate = Shared(false)
+        let counts = Shared((inFlight: 0, most: 0, total: 0))
+        let router = Router()
+        router.get("/slow/:n") { _, context in
+            counts.update {
+                $0.inFlight += 1
+                $0.most = max($0.most, $0.inFlight)
+                $0.total += 1
+            }
+            // Held until the test opens the gate: a test-controlled event, not time passing.
+            while !gate.value { try await Task.sleep(for: .milliseconds(5)) }
+            counts.update { $0.inFlight -= 1 }
+            let n = context.parameters.get("n") ?? "?"
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "file \(n)\n")))
+        }
+        try await withLocalServer(router) { origin in
+            let mirroring: @Sendable (inout ProviderConfiguration) -> Void = {
+                // The caller waits this long in real time; a download it left has as long again
+                // (the test opens the gate at once): ample on a loaded machine.
+                $0.mirror = MirrorPolicy(enabled: true, timeout: .seconds(5), hosts: ["127.0.0.1"])
+            }
+            try await withAliyunGateway(configure: mirroring) { client, sim in
+                let links = (0..<20).map { "\"\(origin)/slow/\($0)\"" }.joined(separator: ",")
+                addTask(sim.state, id: "600060", .state(.succeeded, result: #"{"Outputs":[\#(links)]}"#))
+                let first = try await client.get("/tasks/aliyun/600060")
+                #expect(first.status == .ok)
+                #expect(try #require(first.json()["artifacts"] as? [[String: Any]]).isEmpty)
+                #expect(first.headers[.cacheControl]?.contains("immutable") == false, "reused only until the files are in")
+                #expect(counts.value.total == 4 && counts.value.most == 4, "\(counts.value)")
+                gate.value = true
+                var listed: [[String: Any]] = []
+                let complete = try await eventuallyAnswers {
+                    listed = try #require(try await client.get("/tasks/aliyun/600060").json()["artifacts"] as? [[String: Any]])
+                    return listed.count == 16
+                }
+                #expect(complete, "the files came in: \(listed.count)")
+                #expect(listed.map { $0["source"] as? String } == (0..<16).map { "\(origin)/slow/\($0)" })
+                #expect(counts.value.total == 16 && counts.value.most <= 4, "\(counts.value)")
+                let served = try await client.get("/tasks/aliyun/600060/artifacts/15")
+                #expect(String(buffer: served.body) == "file 15\n")
+                #expect(try await client.get("/tasks/aliyun/600060").headers[.cacheControl] == "public, max-age=31536000, immutable")
+                #expect(sim.state.calls(for: "600060")["GetTaskResult"] == 1)
+            }
+        }
+    }
 }
