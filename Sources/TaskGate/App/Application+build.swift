@@ -194,35 +194,3 @@ private func makeMirrors(
     }
     return (Dictionary(uniqueKeysWithValues: mirrors), client)
 }
-
-/// Shuts the vendor HTTP clients down after the server has stopped taking requests.
-struct HTTPClientService: Service {
-    let clients: [HTTPClient]
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        for client in clients {
-            try await client.shutdown()
-        }
-    }
-}
-
-/// The SQLite store's group writer until shutdown; then the store closes, last, once nothing
-/// can write to it.
-struct StoreService: Service {
-    let store: SQLiteTaskStore
-    let logger: Logger
-
-    func run() async throws {
-        await withGracefulShutdownHandler {
-            await store.runWriter()
-        } onGracefulShutdown: {
-            store.stopWriter()
-        }
-        do {
-            try store.close()
-        } catch {
-            logger.error("closing the store failed", metadata: ["error": "\(SQLiteTaskStore.describe(error))"])
-        }
-    }
-}

@@ -26,31 +26,6 @@ extension TaskService {
     }
 }
 
-/// A vendor's list call, its items resolved: one that does not say all is answered as the single
-/// task is (`TaskService.appendListed`), so a task has one answer on every route.
-struct VendorListSource: TaskListSource {
-    let provider: String
-    let list: any VendorTaskList
-    let tasks: TaskService
-
-    var vendorFilterNames: [String] { list.vendorFilterNames }
-
-    func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError) { try list.checkToken(token, status: status) }
-
-    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
-        let listed = try await list.page(status: status, filters: filters, limit: limit, token: token, logger: logger)
-        var page = TaskListPage(tasks: [], nextToken: listed.nextToken)
-        for item in listed.items {
-            switch item {
-            case .complete(let body): page.tasks.append(body)
-            case .resolve(let id, let fetch):
-                await tasks.appendListed(provider: provider, id: id, status: status, to: &page, logger: logger, fetch: fetch)
-            }
-        }
-        return page
-    }
-}
-
 struct TaskListPage: Sendable {
     /// Each one a task document, the same JSON `GET /tasks/{provider}/{id}` answers.
     var tasks: [ByteBuffer]
@@ -63,37 +38,5 @@ struct TaskListPage: Sendable {
         self.tasks = tasks
         self.nextToken = nextToken
         self.incomplete = incomplete
-    }
-}
-
-/// Lists the tasks taskgate has seen of one provider, with their last known status.
-struct StoreTaskListSource: TaskListSource {
-    let provider: String
-    let store: any AnswerStore
-
-    var vendorFilterNames: [String] { [] }
-
-    func checkToken(_ token: String, status: TaskStatus?) throws(GatewayError) { _ = try sequence(token) }
-
-    private func sequence(_ token: String) throws(GatewayError) -> Int64 {
-        guard let sequence = Int64(token), sequence >= 0 else {
-            throw GatewayError(.invalidQuery, "The cursor is not valid for this provider.", provider: provider)
-        }
-        return sequence
-    }
-
-    func page(status: TaskStatus?, filters: [VendorFilter], limit: Int, token: String?, logger: Logger) async throws(GatewayError) -> TaskListPage {
-        var after: Int64?
-        if let token { after = try sequence(token) }
-        // One row more than asked tells whether another page exists.
-        let rows = try await store.list(provider: provider, status: status, afterSequence: after, limit: limit + 1)
-        let pageRows = rows.prefix(limit)
-        var tasks: [ByteBuffer] = []
-        tasks.reserveCapacity(pageRows.count)
-        for row in pageRows {
-            tasks.append(try Gzip.inflate(row.gzipBody, maxBytes: 64 << 20))
-        }
-        let next = rows.count > limit ? pageRows.last.map { String($0.sequence) } : nil
-        return TaskListPage(tasks: tasks, nextToken: next)
     }
 }

@@ -175,9 +175,3 @@ struct AliyunMultimediaAIProvider: Provider {
         (endpoint.host ?? "") + (endpoint.port.map { ":\($0)" } ?? "")
     }
 }
-
-/// Alibaba's `yyyy-MM-ddTHH:mm:ssZ` UTC timestamps.
-public enum AliyunTimestamp {
-    public static func format(_ date: Date) -> String { RFC3339.format(date) }
-    public static func parse(_ text: String) -> Date? { RFC3339.parse(text) }
-}
