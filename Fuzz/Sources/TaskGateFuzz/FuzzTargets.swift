@@ -93,7 +93,7 @@ enum FuzzTargets {
         check((try? cursorKey.open(sealed, binding: binding)) == cursor, "round trip")
         check((try? cursorKey.open(sealed, binding: binding + "x")) == nil, "bound to its query")
         if let token {
-            _ = AliyunTaskListSource.Position(token: token)?.itemsThrough
+            _ = AliyunTaskList.Position(token: token)?.itemsThrough
         }
     }
 
