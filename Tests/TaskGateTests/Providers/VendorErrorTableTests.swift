@@ -77,7 +77,7 @@ import Testing
         ] as [Row]
     )
     func tencent(_ row: Row) async throws {
-        let id = TencentGatewayTests.workflow
+        let id = TencentMPSProviderTests.workflow
         try await withTencentGateway(configure: Self.retryTwice) { client, sim in
             addTask(sim.state, id: id, SimulatedTask.Step(answer: .vendorError(code: row.code)))
             try Self.expect(try await client.get("/tasks/tencent/\(id)"), row, hasRequestID: true)

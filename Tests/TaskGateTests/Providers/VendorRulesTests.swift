@@ -80,7 +80,7 @@ import Testing
         vendor.successCode = code
         vendor.successFlag = flag
         try await withAliyunGateway(simulator: vendor) { client, sim in
-            addTask(sim.state, id: "400099", .state(.succeeded, result: AliyunGatewayTests.result))
+            addTask(sim.state, id: "400099", .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
             addTask(sim.state, id: "400100", .state(.running))
             let single = try await client.get("/tasks/aliyun/400100")
             #expect(single.status == .ok)
@@ -117,7 +117,7 @@ import Testing
         try await withAliyunGateway { client, sim in
             let fields: [String: JSONValue] = ["ProcessingDuration": JSONValue(12)!, "ApplicationName": JSONValue("app1")!]
             let created = sim.state.clock.date.addingTimeInterval(-60)
-            let steps: [SimulatedTask.Step] = [.state(.succeeded, result: AliyunGatewayTests.result)]
+            let steps: [SimulatedTask.Step] = [.state(.succeeded, result: AliyunMultimediaAIProviderTests.result)]
             sim.state.add(SimulatedTask(id: "400099", steps: steps, createdAt: created, fields: fields))
             let listingPath = "/tasks?provider=aliyun&status=succeeded"
             var single: [String: Any]
@@ -168,10 +168,10 @@ import Testing
     // MARK: - Tencent
 
     @Test func nothingTencentSaidIsLost() async throws {
-        let id = TencentGatewayTests.workflow
+        let id = TencentMPSProviderTests.workflow
         try await withTencentGateway { client, sim in
             let fields = ["SessionContext": JSONValue("order-42")!, "SessionId": JSONValue("s-1")!, "TasksPriority": JSONValue(5)!]
-            let steps: [SimulatedTask.Step] = [.state(.succeeded, result: TencentGatewayTests.transcode)]
+            let steps: [SimulatedTask.Step] = [.state(.succeeded, result: TencentMPSProviderTests.transcode)]
             sim.state.add(SimulatedTask(id: id, steps: steps, createdAt: sim.state.clock.date, fields: fields))
             let task = try await client.get("/tasks/tencent/\(id)").json()
             let vendorFields = try #require(task["vendorFields"] as? [String: Any])
@@ -195,7 +195,7 @@ import Testing
         }
         try await withTencentGateway(configure: configure, clock: clock) { client, sim in
             for suffix in ["a", "b", "c"] {
-                addTask(sim.state, id: "2600010949-WorkflowTask-\(suffix)", .state(.succeeded, result: TencentGatewayTests.transcode))
+                addTask(sim.state, id: "2600010949-WorkflowTask-\(suffix)", .state(.succeeded, result: TencentMPSProviderTests.transcode))
             }
             let first = try await client.get("/tasks?provider=tencent&status=succeeded&limit=2").json()
             #expect((first["tasks"] as? [[String: Any]])?.count == 1)

@@ -192,7 +192,7 @@ import Testing
         let clock = ManualClock()
         let vendor = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
         try await withSimulator(vendor) { sim in
-            addTask(sim.state, id: "700010", .state(.running, polls: 1), .state(.succeeded, result: AliyunGatewayTests.result))
+            addTask(sim.state, id: "700010", .state(.running, polls: 1), .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
             var aliyun = provider(
                 "aliyun",
                 endpoint: sim.endpoint,
@@ -225,7 +225,7 @@ import Testing
         let database = try PostgresCluster.shared.newDatabase()
         let clock = ManualClock()
         try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
-            var capmonster = WatchTests.capmonster(sim.endpoint)
+            var capmonster = TaskWatcherTests.capmonster(sim.endpoint)
             capmonster.watch = true
             let configuration = gatewayConfiguration(store: database, capmonster)
             let replicaA = try buildGateway(configuration, logger: quietLogger, clock: clock)
@@ -255,7 +255,7 @@ import Testing
         try await withReceiver { url, received in
             try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
                 var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: database)
-                configuration.webhooks = [try WebhookConfiguration(name: "billing", url: URL(string: url)!, secret: WebhookTests.secret)]
+                configuration.webhooks = [try WebhookConfiguration(name: "billing", url: URL(string: url)!, secret: WebhookDispatcherTests.secret)]
                 let replicaA = try buildGateway(configuration, logger: quietLogger, clock: clock)
                 let replicaB = try buildGateway(configuration, logger: quietLogger, clock: clock)
                 let ids = (0..<8).map { String(920_000 + $0) }

@@ -76,7 +76,7 @@ func gatewayConfiguration(store: String, logLevel: Logger.Level = .critical, _ p
 
 /// A provider named `name` in front of `endpoint`, every common setting at its default but the
 /// background watch, off: tests count vendor calls and move the clock, and only the watch's own
-/// tests want it (`WatchTests`).
+/// tests want it (`TaskWatcherTests`).
 func provider(_ name: String, endpoint: String, _ vendor: any VendorSettings) -> ProviderConfiguration {
     var configuration = ProviderConfiguration(name: name, endpoint: URL(string: endpoint)!, vendor: vendor)
     configuration.watch = false

@@ -75,7 +75,7 @@ import Testing
         try await withAliyunGateway { client, sim in
             let signed = "https://b.oss-cn-shanghai.aliyuncs.com/r.json?Expires=1800000000&OSSAccessKeyId=LTAI&Signature=s%3D"
             addTask(sim.state, id: "400201", .state(.succeeded, result: #"{"ProcessResultUrl":"\#(signed)"}"#))
-            addTask(sim.state, id: "400202", .state(.succeeded, result: AliyunGatewayTests.result))
+            addTask(sim.state, id: "400202", .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
             #expect(try await client.get("/tasks/aliyun/400201").json()["linksExpireAt"] as? String == "2027-01-15T08:00:00Z")
             let plain = try await client.get("/tasks/aliyun/400202").json()
             #expect(plain.keys.contains("linksExpireAt") && plain["linksExpireAt"] is NSNull)

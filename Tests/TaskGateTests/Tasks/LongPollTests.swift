@@ -23,7 +23,7 @@ import Testing
         let clock = ManualClock()
         try await withAliyunGateway(configure: Self.pacedAliyun, clock: clock) { client, sim in
             let started = clock.now
-            addTask(sim.state, id: "700001", .state(.running, seconds: 5), .state(.succeeded, result: AliyunGatewayTests.result))
+            addTask(sim.state, id: "700001", .state(.running, seconds: 5), .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
             let answered = Shared<ContinuousClock.Instant?>(nil)
             async let response = { @Sendable in
                 let response = try await client.get("/tasks/aliyun/700001?wait=30s")
@@ -47,7 +47,7 @@ import Testing
     @Test func aThousandWaitersCostOneVendorCallPerTTL() async throws {
         let clock = ManualClock()
         try await withAliyunGateway(configure: Self.pacedAliyun, clock: clock) { client, sim in
-            addTask(sim.state, id: "700002", .state(.running, seconds: 10), .state(.succeeded, result: AliyunGatewayTests.result))
+            addTask(sim.state, id: "700002", .state(.running, seconds: 10), .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
             let done = Shared(0)
             try await withThrowingTaskGroup(of: String?.self) { group in
                 for _ in 0..<1000 {
@@ -90,7 +90,7 @@ import Testing
     @Test func aFinalTaskAnswersAtOnce() async throws {
         let clock = ManualClock()
         try await withAliyunGateway(configure: Self.pacedAliyun, clock: clock) { client, sim in
-            addTask(sim.state, id: "700004", .state(.succeeded, result: AliyunGatewayTests.result))
+            addTask(sim.state, id: "700004", .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
             let first = try await client.get("/tasks/aliyun/700004?wait=60s")
             #expect(try first.json()["status"] as? String == "succeeded")
             let again = try await client.get("/tasks/aliyun/700004?wait=60s")

@@ -7,7 +7,7 @@ import TaskGateSimulators
 import Testing
 
 /// `GET /tasks`: CapMonster has no list call, so its tasks come from the store.
-@Suite(.timeLimit(.minutes(2))) struct ListingTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskListerTests {
     @Test func listsTheTasksTaskgateHasSeenWithTheirLastStatus() async throws {
         try await withCapMonsterGateway { client, sim in
             addTask(sim.state, id: "80", .state(.running))

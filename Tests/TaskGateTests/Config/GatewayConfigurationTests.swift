@@ -3,7 +3,7 @@ import TaskGate
 import Testing
 
 /// Loading and checking taskgate.yaml: every bad value names its key.
-@Suite(.timeLimit(.minutes(2))) struct ConfigurationTests {
+@Suite(.timeLimit(.minutes(2))) struct GatewayConfigurationTests {
     static let valid = """
         listen: 127.0.0.1:8080
         store: /tmp/x.sqlite

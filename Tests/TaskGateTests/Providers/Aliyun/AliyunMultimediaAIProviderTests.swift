@@ -49,7 +49,7 @@ func withAliyunGateway<T: Sendable>(
     return try await app.test(.router, body)
 }
 
-@Suite(.timeLimit(.minutes(2))) struct AliyunGatewayTests {
+@Suite(.timeLimit(.minutes(2))) struct AliyunMultimediaAIProviderTests {
     static let v3Settings = {
         var settings = AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
         settings.signature = .v3

@@ -36,7 +36,7 @@ func withTencentGateway<T: Sendable>(
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct TencentGatewayTests {
+@Suite(.timeLimit(.minutes(2))) struct TencentMPSProviderTests {
     static let workflow = "2600010949-WorkflowTask-80108cc3380155d98b2e3573a48a"
     static let transcode =
         #"{"MediaProcessResultSet":[{"Type":"Transcode","TranscodeTask":{"Status":"SUCCESS","ErrCode":0,"Message":"SUCCESS","Output":{"Path":"/out.mp4"}}}]}"#
@@ -231,35 +231,6 @@ func withTencentGateway<T: Sendable>(
             #expect(responses.filter { $0.0 == .ok }.count == 1)
             #expect(responses.filter { $0.0 == .serviceUnavailable && $0.1 == "1" }.count == 19)
             #expect(sim.state.totalCalls == 1)
-        }
-    }
-}
-
-/// The Tencent simulator accepts exactly what the official SDK sends.
-@Suite(.timeLimit(.minutes(2))) struct TencentSimulatorTests {
-    @Test func acceptsExactlyWhatTheOfficialSDKSends() async throws {
-        let requests = try CapMonsterSimulatorTests.captures(["tencent_mps"])
-        #expect(requests.count == 2)
-        let captureTime = Date(timeIntervalSince1970: 1_795_475_361)
-        let simulator = TencentSimulator(
-            secretID: tencentSecretID,
-            secretKey: tencentSecretKey,
-            state: SimulatorState(clock: ManualClock(date: captureTime))
-        )
-        try await withSimulator(simulator) { sim in
-            sim.state.add(SimulatedTask(id: TencentGatewayTests.workflow, steps: [.state(.succeeded)], createdAt: captureTime))
-            var answers: [[String: Any]] = []
-            for request in requests {
-                let (status, json) = try await AliyunSimulatorTests.replay(request, port: sim.vendorPort)
-                #expect(status == 200)
-                let response = try #require(json["Response"] as? [String: Any])
-                #expect(response["Error"] == nil, "\(response)")
-                answers.append(response)
-            }
-            #expect(answers[0]["Status"] as? String == "FINISH")
-            #expect((answers[0]["WorkflowTask"] as? [String: Any])?["ErrCode"] as? Int == 0)
-            #expect((answers[1]["TaskSet"] as? [[String: Any]])?.count == 1)
-            #expect(sim.state.rejections.isEmpty)
         }
     }
 }

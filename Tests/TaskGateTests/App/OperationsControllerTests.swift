@@ -13,7 +13,7 @@ import TaskGateSimulators
 import Testing
 
 /// Metrics, logs and the shutdown sequence, as an SRE sees them.
-@Suite(.timeLimit(.minutes(2))) struct OperationsTests {
+@Suite(.timeLimit(.minutes(2))) struct OperationsControllerTests {
     @Test func metricsCountRequestsVendorCallsCacheOutcomesAndTheStore() async throws {
         try await withCapMonsterGateway { client, sim in
             addTask(sim.state, id: "90", .state(.succeeded))

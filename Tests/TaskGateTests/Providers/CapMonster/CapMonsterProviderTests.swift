@@ -7,7 +7,7 @@ import Testing
 
 /// `GET /tasks/capmonster/{id}` against the CapMonster simulator: status mapping and every
 /// error class.
-@Suite(.timeLimit(.minutes(2))) struct CapMonsterGatewayTests {
+@Suite(.timeLimit(.minutes(2))) struct CapMonsterProviderTests {
     @Test func processingTaskIsRunningAndNotFinal() async throws {
         try await withCapMonsterGateway { client, sim in
             addTask(sim.state, id: "7654321", .state(.running))

@@ -15,7 +15,7 @@ import Testing
 /// Signed webhooks: a receiver hears of every task that turns final, in the Standard Webhooks
 /// format, checked here with an HMAC of the test's own; failed deliveries are tried again on the
 /// schedule, and the outbox outlives a restart. Time is the test's (a `ManualClock`).
-@Suite(.timeLimit(.minutes(2))) struct WebhookTests {
+@Suite(.timeLimit(.minutes(2))) struct WebhookDispatcherTests {
     static let key: [UInt8] = Array("taskgate-webhook-test-key-32byte".utf8)
     static var secret: String { "whsec_" + Data(key).base64EncodedString() }
 
@@ -163,15 +163,15 @@ import Testing
 /// `answering` in turn, then 200, and records every request.
 func withReceiver<T: Sendable>(
     answering script: [Int] = [],
-    _ body: @Sendable (String, Shared<[WebhookTests.Received]>) async throws -> T
+    _ body: @Sendable (String, Shared<[WebhookDispatcherTests.Received]>) async throws -> T
 ) async throws -> T {
-    let received = Shared<[WebhookTests.Received]>([])
+    let received = Shared<[WebhookDispatcherTests.Received]>([])
     let router = Router()
     router.post("/hooks") { request, _ -> Response in
         let bytes = try await request.body.collect(upTo: 1 << 20)
         var count = 0
         received.update {
-            $0.append(WebhookTests.Received(headers: request.headers, body: Array(bytes.readableBytesView)))
+            $0.append(WebhookDispatcherTests.Received(headers: request.headers, body: Array(bytes.readableBytesView)))
             count = $0.count
         }
         let status = count <= script.count ? script[count - 1] : 200

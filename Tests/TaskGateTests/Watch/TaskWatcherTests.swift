@@ -11,7 +11,7 @@ import Testing
 /// The background watch: a task seen while not final is followed until it is final, its answer
 /// stored though nobody asks again, before the vendor forgets it. Time is the test's: the watch
 /// sleeps on a `ManualClock` the test moves from one sleeper's deadline to the next.
-@Suite(.timeLimit(.minutes(2))) struct WatchTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskWatcherTests {
     /// Runs a gateway whose one provider (`configure`d, watch on) fronts `simulator`, then `body`.
     static func withWatchingGateway<T: Sendable>(
         _ simulator: any VendorSimulator,
@@ -78,7 +78,7 @@ import Testing
         let clock = ManualClock()
         let aliyun = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: clock))
         try await Self.withWatchingGateway(aliyun, clock: clock, Self.aliyun) { client, sim, parts in
-            addTask(sim.state, id: "800001", .state(.running, seconds: 40), .state(.succeeded, result: AliyunGatewayTests.result))
+            addTask(sim.state, id: "800001", .state(.running, seconds: 40), .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
             addTask(sim.state, id: "800002", .state(.running))
             _ = try await client.get("/tasks/aliyun/800001")
             _ = try await client.get("/tasks/aliyun/800002")
