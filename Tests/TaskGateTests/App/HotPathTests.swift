@@ -219,8 +219,8 @@ import Testing
     static let scopedKeys: AuthConfiguration = {
         var auth = AuthConfiguration()
         auth.keys = [
-            .init(name: "billing", digest: Array(Hex.decode(CallerTests.billingDigest)!), providers: ["capmonster"], metrics: false),
-            .init(name: "ops", digest: Array(Hex.decode(CallerTests.opsDigest)!), providers: ["other"], metrics: true),
+            .init(name: "billing", digest: Array(Hex.decode(RequestPolicyTests.billingDigest)!), providers: ["capmonster"], metrics: false),
+            .init(name: "ops", digest: Array(Hex.decode(RequestPolicyTests.opsDigest)!), providers: ["other"], metrics: true),
         ]
         return auth
     }()

@@ -216,13 +216,13 @@ import Testing
             )
             Self.mirroring()(&aliyun)
             var configuration = gatewayConfiguration(store: temporaryStorePath(), aliyun)
-            configuration.auth = CallerTests.twoKeys  // billing: capmonster only; ops: every provider
+            configuration.auth = RequestPolicyTests.twoKeys  // billing: capmonster only; ops: every provider
             let app = try buildApplication(configuration, logger: quietLogger)
             try await app.test(.router) { client in
-                let ops = CallerTests.bearer("token-ops")
+                let ops = RequestPolicyTests.bearer("token-ops")
                 #expect(try await client.get("/tasks/aliyun/600040", ops).status == .ok)
                 #expect(try await client.get("/tasks/aliyun/600040/artifacts/0", ops).status == .ok)
-                let billing = try await client.get("/tasks/aliyun/600040/artifacts/0", CallerTests.bearer("token-billing"))
+                let billing = try await client.get("/tasks/aliyun/600040/artifacts/0", RequestPolicyTests.bearer("token-billing"))
                 #expect(billing.status == .forbidden)
                 #expect(try await client.get("/tasks/aliyun/600040/artifacts/0").status == .unauthorized)
             }

@@ -15,24 +15,24 @@ import Testing
 /// Configuration never fails open: a value of the wrong shape is refused naming its key.
 @Suite(.timeLimit(.minutes(3))) struct ConfigLayoutTests {
     static let capmonsterYAML = "providers:\n  capmonster: {kind: capmonster, endpoint: http://127.0.0.1:1, client_key: k}\n"
-    static let scopedKey = "auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: [capmonster]}}}\n"
+    static let scopedKey = "auth: {keys: {scoped: {sha256: \(RequestPolicyTests.opsDigest), providers: [capmonster]}}}\n"
 
     /// A value of the wrong shape or an overflowing number never falls back to a default: the
     /// load fails naming the key (`check-config` and `serve` exit 78).
     @Test(
         arguments: [
-            ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: {capmonster: true}}}}\n", [:], "auth.keys.scoped.providers"),
-            ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: }}}\n", [:], "auth.keys.scoped.providers"),
-            ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: []}}}\n", [:], "auth.keys.scoped.providers"),
-            ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: [[capmonster]]}}}\n", [:], "auth.keys.scoped.providers"),
-            ("auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: capmonster}}}\n", [:], "auth.keys.scoped.providers"),
+            ("auth: {keys: {scoped: {sha256: \(RequestPolicyTests.opsDigest), providers: {capmonster: true}}}}\n", [:], "auth.keys.scoped.providers"),
+            ("auth: {keys: {scoped: {sha256: \(RequestPolicyTests.opsDigest), providers: }}}\n", [:], "auth.keys.scoped.providers"),
+            ("auth: {keys: {scoped: {sha256: \(RequestPolicyTests.opsDigest), providers: []}}}\n", [:], "auth.keys.scoped.providers"),
+            ("auth: {keys: {scoped: {sha256: \(RequestPolicyTests.opsDigest), providers: [[capmonster]]}}}\n", [:], "auth.keys.scoped.providers"),
+            ("auth: {keys: {scoped: {sha256: \(RequestPolicyTests.opsDigest), providers: capmonster}}}\n", [:], "auth.keys.scoped.providers"),
             (scopedKey, ["AUTH_KEYS_SCOPED_PROVIDERS": ","], "auth.keys.scoped.providers"),
             (scopedKey, ["AUTH_KEYS_SCOPED_PROVIDERS_CAPMONSTER": "true"], "auth.keys.scoped.providers"),
             (
-                "auth: {metrics_requires_key: [true], keys: {ops: {sha256: \(CallerTests.opsDigest), metrics: true}}}\n", [:],
+                "auth: {metrics_requires_key: [true], keys: {ops: {sha256: \(RequestPolicyTests.opsDigest), metrics: true}}}\n", [:],
                 "auth.metrics_requires_key"
             ),
-            ("auth: {keys: {ops: {sha256: \(CallerTests.opsDigest), metrics: {a: true}}}}\n", [:], "auth.keys.ops.metrics"),
+            ("auth: {keys: {ops: {sha256: \(RequestPolicyTests.opsDigest), metrics: {a: true}}}}\n", [:], "auth.keys.ops.metrics"),
             ("store: [x.sqlite]\n", [:], "store"),
             ("store: {path: x.sqlite}\n", [:], "store"),
             ("store:\n", [:], "store"),
@@ -73,7 +73,7 @@ import Testing
     @Test func goodShapesStillLoad() async throws {
         let yaml = """
             cache_memory: 8GiB
-            auth: {keys: {scoped: {sha256: \(CallerTests.opsDigest), providers: [capmonster]}, other: {sha256: \(CallerTests.billingDigest), providers: [capmonster]}}}
+            auth: {keys: {scoped: {sha256: \(RequestPolicyTests.opsDigest), providers: [capmonster]}, other: {sha256: \(RequestPolicyTests.billingDigest), providers: [capmonster]}}}
             providers:
               capmonster: {kind: capmonster, endpoint: http://127.0.0.1:1, client_key: k, mirror_hosts: [.example.com, files.example.org, 10.0.0.7, "::1"]}
 

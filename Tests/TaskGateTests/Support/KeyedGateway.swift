@@ -12,7 +12,7 @@ import Testing
 
 @testable import TaskGate
 
-/// A live gateway with caller keys (`CallerTests.twoKeys`) in front of a CapMonster simulator
+/// A live gateway with caller keys (`RequestPolicyTests.twoKeys`) in front of a CapMonster simulator
 /// holding a final task, reached over a real socket byte for byte as written, so both doors (the
 /// hot path and the router) see each request.
 enum KeyedGateway {
@@ -32,7 +32,7 @@ enum KeyedGateway {
                 provider("capmonster", endpoint: sim.endpoint, CapMonsterSettings(clientKey: testClientKey)),
                 provider("other", endpoint: sim.endpoint, CapMonsterSettings(clientKey: testClientKey))
             )
-            configuration.auth = CallerTests.twoKeys
+            configuration.auth = RequestPolicyTests.twoKeys
             configure(&configuration)
             try await buildApplication(configuration, logger: quietLogger, clock: clock).test(.live) { client in
                 try await body(try #require(client.port), sim)

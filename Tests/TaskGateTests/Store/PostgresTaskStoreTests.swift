@@ -10,7 +10,7 @@ import Testing
 @testable import TaskGateSimulators
 
 /// Several replicas on one PostgreSQL database: what one has stored, every other serves.
-@Suite(.timeLimit(.minutes(2))) struct SharedStoreTests {
+@Suite(.timeLimit(.minutes(2))) struct PostgresTaskStoreTests {
     @Test func aFinalAnswerGivenByOneReplicaIsAHitOnAnother() async throws {
         let database = try PostgresCluster.shared.newDatabase()
         let clock = ManualClock(skipsWaits: true)

@@ -8,8 +8,8 @@ import Testing
 
 @testable import TaskGate
 
-/// Caller keys and request limits.
-@Suite(.timeLimit(.minutes(2))) struct CallerTests {
+/// Caller keys and request limits, as `RequestPolicy` checks them on both doors.
+@Suite(.timeLimit(.minutes(2))) struct RequestPolicyTests {
     // SHA-256 of "token-billing" and "token-ops"; the tokens themselves are not in the config.
     static let billingDigest = "b6ae839bca626d6cab5c5278f0b68d9d83e7fc5fe9b90abfb3332b7cde4dfb66"
     static let opsDigest = "8a614cb2ba0c93943279cc96da7ef50c8885b0b3e6d9ff566979a956444c8f05"
