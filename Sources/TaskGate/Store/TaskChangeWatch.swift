@@ -102,8 +102,6 @@ public final class TaskChangeWatch: Sendable {
         waiter?.resume(returning: .cancelled)
     }
 
-    var isInterrupted: Bool { state.withLock { $0.interrupted } }
-
     /// Ends wait `call`, if it has not ended.
     private func endWait(_ call: UInt64, _ outcome: Outcome) {
         let waiter = state.withLock { state in
