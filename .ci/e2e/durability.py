@@ -9,7 +9,7 @@
    answers keep being served; once space returns the same task is fetched and stored, so nothing
    answered as final was lost. (A disk cannot be remounted read-only under a process that holds
    files open for writing, so the read-only case is a write failure of the same path; a store
-   that is read-only at start stops startup, see StoreAndCacheTests.)
+   that is read-only at start stops startup, see SQLiteTaskStoreTests.)
 3. limits.max_connections: with the cap reached a new connection waits unanswered, and is
    served as soon as one closes.
 Uses the Alibaba simulator started by .ci/e2e/run (port 18981, control 19981).

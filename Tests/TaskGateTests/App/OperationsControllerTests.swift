@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CompressNIO
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -137,6 +138,23 @@ import Testing
                 try await tasks.next()
             }
             #expect(readiness.isShuttingDown)
+        }
+    }
+
+    @Test func operationalRoutesAnswer() async throws {
+        try await withCapMonsterGateway { client, _ in
+            #expect(try await client.get("/healthz").status == .ok)
+            let ready = try await client.get("/readyz")
+            #expect(ready.status == .ok)
+            #expect(try ready.json()["status"] as? String == "ready")
+            let spec = try await client.get("/openapi.yaml")
+            #expect(spec.status == .ok)
+            #expect(spec.text.hasPrefix("openapi: 3.1"))
+            #expect(spec.text.contains("/tasks/{provider}/{id}"))
+            let missing = try await client.get("/nowhere")
+            #expect(missing.status == .notFound)
+            #expect(missing.headers[.contentType] == "application/problem+json")
+            #expect(try missing.json()["type"] as? String == "urn:taskgate:problem:route-not-found")
         }
     }
 }

@@ -198,7 +198,7 @@ import Testing
                 endpoint: sim.endpoint,
                 AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret)
             )
-            LongPollTests.pacedAliyun(&aliyun)
+            TaskServiceLongPollTests.pacedAliyun(&aliyun)
             let replicaA = try buildGateway(gatewayConfiguration(store: database, aliyun), logger: quietLogger, clock: clock)
             // B reuses nothing, so its caller asks the vendor while A's answer is still fresh.
             aliyun.statusTTL = .zero

@@ -320,3 +320,10 @@ final class Shared<Value: Sendable>: Sendable {
 
     func update(_ change: (inout Value) -> Void) { storage.withLock { change(&$0) } }
 }
+
+/// The same RFC 3339 text taskgate writes, for expectations.
+enum RFC3339Text {
+    static func format(_ date: Date) -> String {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+    }
+}

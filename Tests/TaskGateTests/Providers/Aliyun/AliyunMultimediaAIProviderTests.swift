@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
@@ -8,6 +9,9 @@ import NIOHTTP1
 import TaskGate
 import TaskGateSimulators
 import Testing
+
+@testable import TaskGate
+@testable import TaskGateSimulators
 
 let aliyunKeyID = "LTAI5tEXAMPLEEXAMPLEEXAM"
 let aliyunSecret = "EXAMPLEsecretEXAMPLEsecretEXAMP"
@@ -243,11 +247,41 @@ func withAliyunGateway<T: Sendable>(
             }
         }
     }
-}
 
-/// The same RFC 3339 text taskgate writes, for expectations.
-enum RFC3339Text {
-    static func format(_ date: Date) -> String {
-        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+    /// `Code` OK or 200, or `"Success": true` whatever `Code` says, on GetTaskResult and ListTasks.
+    @Test(arguments: [("OK", nil), ("200", nil), (nil, true), ("Done", true)] as [(String?, Bool?)])
+    func aSuccessCodeIsASuccessOnEveryCall(code: String?, flag: Bool?) async throws {
+        var vendor = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: aliyunSecret, state: SimulatorState(clock: ManualClock()))
+        vendor.successCode = code
+        vendor.successFlag = flag
+        try await withAliyunGateway(simulator: vendor) { client, sim in
+            addTask(sim.state, id: "400099", .state(.succeeded, result: AliyunMultimediaAIProviderTests.result))
+            addTask(sim.state, id: "400100", .state(.running))
+            let single = try await client.get("/tasks/aliyun/400100")
+            #expect(single.status == .ok)
+            #expect(try single.json()["status"] as? String == "running")
+            let page = try await client.get("/tasks?provider=aliyun").json()
+            #expect((page["tasks"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["400099", "400100"])
+            #expect((page["incomplete"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test func anAlibabaTaskIdHasOneSpelling() async throws {
+        try await withAliyunGateway { client, sim in
+            let response = try await client.get("/tasks/aliyun/0400099")
+            #expect(response.status == .badRequest)
+            #expect(try response.json()["type"] as? String == "urn:taskgate:problem:malformed-id")
+            #expect(sim.state.totalCalls == 0)
+        }
+    }
+
+    @Test func aFailedAlibabaTaskIsNamedByErrorNameWhenErrorCodeIsANumber() async throws {
+        try await withAliyunGateway { client, sim in
+            addTask(sim.state, id: "77", .failed(code: "VideoDecodeFailed", message: "the video could not be decoded"))
+            let task = try await client.get("/tasks/aliyun/77").json()
+            #expect(task["error"] as? [String: String] == ["code": "VideoDecodeFailed", "message": "the video could not be decoded"])
+            // The seed's failed shape, as the vendor sent it, stays in the result.
+            #expect((task["result"] as? [String: Any])?["ErrorCode"] as? String == "400")
+        }
     }
 }

@@ -1,9 +1,14 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
+import Logging
 import TaskGate
 import TaskGateSimulators
 import Testing
+
+@testable import TaskGate
+@testable import TaskGateSimulators
 
 /// `GET /tasks/capmonster/{id}` against the CapMonster simulator: status mapping and every
 /// error class.
@@ -211,6 +216,20 @@ import Testing
             // The simulator rejects a wrong key, a string taskId or a malformed body.
             #expect(sim.state.rejections.isEmpty)
             #expect(sim.state.calls(for: "7654321") == ["getTaskResult": 1])
+        }
+    }
+
+    @Test func nothingCapMonsterSaidIsLost() async throws {
+        try await withCapMonsterGateway { client, sim in
+            let steps: [SimulatedTask.Step] = [.state(.succeeded)]
+            sim.state.add(SimulatedTask(id: "48", steps: steps, createdAt: sim.state.clock.date, fields: ["cost": JSONValue("0.0012")!]))
+            let task = try await client.get("/tasks/capmonster/48").json()
+            let vendorFields = try #require(task["vendorFields"] as? [String: Any])
+            #expect(vendorFields["cost"] as? String == "0.0012")
+            #expect(vendorFields["ip"] as? String == "127.0.0.1")
+            #expect(vendorFields["solveCount"] as? Int == 0)
+            #expect(vendorFields["createTime"] != nil && vendorFields["endTime"] != nil)
+            #expect(task["vendorRequestId"] is NSNull)
         }
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
@@ -8,6 +9,9 @@ import NIOHTTP1
 import TaskGate
 import TaskGateSimulators
 import Testing
+
+@testable import TaskGate
+@testable import TaskGateSimulators
 
 let tencentSecretID = "AKIDEXAMPLEEXAMPLEEXAMPLEEXAMPLE1234"
 let tencentSecretKey = "EXAMPLEsecretKeyEXAMPLEsecretKey"
@@ -231,6 +235,23 @@ func withTencentGateway<T: Sendable>(
             #expect(responses.filter { $0.0 == .ok }.count == 1)
             #expect(responses.filter { $0.0 == .serviceUnavailable && $0.1 == "1" }.count == 19)
             #expect(sim.state.totalCalls == 1)
+        }
+    }
+
+    @Test func nothingTencentSaidIsLost() async throws {
+        let id = TencentMPSProviderTests.workflow
+        try await withTencentGateway { client, sim in
+            let fields = ["SessionContext": JSONValue("order-42")!, "SessionId": JSONValue("s-1")!, "TasksPriority": JSONValue(5)!]
+            let steps: [SimulatedTask.Step] = [.state(.succeeded, result: TencentMPSProviderTests.transcode)]
+            sim.state.add(SimulatedTask(id: id, steps: steps, createdAt: sim.state.clock.date, fields: fields))
+            let task = try await client.get("/tasks/tencent/\(id)").json()
+            let vendorFields = try #require(task["vendorFields"] as? [String: Any])
+            #expect(vendorFields["SessionContext"] as? String == "order-42")
+            #expect(vendorFields["SessionId"] as? String == "s-1")
+            #expect(vendorFields["TasksPriority"] as? Int == 5)
+            #expect(vendorFields["TaskType"] as? String == "WorkflowTask")
+            #expect(vendorFields["WorkflowTask"] == nil && vendorFields["Status"] == nil)
+            #expect((task["vendorRequestId"] as? String)?.isEmpty == false)
         }
     }
 }

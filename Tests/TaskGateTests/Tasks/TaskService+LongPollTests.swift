@@ -11,7 +11,7 @@ import Testing
 
 /// `GET /tasks/{provider}/{id}?wait=`: an answer as soon as the task is final, at the vendor's
 /// pace however many wait. Time is the test's: waiters sleep on a `ManualClock` the test moves.
-@Suite(.timeLimit(.minutes(2))) struct LongPollTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskServiceLongPollTests {
     /// An Alibaba provider reused for 2 s, with a burst large enough that no rate wait sleeps on
     /// the test clock.
     static let pacedAliyun: @Sendable (inout ProviderConfiguration) -> Void = { provider in

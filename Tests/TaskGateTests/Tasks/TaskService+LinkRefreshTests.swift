@@ -13,7 +13,7 @@ import Testing
 /// A final answer whose result holds signed links is cached no longer than they live, and asked
 /// of the vendor again (once) when they are about to die. Through the Alibaba simulator, whose
 /// ProcessResultUrl is an OSS V1 link signed for an hour by every GetTaskResult.
-@Suite(.timeLimit(.minutes(2))) struct LinkRefreshTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskServiceLinkRefreshTests {
     /// The simulator's link lifetime and taskgate's default margin, in seconds.
     static let lifetime = 3600
     static let margin = 300

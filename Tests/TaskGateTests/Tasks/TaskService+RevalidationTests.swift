@@ -7,7 +7,7 @@ import Testing
 
 /// `stale_while_revalidate`: a poll just past a not-final answer's TTL is answered at once with
 /// that answer (`X-Cache: UPDATING`) while one vendor call asks again in the background.
-@Suite(.timeLimit(.minutes(2))) struct StaleWhileRevalidateTests {
+@Suite(.timeLimit(.minutes(2))) struct TaskServiceRevalidationTests {
     static let xCache = HTTPField.Name("X-Cache")!
 
     /// A CapMonster gateway (status_ttl 2 s) serving answers up to `window` past it.
