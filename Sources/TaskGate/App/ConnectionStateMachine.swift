@@ -133,8 +133,10 @@ struct ConnectionStateMachine {
     var answerHeadCloses: Bool { closesAfterAnswers && inFlight == 1 && !refusalPending }
 
     /// An answer from Hummingbird was written to its end.
+    /// Floored at zero: an end the machine never saw routed must not make a later answer look
+    /// like the connection's last.
     mutating func answerEndWritten(now: NIODeadline) -> AnswerEndAction {
-        inFlight -= 1
+        inFlight = max(0, inFlight - 1)
         lastActive = now
         guard inFlight == 0 else { return .write }
         if refusalPending {

@@ -28,6 +28,18 @@ struct ConnectionStateMachineTests {
         #expect(state.idleTimerFired(now: start + .seconds(42)) == .close)
     }
 
+    /// An answer end with nothing routed (it cannot happen today) leaves the count at zero, so
+    /// the next routed answer is still the one that closes a `Connection: close` exchange.
+    @Test func anUnmatchedAnswerEndDoesNotUnbalanceTheCount() {
+        var state = machine()
+        #expect(state.answerEndWritten(now: start) == .write)
+        #expect(state.inFlight == 0)
+        #expect(state.headRead(refused: false, keepAlive: false, now: start) == .answerHereOrRoute)
+        state.routed()
+        #expect(state.answerHeadCloses)
+        #expect(state.answerEndWritten(now: start) == .writeThenClose)
+    }
+
     @Test func aSlowHeadIsClosedAtTheTimeout() {
         var state = machine()
         #expect(state.headRead(refused: false, keepAlive: true, now: start + .seconds(2)) == .answerHereOrRoute)
