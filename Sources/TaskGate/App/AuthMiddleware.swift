@@ -11,6 +11,7 @@ struct AuthMiddleware: RouterMiddleware {
         guard let key = try policy.authenticate(path: request.uri.path, authorization: request.headers[.authorization]) else {
             return try await next(request, context)
         }
+        Caller.current?.set(key.name)
         var context = context
         context.keyName = key.name
         context.allowedProviders = key.providers

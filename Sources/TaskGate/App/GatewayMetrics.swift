@@ -1,21 +1,20 @@
-import CoreMetrics
 import Foundation
 import Prometheus
 import Synchronization
 
-/// taskgate's metrics, through swift-metrics into a Prometheus registry of this application's
-/// own (no global metrics system), rendered at `GET /metrics`.
+/// taskgate's metrics, in a Prometheus registry of this application's own (no global metrics
+/// system), rendered at `GET /metrics`. Each name's HELP text is `MetricHelp`'s.
 ///
 /// Every label comes from a small fixed set: route templates, status classes, configured
-/// provider names, vendor call names, outcome words. Never a task id, a key or a path.
+/// provider and key names, vendor call names, outcome words. Never a task id, a token or a path.
 public final class GatewayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    let factory: PrometheusMetricsFactory
-    private let counters = Mutex<[MetricKey: CoreMetrics.Counter]>([:])
-    private let timers = Mutex<[MetricKey: CoreMetrics.Timer]>([:])
-    private let gauges = Mutex<[MetricKey: CoreMetrics.Gauge]>([:])
-    /// Per-request metrics by route, found with one lookup and no allocation.
-    private let routes = Mutex<[String: RouteMetrics]>([:])
+    private let counters = Mutex<[MetricKey: Counter]>([:])
+    private let timers = Mutex<[MetricKey: DurationHistogram]>([:])
+    private let gauges = Mutex<[MetricKey: Gauge]>([:])
+    private let process = ProcessMetrics()
+    /// Per-request metrics by route and caller, found with one lookup and no allocation.
+    private let routes = Mutex<[RouteKey: RouteMetrics]>([:])
     /// Per-answer metrics by provider.
     private let answers = Mutex<[String: AnswerMetrics]>([:])
     private let reportedLogDrops = Mutex(0)
@@ -25,11 +24,16 @@ public final class GatewayMetrics: Sendable {
         var labels: [String]
     }
 
+    struct RouteKey: Hashable {
+        var route: String
+        var caller: String
+    }
+
     /// One route's request counters and duration histogram; the hot path holds its own, found
     /// once, so a request costs no lock or lookup to find them.
     struct RouteMetrics: Sendable {
-        let requests: [CoreMetrics.Counter]  // by status class 1xx…5xx
-        let duration: CoreMetrics.Timer
+        let requests: [Counter]  // by status class 1xx…5xx
+        let duration: DurationHistogram
 
         func record(status: Int, duration elapsed: Duration) {
             requests[min(max(status / 100, 1), 5) - 1].increment()
@@ -39,8 +43,8 @@ public final class GatewayMetrics: Sendable {
 
     /// One provider's answer counters, by where the answer came from.
     struct AnswerMetrics: Sendable {
-        let answers: [TaskService.CacheOutcome: CoreMetrics.Counter]
-        let avoided: CoreMetrics.Counter
+        let answers: [TaskService.CacheOutcome: Counter]
+        let avoided: Counter
 
         /// Every answer but a miss, or one that began a vendor call in the background, is a
         /// vendor call avoided.
@@ -52,33 +56,31 @@ public final class GatewayMetrics: Sendable {
 
     public init(version: String = TaskGateVersion.current) {
         registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-            .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
-        ]
-        self.factory = factory
-        gauge("taskgate_build_info", ["version": version, "swift": TaskGateVersion.swift]).record(1)
+        gauge("taskgate_build_info", ["version": version, "swift": TaskGateVersion.swift]).set(Int64(1))
         _ = counter("taskgate_log_lines_dropped_total", [:])
     }
 
-    /// The HTTP request metrics of `route`: the matched template (`/tasks/{provider}/{id}`), or `unmatched`.
-    func route(_ route: String) -> RouteMetrics {
+    /// The HTTP request metrics of `route` (the matched template, `/tasks/{provider}/{id}`, or
+    /// `unmatched`) asked by `caller` (`Caller`).
+    func route(_ route: String, caller: String) -> RouteMetrics {
         routes.withLock { routes in
-            if let metrics = routes[route] { return metrics }
+            let key = RouteKey(route: route, caller: caller)
+            if let metrics = routes[key] { return metrics }
             let metrics = RouteMetrics(
-                requests: (1...5).map { counter("taskgate_http_requests_total", ["route": route, "status_class": "\($0)xx"]) },
+                requests: (1...5).map {
+                    counter("taskgate_http_requests_total", ["route": route, "status_class": "\($0)xx", "caller": caller])
+                },
                 duration: timer("taskgate_http_request_duration_seconds", ["route": route])
             )
-            routes[route] = metrics
+            routes[key] = metrics
             return metrics
         }
     }
 
-    /// One vendor call and how it ended.
+    /// One vendor call and how it ended, counted for the caller whose request made it.
     func vendorCall(provider: String, call: String, outcome: VendorCallOutcome, duration: Duration) {
-        counter("taskgate_vendor_calls_total", ["provider": provider, "call": call, "outcome": outcome.rawValue]).increment()
+        counter("taskgate_vendor_calls_total", ["provider": provider, "call": call, "outcome": outcome.rawValue, "caller": Caller.name])
+            .increment()
         timer("taskgate_vendor_call_duration_seconds", ["provider": provider, "call": call]).recordNanoseconds(duration.nanoseconds)
     }
 
@@ -89,7 +91,7 @@ public final class GatewayMetrics: Sendable {
 
     /// A vendor request taskgate did not send: `circuit_open`, `rate_limit`, `task_budget`, `task_spacing`.
     func vendorCallRefused(provider: String, reason: String) {
-        counter("taskgate_vendor_calls_refused_total", ["provider": provider, "reason": reason]).increment()
+        counter("taskgate_vendor_calls_refused_total", ["provider": provider, "reason": reason, "caller": Caller.name]).increment()
     }
 
     /// A provider's circuit: 0 closed, 1 half-open, 2 open.
@@ -100,7 +102,7 @@ public final class GatewayMetrics: Sendable {
             case .halfOpen: 1
             case .open: 2
             }
-        gauge("taskgate_vendor_circuit_state", ["provider": provider]).record(value)
+        gauge("taskgate_vendor_circuit_state", ["provider": provider]).set(Int64(value))
     }
 
     /// A final answer's links refreshed (or not): `refreshed`, `shared` (another replica's
@@ -145,15 +147,15 @@ public final class GatewayMetrics: Sendable {
 
     /// The store's size, read when metrics are scraped.
     func store(_ statistics: StoreStatistics) {
-        gauge("taskgate_store_rows", [:]).record(statistics.rows)
-        gauge("taskgate_store_file_bytes", [:]).record(statistics.fileBytes)
-        gauge("taskgate_artifacts", [:]).record(statistics.artifacts)
-        gauge("taskgate_artifact_bytes", [:]).record(statistics.artifactBytes)
+        gauge("taskgate_store_rows", [:]).set(Int64(statistics.rows))
+        gauge("taskgate_store_file_bytes", [:]).set(Int64(statistics.fileBytes))
+        gauge("taskgate_artifacts", [:]).set(Int64(statistics.artifacts))
+        gauge("taskgate_artifact_bytes", [:]).set(Int64(statistics.artifactBytes))
     }
 
     /// Tasks the background watch follows now.
     func watched(provider: String, count: Int) {
-        gauge("taskgate_watched_tasks", ["provider": provider]).record(count)
+        gauge("taskgate_watched_tasks", ["provider": provider]).set(Int64(count))
     }
 
     /// A watched task whose final answer the watch captured.
@@ -174,8 +176,8 @@ public final class GatewayMetrics: Sendable {
 
     /// Events waiting for a receiver, and the age of the oldest.
     func webhookBacklog(webhook: String, pending: Int, oldestAge: Double) {
-        gauge("taskgate_webhook_pending", ["webhook": webhook]).record(pending)
-        gauge("taskgate_webhook_oldest_pending_seconds", ["webhook": webhook]).record(oldestAge)
+        gauge("taskgate_webhook_pending", ["webhook": webhook]).set(Int64(pending))
+        gauge("taskgate_webhook_oldest_pending_seconds", ["webhook": webhook]).set(oldestAge)
     }
 
     /// Log lines dropped since the start (stdout blocked past the log buffer, or failing), read
@@ -190,7 +192,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Long polls (`?wait=`) waiting now, read when metrics are scraped.
     func longPolls(_ count: Int) {
-        gauge("taskgate_long_polls", [:]).record(count)
+        gauge("taskgate_long_polls", [:]).set(Int64(count))
     }
 
     /// A linked file `mirror` tried to keep: `kept`, `refused` (not allowed: scheme, host,
@@ -204,36 +206,48 @@ public final class GatewayMetrics: Sendable {
         counter("taskgate_artifact_served_bytes_total", ["provider": provider]).increment(by: Int64(bytes))
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric, the process's read now.
     public func render() -> [UInt8] {
-        registry.emitToBuffer()
+        process.update(self)
+        return registry.emitToBuffer()
     }
 
-    private func counter(_ name: String, _ labels: KeyValuePairs<String, String>) -> CoreMetrics.Counter {
+    /// Request and call durations: from the hot path's 100 µs to a vendor's 10 s.
+    static let durationBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    func counter(_ name: String, _ labels: KeyValuePairs<String, String>) -> Counter {
         let key = MetricKey(name: name, labels: labels.map { $0.value })
         return counters.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = CoreMetrics.Counter(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            let counter = registry.makeCounter(descriptor: MetricHelp.descriptor(name), labels: labels.map { ($0.key, $0.value) })
             counters[key] = counter
             return counter
         }
     }
 
-    private func timer(_ name: String, _ labels: KeyValuePairs<String, String>) -> CoreMetrics.Timer {
+    private func timer(_ name: String, _ labels: KeyValuePairs<String, String>) -> DurationHistogram {
         let key = MetricKey(name: name, labels: labels.map { $0.value })
         return timers.withLock { timers in
             if let timer = timers[key] { return timer }
-            let timer = CoreMetrics.Timer(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            let timer = registry.makeDurationHistogram(
+                descriptor: MetricHelp.descriptor(name),
+                labels: labels.map { ($0.key, $0.value) },
+                buckets: Self.durationBuckets
+            )
             timers[key] = timer
             return timer
         }
     }
 
-    private func gauge(_ name: String, _ labels: KeyValuePairs<String, String>) -> CoreMetrics.Gauge {
+    func gauge(_ name: String, _ labels: KeyValuePairs<String, String>) -> Gauge {
         let key = MetricKey(name: name, labels: labels.map { $0.value })
         return gauges.withLock { gauges in
             if let gauge = gauges[key] { return gauge }
-            let gauge = CoreMetrics.Gauge(label: name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
+            let gauge = registry.makeGauge(descriptor: MetricHelp.descriptor(name), labels: labels.map { ($0.key, $0.value) })
             gauges[key] = gauge
             return gauge
         }

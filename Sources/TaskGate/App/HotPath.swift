@@ -19,7 +19,8 @@ final class HotPath: Sendable {
     private let templates: [Templates.Key: Templates]
     /// Each configured provider with its answer metrics, found with one lookup per request.
     private let providers: [String: HotProvider]
-    private let routeMetrics: GatewayMetrics.RouteMetrics
+    /// The task route's metrics by caller (every configured key, and `anonymous`).
+    private let routeMetrics: [String: GatewayMetrics.RouteMetrics]
     private let unmatchedMetrics: GatewayMetrics.RouteMetrics
 
     final class HotProvider: Sendable {
@@ -69,8 +70,9 @@ final class HotPath: Sendable {
         }
         self.templates = templates
         providers = service.providers.mapValues { HotProvider($0, answers: metrics.answers(provider: $0.name)) }
-        routeMetrics = metrics.route(Self.route)
-        unmatchedMetrics = metrics.route("unmatched")
+        let callers = policy.auth.keys.map(\.name) + [Caller.anonymous]
+        routeMetrics = Dictionary(callers.map { ($0, metrics.route(Self.route, caller: $0)) }, uniquingKeysWith: { first, _ in first })
+        unmatchedMetrics = metrics.route("unmatched", caller: Caller.anonymous)
     }
 
     /// Writes the whole answer into `buffer` when `head` asks for a task whose answer is at hand
@@ -91,9 +93,11 @@ final class HotPath: Sendable {
         // providers, the provider, the id.
         let hot: HotProvider
         let id: String
+        var caller = Caller.anonymous
         do throws(GatewayError) {
             try policy.checkTarget(head.uri, path: Substring(head.uri).utf8)
             let key = try policy.authenticate(path: head.uri, authorization: headers.first(name: "authorization"))
+            if let key { caller = key.name }
             let found = providers[providerName]
             if let key, found != nil {
                 try RequestPolicy.requireAccess(keyName: key.name, allowedProviders: key.providers, to: providerName)
@@ -106,7 +110,8 @@ final class HotPath: Sendable {
             logger[metadataKey: "request_id"] = .string(requestID)
             error.log(to: logger)
             let bytes = writeProblem(error, instance: head.uri, requestID: requestID, body: method == .get, into: &buffer)
-            logAccess(.text(requestID), method, head, HTTPResponse.Status(code: error.kind.httpStatus), bytes: bytes, since: started, client: client)
+            let status = HTTPResponse.Status(code: error.kind.httpStatus)
+            logAccess(.text(requestID), method, head, status, bytes: bytes, since: started, client: client, caller: caller)
             return true
         }
         let key = AnswerCache.Key(provider: providerName, id: id)
@@ -155,7 +160,8 @@ final class HotPath: Sendable {
             bytes: bytes,
             since: started,
             cache: outcome,
-            client: client
+            client: client,
+            caller: caller
         )
         return true
     }
@@ -248,7 +254,8 @@ final class HotPath: Sendable {
         bytes: Int,
         since started: ContinuousClock.Instant? = nil,
         cache: TaskService.CacheOutcome? = nil,
-        client: String?
+        client: String?,
+        caller: String = Caller.anonymous
     ) {
         accessLog.record(
             AccessLog.Line(
@@ -262,7 +269,7 @@ final class HotPath: Sendable {
                 client: client,
                 forwardedFor: head?.headers.first(name: "x-forwarded-for")
             ),
-            route: head == nil ? unmatchedMetrics : routeMetrics,
+            route: head == nil ? unmatchedMetrics : routeMetrics[caller] ?? unmatchedMetrics,
             logger: logger
         )
     }

@@ -4,7 +4,8 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// One access log line and the HTTP metrics per request.
+/// One access log line and the HTTP metrics per request, counted for its caller (`Caller`:
+/// authentication, further in, fills the slot).
 struct ObservabilityMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let metrics: GatewayMetrics
@@ -12,7 +13,8 @@ struct ObservabilityMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
-        let response = try await next(request, context)
+        let caller = Caller.Slot()
+        let response = try await Caller.$current.withValue(caller) { try await next(request, context) }
         accessLog.record(
             AccessLog.Line(
                 requestID: .text(context.logger[metadataKey: "request_id"].map { "\($0)" } ?? "-"),
@@ -25,7 +27,7 @@ struct ObservabilityMiddleware: RouterMiddleware {
                 client: context.remoteAddress?.ipAddress,
                 forwardedFor: request.headers[.xForwardedFor]
             ),
-            route: metrics.route(context.endpointPath ?? "unmatched"),
+            route: metrics.route(context.endpointPath ?? "unmatched", caller: caller.name),
             logger: context.logger
         )
         return response

@@ -252,11 +252,12 @@ import Testing
             #expect(hot.body == routed.body)
             #expect(hot["Content-Type"] == "application/problem+json")
             #expect(sim.state.calls(for: "0701").isEmpty)
-            // Both refusals are counted under the task route, as one door would count them.
+            // Both refusals are counted under the task route and the same caller, as one door
+            // would count them.
             let metrics = try await client.get("/metrics").text.split(separator: "\n")
             let refusals = metrics.filter {
                 $0.hasPrefix("taskgate_http_requests_total{") && $0.contains(#"route="/tasks/{provider}/{id}""#)
-                    && $0.contains(#"status_class="4xx""#)
+                    && $0.contains(#"status_class="4xx""#) && !$0.hasSuffix(" 0")
             }
             #expect(refusals.map { $0.split(separator: " ").last } == ["2"])
         }

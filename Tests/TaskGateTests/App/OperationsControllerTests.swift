@@ -26,10 +26,12 @@ import Testing
             #expect(response.status == .ok)
             #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
             let text = response.text
-            #expect(text.contains(#"taskgate_http_requests_total{route="/tasks/{provider}/{id}",status_class="2xx"} 2"#))
-            #expect(text.contains(#"taskgate_http_requests_total{route="/tasks/{provider}/{id}",status_class="4xx"} 2"#))
-            #expect(text.contains(#"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="ok"} 1"#))
-            #expect(text.contains(#"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="not_found"} 1"#))
+            #expect(text.contains(#"taskgate_http_requests_total{route="/tasks/{provider}/{id}",status_class="2xx",caller="anonymous"} 2"#))
+            #expect(text.contains(#"taskgate_http_requests_total{route="/tasks/{provider}/{id}",status_class="4xx",caller="anonymous"} 2"#))
+            #expect(text.contains(#"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="ok",caller="anonymous"} 1"#))
+            #expect(
+                text.contains(#"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="not_found",caller="anonymous"} 1"#)
+            )
             #expect(text.contains(#"taskgate_answers_total{provider="capmonster",cache="hit"} 1"#))
             #expect(text.contains(#"taskgate_answers_total{provider="capmonster",cache="miss"} 1"#))
             #expect(text.contains(#"taskgate_vendor_calls_avoided_total{provider="capmonster"} 1"#))
@@ -45,6 +47,64 @@ import Testing
             #expect(!labels.isEmpty)
             #expect(!labels.contains { $0.contains("999") || $0.contains("90") || $0.contains("abc") })
             #expect(!text.contains("/tasks/capmonster/"))
+        }
+    }
+
+    /// Every metric has HELP text and Prometheus's own linter finds nothing to say, after traffic
+    /// on every route; the process metrics are there under their usual names.
+    @Test func metricsPassPrometheusLinter() async throws {
+        try await withCapMonsterGateway { client, sim in
+            addTask(sim.state, id: "92", .state(.succeeded))
+            addTask(sim.state, id: "93", .state(.running))
+            for path in [
+                "/tasks/capmonster/92", "/tasks/capmonster/92", "/tasks/capmonster/93", "/tasks/capmonster/999", "/tasks/capmonster/abc",
+                "/tasks/nosuch/1", "/tasks", "/tasks?provider=capmonster&status=running", "/tasks/capmonster/92/artifacts/0",
+                "/tasks/capmonster/93?wait=1", "/healthz", "/readyz", "/openapi.yaml", "/nowhere",
+            ] {
+                _ = try await client.get(path)
+            }
+            _ = try await client.execute(uri: "/tasks", method: .post) { $0 }
+            let text = try await client.get("/metrics").text
+            let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+            let helped = Set(text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
+            #expect(types.count > 20)
+            #expect(types.filter { !helped.contains($0) }.isEmpty)
+            for name in [
+                "process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds",
+                "process_max_fds", "process_start_time_seconds",
+            ] {
+                #expect(text.contains("\n\(name) "), "\(name)")
+            }
+            let lint = try runPromtool(["check", "metrics"], input: text)
+            #expect(lint.status == 0)
+            #expect(lint.output.isEmpty, "\(lint.output)")
+        }
+    }
+
+    /// Requests and the vendor calls they make are counted for the key that asked (its
+    /// configured name), on both doors; a request without a key is `anonymous`.
+    @Test func requestsAndVendorCallsAreCountedForTheirCaller() async throws {
+        try await KeyedGateway.run { port, _ in
+            let ops = "Authorization: Bearer token-ops\r\n"
+            let billing = "Authorization: Bearer token-billing\r\n"
+            let task = "/tasks/capmonster/\(KeyedGateway.task)"
+            #expect(try await KeyedGateway.get(port, task, ops)?.header("X-Cache") == "MISS")
+            #expect(try await KeyedGateway.get(port, task, ops)?.header("X-Cache") == "HIT")
+            #expect(try await KeyedGateway.get(port, task, billing)?.header("X-Cache") == "HIT")
+            #expect(try await KeyedGateway.get(port, "/tasks/other/\(KeyedGateway.task)", billing)?.status == 403)
+            #expect(try await KeyedGateway.get(port, task)?.status == 401)
+            let metrics = try #require(try await KeyedGateway.get(port, "/metrics", ops)).text
+            let route = #"route="/tasks/{provider}/{id}""#
+            for expected in [
+                #"taskgate_http_requests_total{\#(route),status_class="2xx",caller="ops"} 2"#,
+                #"taskgate_http_requests_total{\#(route),status_class="2xx",caller="billing"} 1"#,
+                #"taskgate_http_requests_total{\#(route),status_class="4xx",caller="billing"} 1"#,
+                #"taskgate_http_requests_total{\#(route),status_class="4xx",caller="anonymous"} 1"#,
+                #"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="ok",caller="ops"} 1"#,
+            ] {
+                #expect(metrics.contains(expected), "\(expected)")
+            }
+            #expect(!metrics.contains("token-"))
         }
     }
 

@@ -156,7 +156,7 @@ import Testing
             #expect(try await client.get("/tasks/aliyun/514").status == .ok)
             let metrics = try await client.get("/metrics").text
             #expect(metrics.contains(#"taskgate_vendor_circuit_state{provider="aliyun"} 0"#))
-            #expect(metrics.contains(#"taskgate_vendor_calls_refused_total{provider="aliyun",reason="circuit_open"} 3"#))
+            #expect(metrics.contains(#"taskgate_vendor_calls_refused_total{provider="aliyun",reason="circuit_open",caller="anonymous"} 3"#))
         }
     }
 
@@ -245,7 +245,9 @@ import Testing
             #expect(response.status == .badGateway)
             #expect(try response.json()["type"] as? String == "urn:taskgate:problem:vendor-unreachable")
             let metrics = try await client.get("/metrics").text
-            #expect(metrics.contains(#"taskgate_vendor_calls_total{provider="aliyun",call="GetTaskResult",outcome="unavailable"} 3"#))
+            #expect(
+                metrics.contains(#"taskgate_vendor_calls_total{provider="aliyun",call="GetTaskResult",outcome="unavailable",caller="anonymous"} 3"#)
+            )
             #expect(metrics.contains(#"taskgate_vendor_retries_total{provider="aliyun",call="GetTaskResult"} 2"#))
         }
     }
@@ -268,7 +270,9 @@ import Testing
             #expect(problem["type"] as? String == "urn:taskgate:problem:vendor-unreachable")
             #expect((problem["detail"] as? String)?.contains("connect_timeout") == true)
             let metrics = try await client.get("/metrics").text
-            #expect(metrics.contains(#"taskgate_vendor_calls_total{provider="aliyun",call="GetTaskResult",outcome="unavailable"} 2"#))
+            #expect(
+                metrics.contains(#"taskgate_vendor_calls_total{provider="aliyun",call="GetTaskResult",outcome="unavailable",caller="anonymous"} 2"#)
+            )
         }
         withExtendedLifetime(vendor) {}
     }

@@ -327,3 +327,24 @@ enum RFC3339Text {
         Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
     }
 }
+
+/// Runs Prometheus's `promtool` (Debian's `prometheus` package; `.ci/run` installs it) with
+/// `input` on its standard input: its exit status and everything it printed.
+func runPromtool(_ arguments: [String], input: String) throws -> (status: Int32, output: String) {
+    let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    let promtool = try #require(path, "promtool is missing: apt-get install prometheus")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: promtool)
+    process.arguments = arguments
+    let stdin = Pipe()
+    let stdout = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stdout
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}

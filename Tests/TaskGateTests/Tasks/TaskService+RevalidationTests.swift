@@ -44,6 +44,12 @@ import Testing
             )
             #expect(outcomes.isSubset(of: ["UPDATING", "HIT"]))
             #expect(sim.state.calls(for: "81")["getTaskResult"] == 2)
+            // The first call was the caller's; the one in the background is taskgate's own.
+            let metrics = try await client.get("/metrics").text
+            for caller in ["anonymous", "taskgate"] {
+                let line = #"taskgate_vendor_calls_total{provider="capmonster",call="getTaskResult",outcome="ok",caller="\#(caller)"} 1"#
+                #expect(metrics.contains(line), "\(caller)")
+            }
         }
     }
 
