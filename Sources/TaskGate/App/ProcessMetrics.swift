@@ -41,7 +41,7 @@ final class ProcessMetrics: Sendable {
 
     private static let ticksPerSecond = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
 
-    struct Stat {
+    struct Stat: Equatable {
         var userTicks: Double
         var systemTicks: Double
         var startTicks: Double
