@@ -60,11 +60,12 @@ struct TaskController: Sendable {
     /// too, so both paths send the same headers.
     static func validatorFields(etag: String, freshness: Freshness, cache: TaskService.CacheOutcome, age: Int?, scope: CacheScope) -> HTTPFields {
         var fields = HTTPFields()
-        fields.reserveCapacity(11)
+        fields.reserveCapacity(12)
         fields[.vary] = "Accept-Encoding"
         fields[.eTag] = etag
         fields[.cacheControl] = freshness.cacheControl(scope)
         fields[.xCache] = cache.rawValue
+        fields[.cacheStatus] = CacheStatus.value(cache, freshness)
         if let age { fields[.age] = String(age) }
         return fields
     }

@@ -134,11 +134,13 @@ import Testing
             addTask(sim.state, id: "65", .state(.running))
             let miss = try await client.get("/tasks/capmonster/65")
             #expect(miss.headers[.cacheControl] == "max-age=5")
+            #expect(miss.headers[.cacheStatus] == "taskgate; fwd=miss; stored; ttl=5")
             #expect(miss.headers[.eTag] != nil)
             let hit = try await client.get("/tasks/capmonster/65")
             #expect(hit.headers[Self.xCache] == "HIT")
             let maxAge = try #require(hit.headers[.cacheControl])
             #expect(["max-age=5", "max-age=4"].contains(maxAge))
+            #expect(hit.headers[.cacheStatus] == "taskgate; hit; ttl=\(maxAge.dropFirst(8))")
             #expect(sim.state.calls(for: "65")["getTaskResult"] == 1)
         }
     }

@@ -80,11 +80,11 @@ import Testing
                 id: "72",
                 SimulatedTask.Step(answer: .state(.running, result: nil, errorCode: nil, errorMessage: nil), delayMilliseconds: 300)
             )
-            let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+            let outcomes = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?, String?).self) { group in
                 for _ in 0..<64 {
                     group.addTask {
                         let response = try await client.get("/tasks/capmonster/72")
-                        return (response.status, response.headers[Self.xCache])
+                        return (response.status, response.headers[Self.xCache], response.headers[.cacheStatus])
                     }
                 }
                 // One caller asks the vendor, which holds its answer; the 63 others wait for it.
@@ -96,6 +96,7 @@ import Testing
             #expect(outcomes.allSatisfy { $0.0 == .ok })
             #expect(outcomes.filter { $0.1 == "MISS" }.count == 1)
             #expect(outcomes.filter { $0.1 == "COALESCED" }.count == 63)
+            #expect(outcomes.filter { $0.2 == "taskgate; fwd=miss; collapsed; ttl=2" }.count == 63)
             #expect(sim.state.calls(for: "72")["getTaskResult"] == 1)
         }
     }

@@ -29,6 +29,7 @@ import Testing
             let updating = try await client.get("/tasks/capmonster/81")
             #expect(updating.status == .ok)
             #expect(updating.headers[Self.xCache] == "UPDATING")
+            #expect(updating.headers[HTTPField.Name("Cache-Status")!] == "taskgate; hit; detail=updating")
             #expect(updating.headers[.age] == "2")
             #expect(updating.headers[.cacheControl] == "max-age=0")
             #expect(try updating.json()["status"] as? String == "running")

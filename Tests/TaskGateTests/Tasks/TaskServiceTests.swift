@@ -102,6 +102,7 @@ import Testing
             let stale = try await client.get("/tasks/capmonster/95")
             #expect(stale.status == .ok)
             #expect(stale.headers[Self.xCache] == "STALE")
+            #expect(stale.headers[.cacheStatus] == "taskgate; fwd=stale; detail=vendor-failed")
             #expect(Int(stale.headers[.age] ?? "") != nil)
             #expect(stale.headers[.cacheControl] == "max-age=0")
             #expect(try stale.json()["status"] as? String == "running")
