@@ -36,6 +36,9 @@ let package = Package(
         // The YAML parser swift-configuration's YAML trait uses; read directly only to list the
         // provider names and reject unknown keys, which a ConfigReader cannot enumerate.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Traces: OTLP over HTTP only (the gRPC exporter's dependencies stay unbuilt).
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         .target(
@@ -64,6 +67,8 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             resources: [.copy("Resources/openapi.yaml")],
             swiftSettings: swiftSettings

@@ -3,7 +3,7 @@ import Prometheus
 import Synchronization
 
 /// taskgate's metrics, in a Prometheus registry of this application's own (no global metrics
-/// system), rendered at `GET /metrics`. Each name's HELP text is `MetricHelp`'s.
+/// system), rendered at `GET /metrics`. Each name and its HELP text is a `MetricName`.
 ///
 /// Every label comes from a small fixed set: route templates, status classes, configured
 /// provider and key names, vendor call names, outcome words. Never a task id, a token or a path.
@@ -20,7 +20,7 @@ public final class GatewayMetrics: Sendable {
     private let reportedLogDrops = Mutex(0)
 
     struct MetricKey: Hashable {
-        var name: String
+        var name: MetricName
         var labels: [String]
     }
 
@@ -56,8 +56,8 @@ public final class GatewayMetrics: Sendable {
 
     public init(version: String = TaskGateVersion.current) {
         registry = PrometheusCollectorRegistry()
-        gauge("taskgate_build_info", ["version": version, "swift": TaskGateVersion.swift]).set(Int64(1))
-        _ = counter("taskgate_log_lines_dropped_total", [:])
+        gauge(.buildInfo, ["version": version, "swift": TaskGateVersion.swift]).set(Int64(1))
+        _ = counter(.logLinesDroppedTotal, [:])
     }
 
     /// The HTTP request metrics of `route` (the matched template, `/tasks/{provider}/{id}`, or
@@ -68,9 +68,9 @@ public final class GatewayMetrics: Sendable {
             if let metrics = routes[key] { return metrics }
             let metrics = RouteMetrics(
                 requests: (1...5).map {
-                    counter("taskgate_http_requests_total", ["route": route, "status_class": "\($0)xx", "caller": caller])
+                    counter(.httpRequestsTotal, ["route": route, "status_class": "\($0)xx", "caller": caller])
                 },
-                duration: timer("taskgate_http_request_duration_seconds", ["route": route])
+                duration: timer(.httpRequestDurationSeconds, ["route": route])
             )
             routes[key] = metrics
             return metrics
@@ -79,19 +79,19 @@ public final class GatewayMetrics: Sendable {
 
     /// One vendor call and how it ended, counted for the caller whose request made it.
     func vendorCall(provider: String, call: String, outcome: VendorCallOutcome, duration: Duration) {
-        counter("taskgate_vendor_calls_total", ["provider": provider, "call": call, "outcome": outcome.rawValue, "caller": Caller.name])
+        counter(.vendorCallsTotal, ["provider": provider, "call": call, "outcome": outcome.rawValue, "caller": Caller.name])
             .increment()
-        timer("taskgate_vendor_call_duration_seconds", ["provider": provider, "call": call]).recordNanoseconds(duration.nanoseconds)
+        timer(.vendorCallDurationSeconds, ["provider": provider, "call": call]).recordNanoseconds(duration.nanoseconds)
     }
 
     /// One more attempt of a vendor call after a transient failure.
     func vendorRetry(provider: String, call: String) {
-        counter("taskgate_vendor_retries_total", ["provider": provider, "call": call]).increment()
+        counter(.vendorRetriesTotal, ["provider": provider, "call": call]).increment()
     }
 
     /// A vendor request taskgate did not send: `circuit_open`, `rate_limit`, `task_budget`, `task_spacing`.
     func vendorCallRefused(provider: String, reason: String) {
-        counter("taskgate_vendor_calls_refused_total", ["provider": provider, "reason": reason, "caller": Caller.name]).increment()
+        counter(.vendorCallsRefusedTotal, ["provider": provider, "reason": reason, "caller": Caller.name]).increment()
     }
 
     /// A provider's circuit: 0 closed, 1 half-open, 2 open.
@@ -102,29 +102,29 @@ public final class GatewayMetrics: Sendable {
             case .halfOpen: 1
             case .open: 2
             }
-        gauge("taskgate_vendor_circuit_state", ["provider": provider]).set(Int64(value))
+        gauge(.vendorCircuitState, ["provider": provider]).set(Int64(value))
     }
 
     /// A final answer's links refreshed (or not): `refreshed`, `shared` (another replica's
     /// refresh), `gone` (the vendor forgot the task), `inconsistent` (it answered another
     /// status), `failed`.
     func linkRefresh(provider: String, outcome: String) {
-        counter("taskgate_link_refreshes_total", ["provider": provider, "outcome": outcome]).increment()
+        counter(.linkRefreshesTotal, ["provider": provider, "outcome": outcome]).increment()
     }
 
     /// A store read or write that failed (full or read-only disk, corruption).
     func storeFailure(operation: String) {
-        counter("taskgate_store_errors_total", ["operation": operation]).increment()
+        counter(.storeErrorsTotal, ["operation": operation]).increment()
     }
 
     /// How long a PostgreSQL store operation took, waiting for a pooled connection included.
     func storeOperation(_ operation: String, duration: Duration) {
-        timer("taskgate_store_operation_duration_seconds", ["operation": operation]).recordNanoseconds(duration.nanoseconds)
+        timer(.storeOperationDurationSeconds, ["operation": operation]).recordNanoseconds(duration.nanoseconds)
     }
 
     /// A request refused by caller authentication: `missing`, `invalid`, `forbidden`.
     func authRefused(reason: String) {
-        counter("taskgate_auth_refused_total", ["reason": reason]).increment()
+        counter(.authRefusedTotal, ["reason": reason]).increment()
     }
 
     /// The task answer metrics of one provider.
@@ -135,10 +135,10 @@ public final class GatewayMetrics: Sendable {
             let metrics = AnswerMetrics(
                 answers: Dictionary(
                     uniqueKeysWithValues: outcomes.map {
-                        ($0, counter("taskgate_answers_total", ["provider": provider, "cache": $0.rawValue.lowercased()]))
+                        ($0, counter(.answersTotal, ["provider": provider, "cache": $0.rawValue.lowercased()]))
                     }
                 ),
-                avoided: counter("taskgate_vendor_calls_avoided_total", ["provider": provider])
+                avoided: counter(.vendorCallsAvoidedTotal, ["provider": provider])
             )
             answers[provider] = metrics
             return metrics
@@ -147,37 +147,37 @@ public final class GatewayMetrics: Sendable {
 
     /// The store's size, read when metrics are scraped.
     func store(_ statistics: StoreStatistics) {
-        gauge("taskgate_store_rows", [:]).set(Int64(statistics.rows))
-        gauge("taskgate_store_file_bytes", [:]).set(Int64(statistics.fileBytes))
-        gauge("taskgate_artifacts", [:]).set(Int64(statistics.artifacts))
-        gauge("taskgate_artifact_bytes", [:]).set(Int64(statistics.artifactBytes))
+        gauge(.storeRows, [:]).set(Int64(statistics.rows))
+        gauge(.storeFileBytes, [:]).set(Int64(statistics.fileBytes))
+        gauge(.artifacts, [:]).set(Int64(statistics.artifacts))
+        gauge(.artifactBytes, [:]).set(Int64(statistics.artifactBytes))
     }
 
     /// Tasks the background watch follows now.
     func watched(provider: String, count: Int) {
-        gauge("taskgate_watched_tasks", ["provider": provider]).set(Int64(count))
+        gauge(.watchedTasks, ["provider": provider]).set(Int64(count))
     }
 
     /// A watched task whose final answer the watch captured.
     func watchCaptured(provider: String) {
-        counter("taskgate_watch_captured_total", ["provider": provider]).increment()
+        counter(.watchCapturedTotal, ["provider": provider]).increment()
     }
 
     /// Watched tasks given up: the horizon passed (or the vendor forgot them) before they were final.
     func watchExpired(provider: String, count: Int) {
-        counter("taskgate_watch_expired_total", ["provider": provider]).increment(by: Int64(count))
+        counter(.watchExpiredTotal, ["provider": provider]).increment(by: Int64(count))
     }
 
     /// One webhook delivery attempt: `delivered`, `retried` (failed, tried again later), `failed`
     /// (the last attempt failed: kept as failed).
     func webhookDelivery(webhook: String, outcome: String) {
-        counter("taskgate_webhook_deliveries_total", ["webhook": webhook, "outcome": outcome]).increment()
+        counter(.webhookDeliveriesTotal, ["webhook": webhook, "outcome": outcome]).increment()
     }
 
     /// Events waiting for a receiver, and the age of the oldest.
     func webhookBacklog(webhook: String, pending: Int, oldestAge: Double) {
-        gauge("taskgate_webhook_pending", ["webhook": webhook]).set(Int64(pending))
-        gauge("taskgate_webhook_oldest_pending_seconds", ["webhook": webhook]).set(oldestAge)
+        gauge(.webhookPending, ["webhook": webhook]).set(Int64(pending))
+        gauge(.webhookOldestPendingSeconds, ["webhook": webhook]).set(oldestAge)
     }
 
     /// Log lines dropped since the start (stdout blocked past the log buffer, or failing), read
@@ -187,23 +187,23 @@ public final class GatewayMetrics: Sendable {
             defer { reported = max(reported, total) }
             return max(0, total - reported)
         }
-        counter("taskgate_log_lines_dropped_total", [:]).increment(by: Int64(unreported))
+        counter(.logLinesDroppedTotal, [:]).increment(by: Int64(unreported))
     }
 
     /// Long polls (`?wait=`) waiting now, read when metrics are scraped.
     func longPolls(_ count: Int) {
-        gauge("taskgate_long_polls", [:]).set(Int64(count))
+        gauge(.longPolls, [:]).set(Int64(count))
     }
 
     /// A linked file `mirror` tried to keep: `kept`, `refused` (not allowed: scheme, host,
     /// address, redirects), `too_large`, `failed`.
     func mirrorDownload(provider: String, outcome: String) {
-        counter("taskgate_mirror_downloads_total", ["provider": provider, "outcome": outcome]).increment()
+        counter(.mirrorDownloadsTotal, ["provider": provider, "outcome": outcome]).increment()
     }
 
     /// Bytes of artifacts sent (`GET /tasks/{provider}/{id}/artifacts/{n}`).
     func artifactServed(provider: String, bytes: Int) {
-        counter("taskgate_artifact_served_bytes_total", ["provider": provider]).increment(by: Int64(bytes))
+        counter(.artifactServedBytesTotal, ["provider": provider]).increment(by: Int64(bytes))
     }
 
     /// The Prometheus text exposition of every metric, the process's read now.
@@ -219,22 +219,22 @@ public final class GatewayMetrics: Sendable {
         .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
 
-    func counter(_ name: String, _ labels: KeyValuePairs<String, String>) -> Counter {
+    func counter(_ name: MetricName, _ labels: KeyValuePairs<String, String>) -> Counter {
         let key = MetricKey(name: name, labels: labels.map { $0.value })
         return counters.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = registry.makeCounter(descriptor: MetricHelp.descriptor(name), labels: labels.map { ($0.key, $0.value) })
+            let counter = registry.makeCounter(descriptor: name.descriptor, labels: labels.map { ($0.key, $0.value) })
             counters[key] = counter
             return counter
         }
     }
 
-    private func timer(_ name: String, _ labels: KeyValuePairs<String, String>) -> DurationHistogram {
+    private func timer(_ name: MetricName, _ labels: KeyValuePairs<String, String>) -> DurationHistogram {
         let key = MetricKey(name: name, labels: labels.map { $0.value })
         return timers.withLock { timers in
             if let timer = timers[key] { return timer }
             let timer = registry.makeDurationHistogram(
-                descriptor: MetricHelp.descriptor(name),
+                descriptor: name.descriptor,
                 labels: labels.map { ($0.key, $0.value) },
                 buckets: Self.durationBuckets
             )
@@ -243,11 +243,11 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
-    func gauge(_ name: String, _ labels: KeyValuePairs<String, String>) -> Gauge {
+    func gauge(_ name: MetricName, _ labels: KeyValuePairs<String, String>) -> Gauge {
         let key = MetricKey(name: name, labels: labels.map { $0.value })
         return gauges.withLock { gauges in
             if let gauge = gauges[key] { return gauge }
-            let gauge = registry.makeGauge(descriptor: MetricHelp.descriptor(name), labels: labels.map { ($0.key, $0.value) })
+            let gauge = registry.makeGauge(descriptor: name.descriptor, labels: labels.map { ($0.key, $0.value) })
             gauges[key] = gauge
             return gauge
         }

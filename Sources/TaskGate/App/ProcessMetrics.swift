@@ -18,24 +18,24 @@ final class ProcessMetrics: Sendable {
     }
 
     func update(_ metrics: GatewayMetrics) {
-        if let startTime { metrics.gauge("process_start_time_seconds", [:]).set(startTime) }
+        if let startTime { metrics.gauge(.processStartTimeSeconds, [:]).set(startTime) }
         if let stat = Self.readStat() {
             let cpu = (stat.userTicks + stat.systemTicks) / Self.ticksPerSecond
             let increase = reportedCPUSeconds.withLock { reported in
                 defer { reported = max(reported, cpu) }
                 return max(0, cpu - reported)
             }
-            metrics.counter("process_cpu_seconds_total", [:]).increment(by: increase)
-            metrics.gauge("process_virtual_memory_bytes", [:]).set(stat.virtualBytes)
-            metrics.gauge("process_resident_memory_bytes", [:]).set(stat.residentPages * Double(sysconf(Int32(_SC_PAGESIZE))))
+            metrics.counter(.processCpuSecondsTotal, [:]).increment(by: increase)
+            metrics.gauge(.processVirtualMemoryBytes, [:]).set(stat.virtualBytes)
+            metrics.gauge(.processResidentMemoryBytes, [:]).set(stat.residentPages * Double(sysconf(Int32(_SC_PAGESIZE))))
         }
         if let open = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
             // The directory listing's own descriptor is among them.
-            metrics.gauge("process_open_fds", [:]).set(Int64(max(0, open.count - 1)))
+            metrics.gauge(.processOpenFds, [:]).set(Int64(max(0, open.count - 1)))
         }
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
-            metrics.gauge("process_max_fds", [:]).set(Double(limit.rlim_cur))
+            metrics.gauge(.processMaxFds, [:]).set(Double(limit.rlim_cur))
         }
     }
 
