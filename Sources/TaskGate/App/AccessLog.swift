@@ -28,6 +28,8 @@ struct AccessLog: Sendable {
         /// The caller's address (`ipAddress`).
         var client: String?
         var forwardedFor: String?
+        /// The request's span, when it is traced (sampled).
+        var trace: TraceIDs? = nil
     }
 
     private let enabled: Bool
@@ -81,9 +83,19 @@ extension AccessLog.Line {
             id.write(into: &line)
             line.append(UInt8(ascii: "\""))
         }
+        if let trace {
+            line.append(contentsOf: #","span_id":"#.utf8)
+            JSONWriter.appendQuoted(trace.spanID, to: &line)
+        }
         line.append(contentsOf: #","status":""#.utf8)
         Self.appendDecimal(Int(status.code), to: &line)
-        line.append(contentsOf: "\"}\n".utf8)
+        if let trace {
+            line.append(contentsOf: #"","trace_id":"#.utf8)
+            JSONWriter.appendQuoted(trace.traceID, to: &line)
+            line.append(contentsOf: "}\n".utf8)
+        } else {
+            line.append(contentsOf: "\"}\n".utf8)
+        }
     }
 
     /// The fields as logger metadata, for log handlers other than taskgate's JSON one.
@@ -93,7 +105,7 @@ extension AccessLog.Line {
             case .text(let text): text
             case .generated(let id): id.text
             }
-        return [
+        var metadata: Logger.Metadata = [
             "request_id": .string(requestID),
             "method": .string(method.rawValue),
             "path": .string(path),
@@ -104,6 +116,11 @@ extension AccessLog.Line {
             "client": .string(client ?? "-"),
             "forwarded_for": .string(forwardedFor ?? "-"),
         ]
+        if let trace {
+            metadata["trace_id"] = .string(trace.traceID)
+            metadata["span_id"] = .string(trace.spanID)
+        }
+        return metadata
     }
 
     /// Milliseconds to the microsecond.

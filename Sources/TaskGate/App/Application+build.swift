@@ -44,6 +44,8 @@ func buildGateway(
     var logger = logger ?? Logger(label: "taskgate")
     logger.logLevel = configuration.logLevel
     let metrics = GatewayMetrics()
+    let tracing = try GatewayTracer.make(configuration.tracing, environment: ProcessInfo.processInfo.environment, logger: logger)
+    let tracer = tracing?.tracer
     let webhookRoutes = WebhookRoutes(configuration.webhooks, providers: configuration.providers.map(\.name))
     let store: any TaskStore
     let storeService: any Service
@@ -65,7 +67,7 @@ func buildGateway(
             }
         }
     }
-    let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, logger: logger, clock: clock) }
+    let built = configuration.providers.map { $0.makeProvider(store: store, metrics: metrics, tracer: tracer, logger: logger, clock: clock) }
     let background = BackgroundWork()
     let (mirrors, mirrorClient) = makeMirrors(configuration.providers, store: store, metrics: metrics, background: background)
     let served = zip(configuration.providers, built).map { configuration, built in
@@ -82,7 +84,7 @@ func buildGateway(
     )
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ObservabilityMiddleware(metrics: metrics, accessLog: AccessLog(logger: logger)))
+    router.add(middleware: ObservabilityMiddleware(metrics: metrics, accessLog: AccessLog(logger: logger), tracer: tracer))
     router.add(middleware: ProblemMiddleware())
     // The router's middleware and the hot path check requests with this one policy, the target
     // first: nothing reads a path that is not canonical.
@@ -117,7 +119,15 @@ func buildGateway(
     ).addRoutes(to: router)
     let limits = configuration.limits
     // The hot path keeps the idle timeout too: it sees the requests Hummingbird does not.
-    let hotPath = HotPath(service: service, metrics: metrics, policy: policy, limits: limits, logger: logger, serverName: "taskgate")
+    let hotPath = HotPath(
+        service: service,
+        metrics: metrics,
+        policy: policy,
+        limits: limits,
+        tracer: tracer,
+        logger: logger,
+        serverName: "taskgate"
+    )
     let server = HTTPServerBuilder { responder in
         GatewayHTTP1Channel(responder: responder, hotPath: hotPath, maxHeaderSize: limits.maxHeaderSize)
     }
@@ -132,7 +142,9 @@ func buildGateway(
         onServerRunning: onServerRunning,
         logger: logger
     )
-    // Stopped in reverse order after the server has drained: the vendor client, then the store.
+    // Stopped in reverse order after the server has drained: the vendor client, then the store,
+    // then the span exporter (its last batch holds the drained requests' spans).
+    if let tracing { app.addServices(tracing.exporter) }
     app.addServices(storeService, HTTPClientService(clients: built.map(\.client) + (mirrorClient.map { [$0] } ?? [])))
     // Stopped before the clients and the store it calls through; after the server (requests
     // submit to it).
@@ -151,6 +163,7 @@ func buildGateway(
     if !watched.isEmpty { app.addServices(TaskWatcher(service: service, store: store, watched: watched, metrics: metrics, logger: logger)) }
     if !configuration.webhooks.isEmpty {
         var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.tracing.tracer = nil
         clientConfiguration.redirectConfiguration = .disallow
         clientConfiguration.timeout.connect = .nanoseconds(configuration.webhookTimeout.nanoseconds)
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
@@ -184,6 +197,7 @@ private func makeMirrors(
     let mirroring = providers.filter(\.mirror.enabled)
     guard !mirroring.isEmpty else { return ([:], nil) }
     var configuration = HTTPClient.Configuration()
+    configuration.tracing.tracer = nil
     configuration.redirectConfiguration = .disallow
     configuration.decompression = .disabled
     configuration.timeout.connect = .seconds(10)

@@ -3,6 +3,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// What the hot path needs, shared by every connection.
 final class HotPath: Sendable {
@@ -12,6 +13,8 @@ final class HotPath: Sendable {
     let logger: Logger
     let accessLog: AccessLog
     let serverName: String
+    /// nil when tracing is off: an answer then pays one nil check.
+    let tracer: GatewayTracer?
     private let date = HTTPDate()
     /// The access log's method for a request that could not be read.
     static let unreadMethod = HTTPRequest.Method("-")!
@@ -46,8 +49,17 @@ final class HotPath: Sendable {
 
     static let route = "/tasks/{provider}/{id}"
 
-    init(service: TaskService, metrics: GatewayMetrics, policy: RequestPolicy, limits: LimitsConfiguration, logger: Logger, serverName: String) {
+    init(
+        service: TaskService,
+        metrics: GatewayMetrics,
+        policy: RequestPolicy,
+        limits: LimitsConfiguration,
+        tracer: GatewayTracer? = nil,
+        logger: Logger,
+        serverName: String
+    ) {
         self.service = service
+        self.tracer = tracer
         self.policy = policy
         self.idleTimeout = .nanoseconds(limits.idleTimeout.nanoseconds)
         self.logger = logger
@@ -81,6 +93,8 @@ final class HotPath: Sendable {
     /// (and nothing written) to let Hummingbird answer.
     func answer(_ head: HTTPRequestHead, client: String?, requestIDs: inout RequestIDGenerator, into buffer: inout ByteBuffer) -> Bool {
         let started = ContinuousClock.now
+        // The span is made once the hot path knows it answers, dated from here.
+        let spanStart = tracer.map { _ in DefaultTracerClock.now }
         let headers = head.headers
         guard head.method == .GET || head.method == .HEAD, head.version == .http1_1,
             let (providerName, rawID) = Self.taskPath(head.uri), Self.keepsAlive(headers.first(name: "connection")),
@@ -111,7 +125,8 @@ final class HotPath: Sendable {
             error.log(to: logger)
             let bytes = writeProblem(error, instance: head.uri, requestID: requestID, body: method == .get, into: &buffer)
             let status = HTTPResponse.Status(code: error.kind.httpStatus)
-            logAccess(.text(requestID), method, head, status, bytes: bytes, since: started, client: client, caller: caller)
+            let trace = traceAnswer(head, method: method, status: status, startedAt: spanStart, client: client, provider: nil, cache: nil, caller: caller)
+            logAccess(.text(requestID), method, head, status, bytes: bytes, since: started, client: client, caller: caller, trace: trace)
             return true
         }
         let key = AnswerCache.Key(provider: providerName, id: id)
@@ -152,6 +167,16 @@ final class HotPath: Sendable {
         }
         guard let (status, bytes) = written else { return false }
         hot.answers.record(outcome, startedVendorCall: startedVendorCall)
+        let trace = traceAnswer(
+            head,
+            method: method,
+            status: status,
+            startedAt: spanStart,
+            client: client,
+            provider: providerName,
+            cache: outcome.rawValue,
+            caller: caller
+        )
         logAccess(
             callerID.map { .text($0) } ?? .generated(requestID!),
             method,
@@ -161,7 +186,8 @@ final class HotPath: Sendable {
             since: started,
             cache: outcome,
             client: client,
-            caller: caller
+            caller: caller,
+            trace: trace
         )
         return true
     }
@@ -255,7 +281,8 @@ final class HotPath: Sendable {
         since started: ContinuousClock.Instant? = nil,
         cache: TaskService.CacheOutcome? = nil,
         client: String?,
-        caller: String = Caller.anonymous
+        caller: String = Caller.anonymous,
+        trace: TraceIDs? = nil
     ) {
         accessLog.record(
             AccessLog.Line(
@@ -267,11 +294,49 @@ final class HotPath: Sendable {
                 elapsed: started.map { ContinuousClock.now - $0 } ?? .zero,
                 cache: cache?.rawValue,
                 client: client,
-                forwardedFor: head?.headers.first(name: "x-forwarded-for")
+                forwardedFor: head?.headers.first(name: "x-forwarded-for"),
+                trace: trace
             ),
             route: head == nil ? unmatchedMetrics : routeMetrics[caller] ?? unmatchedMetrics,
             logger: logger
         )
+    }
+
+    /// The SERVER span of an answer the hot path gave, as the router's middleware describes its
+    /// own; the ids for the access line when it is sampled.
+    private func traceAnswer(
+        _ head: HTTPRequestHead,
+        method: HTTPRequest.Method,
+        status: HTTPResponse.Status,
+        startedAt start: DefaultTracerClock.Instant?,
+        client: String?,
+        provider: String?,
+        cache: String?,
+        caller: String
+    ) -> TraceIDs? {
+        guard let tracer, let start else { return nil }
+        let span = tracer.startSpan(
+            ServerSpan.name(method: method, route: Self.route),
+            kind: .server,
+            parentIn: head.headers,
+            using: HTTPHeadersExtractor(),
+            at: start
+        )
+        ServerSpan.describe(
+            span,
+            method: method,
+            path: head.uri,
+            route: Self.route,
+            status: status,
+            server: head.headers.first(name: "host"),
+            client: client,
+            provider: provider,
+            cache: cache,
+            caller: caller
+        )
+        let ids = tracer.ids(of: span)
+        span.end()
+        return ids
     }
 
     /// Whether a `Connection` header leaves the connection as HTTP/1.1 has it: none, or the

@@ -3,18 +3,54 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Tracing
 
-/// One access log line and the HTTP metrics per request, counted for its caller (`Caller`:
-/// authentication, further in, fills the slot).
+/// One access log line, the HTTP metrics and, when tracing is on, a SERVER span per request,
+/// counted for its caller (`Caller`: authentication, further in, fills the slot). Vendor calls
+/// made for the request are child spans of it.
 struct ObservabilityMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let metrics: GatewayMetrics
     let accessLog: AccessLog
+    let tracer: GatewayTracer?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         let caller = Caller.Slot()
-        let response = try await Caller.$current.withValue(caller) { try await next(request, context) }
+        let route = context.endpointPath
+        let span = tracer?.startSpan(
+            ServerSpan.name(method: request.method, route: route),
+            kind: .server,
+            parentIn: request.headers,
+            using: HTTPFieldsExtractor()
+        )
+        let response: Response
+        do {
+            response = try await ServiceContext.withValue(span?.context ?? ServiceContext.current) {
+                try await Caller.$current.withValue(caller) { try await next(request, context) }
+            }
+        } catch {
+            span?.recordError(error)
+            span?.end()
+            throw error
+        }
+        var trace: TraceIDs?
+        if let span, let tracer {
+            ServerSpan.describe(
+                span,
+                method: request.method,
+                path: request.uri.path,
+                route: route,
+                status: response.status,
+                server: request.head.authority ?? request.headers[.host],
+                client: context.remoteAddress?.ipAddress,
+                provider: context.parameters.get("provider"),
+                cache: response.headers[.xCache],
+                caller: caller.name
+            )
+            trace = tracer.ids(of: span)
+            span.end()
+        }
         accessLog.record(
             AccessLog.Line(
                 requestID: .text(context.logger[metadataKey: "request_id"].map { "\($0)" } ?? "-"),
@@ -25,9 +61,10 @@ struct ObservabilityMiddleware: RouterMiddleware {
                 elapsed: ContinuousClock.now - started,
                 cache: response.headers[.xCache],
                 client: context.remoteAddress?.ipAddress,
-                forwardedFor: request.headers[.xForwardedFor]
+                forwardedFor: request.headers[.xForwardedFor],
+                trace: trace
             ),
-            route: metrics.route(context.endpointPath ?? "unmatched", caller: caller.name),
+            route: metrics.route(route ?? "unmatched", caller: caller.name),
             logger: context.logger
         )
         return response
@@ -36,4 +73,5 @@ struct ObservabilityMiddleware: RouterMiddleware {
 
 extension HTTPField.Name {
     static let xForwardedFor = Self("X-Forwarded-For")!
+    static let host = Self("Host")!
 }

@@ -19,7 +19,7 @@ struct ConfigLayout {
     /// Leaf keys that take a list (a YAML sequence in the file, `a,b` in the environment); every other
     /// takes one value.
     static let listKeys: Set<String> = ["providers", "mirror_hosts"]
-    static let scopes: Set<String> = ["providers", "auth", "limits", "webhooks"]
+    static let scopes: Set<String> = ["providers", "auth", "limits", "webhooks", "tracing"]
 
     init(yaml: String, file: String) throws(ConfigurationError) {
         let root: Node?
@@ -30,6 +30,7 @@ struct ConfigLayout {
         }
         for key in GatewayConfiguration.topLevelKeys.subtracting(Self.scopes) { leaves[key] = false }
         for key in LimitsConfiguration.keys { leaves["limits.\(key)"] = false }
+        for key in TracingConfiguration.keys { leaves["tracing.\(key)"] = false }
         leaves["auth.metrics_requires_key"] = false
         guard let root else { return }
         guard let top = root.mapping else { throw ConfigurationError(key: file, "must be a YAML mapping") }
@@ -43,6 +44,8 @@ struct ConfigLayout {
             switch name {
             case "limits":
                 try Self.checkKeys(of: value, at: "limits", known: LimitsConfiguration.keys)
+            case "tracing":
+                try Self.checkKeys(of: value, at: "tracing", known: TracingConfiguration.keys)
             case "auth":
                 try Self.checkKeys(of: value, at: "auth", known: ["keys", "metrics_requires_key"])
                 guard let keys = value.mapping?["keys"] else { continue }
@@ -74,7 +77,7 @@ struct ConfigLayout {
                 try Self.checkLeaf(value, at: name, list: false)
             }
         }
-        for (key, value) in top where key.string == "limits" || key.string == "auth" {
+        for (key, value) in top where key.string == "limits" || key.string == "auth" || key.string == "tracing" {
             for (leaf, setting) in value.mapping ?? [:] where leaf.string != "keys" {
                 try Self.checkLeaf(setting, at: "\(key.string ?? "?").\(leaf.string ?? "?")", list: false)
             }

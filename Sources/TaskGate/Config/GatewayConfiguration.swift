@@ -30,6 +30,7 @@ import Yams
 /// - `limits` (map, optional): connection and request bounds; see `LimitsConfiguration`.
 /// - `webhooks` (map, optional): receivers told when a task turns final; see
 ///   `WebhookConfiguration`. `webhook_timeout` (duration, default `10s`): one delivery attempt.
+/// - `tracing` (map, optional): OpenTelemetry traces; see `TracingConfiguration`.
 public struct GatewayConfiguration: Sendable {
     public var listen: ListenAddress
     public var store: StoreLocation
@@ -44,6 +45,7 @@ public struct GatewayConfiguration: Sendable {
     public var cursorSecret: String?
     public var auth = AuthConfiguration()
     public var limits = LimitsConfiguration()
+    public var tracing = TracingConfiguration()
     /// Sorted by name.
     public var webhooks: [WebhookConfiguration] = []
     public var webhookTimeout: Duration = .seconds(10)
@@ -59,7 +61,7 @@ public struct GatewayConfiguration: Sendable {
 
     static let topLevelKeys: Set<String> = [
         "listen", "store", "store_pool", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "cursor_secret",
-        "providers", "auth", "limits", "webhooks", "webhook_timeout",
+        "providers", "auth", "limits", "webhooks", "webhook_timeout", "tracing",
     ]
 
     public enum LogFormat: String, Sendable {
@@ -104,6 +106,7 @@ public struct GatewayConfiguration: Sendable {
             providerNames: configuration.providers.map(\.name)
         )
         configuration.limits = try LimitsConfiguration(values: root.scoped(to: "limits"))
+        configuration.tracing = try TracingConfiguration(values: root.scoped(to: "tracing"))
         configuration.webhooks = try layout.webhookNames.sorted().map { name throws(ConfigurationError) in
             try WebhookConfiguration(
                 name: name,

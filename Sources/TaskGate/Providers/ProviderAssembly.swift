@@ -12,10 +12,13 @@ extension ProviderConfiguration {
     public func makeProvider(
         store: any VendorBudgetStore,
         metrics: GatewayMetrics?,
+        tracer: GatewayTracer? = nil,
         logger: Logger,
         clock: any GatewayClock
     ) -> (provider: any Provider, client: HTTPClient) {
         var clientConfiguration = HTTPClient.Configuration()
+        // The client's own spans would carry the signed URL (`url.full`): taskgate makes its own.
+        clientConfiguration.tracing.tracer = nil
         // Vendors that gzip are inflated with the same bound as plain answers.
         clientConfiguration.decompression = .enabled(limit: .size(maxBodyBytes))
         clientConfiguration.redirectConfiguration = .disallow
@@ -56,6 +59,7 @@ extension ProviderConfiguration {
                 )
             },
             metrics: metrics,
+            tracer: tracer,
             clock: clock
         )
         let environment = ProviderEnvironment(vendor: channel, metrics: metrics, clock: clock)

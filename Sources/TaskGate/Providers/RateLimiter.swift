@@ -40,7 +40,9 @@ final class RateLimiter: Sendable {
     /// Takes a token, waiting for it when it is at most `maxWait` away and before `deadline`.
     /// - Throws: `vendor-throttled` (503) when the next token is further away than that;
     ///   `store-unavailable` when a shared bucket cannot be reached.
-    func acquire(provider: String, deadline: ContinuousClock.Instant) async throws(GatewayError) {
+    /// - Returns: how long it waited for the slot.
+    @discardableResult
+    func acquire(provider: String, deadline: ContinuousClock.Instant) async throws(GatewayError) -> Duration {
         guard let wait = try await takeSlot(deadline: deadline) else {
             throw GatewayError(
                 .vendorThrottled,
@@ -50,12 +52,13 @@ final class RateLimiter: Sendable {
                 retryAfter: 1
             )
         }
-        guard wait > .zero else { return }
+        guard wait > .zero else { return .zero }
         do {
             try await clock.sleep(for: wait)
         } catch {
             throw GatewayError(.vendorTimeout, "The request was cancelled while waiting for the vendor's rate limit.", provider: provider)
         }
+        return wait
     }
 
     /// How long until the slot taken may be used; nil (nothing taken) when that is more than

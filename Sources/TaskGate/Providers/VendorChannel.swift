@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Tracing
 
 /// One provider's way to its vendor: every vendor request of that provider goes through here,
 /// so the per-task budget, the rate limit, the circuit breaker and the retries apply to all of
@@ -11,6 +12,9 @@ import Logging
 /// and full jitter, never sooner than the vendor's Retry-After, and each attempt builds — and so
 /// signs — its request afresh. A request refused for its one-time parts (a nonce the vendor saw
 /// before: `signAgain` in its error table) is signed anew and sent once more at once.
+///
+/// Traced, a call is one CLIENT span (child of the request or background work that made it):
+/// each attempt and retry an event, a wait for a rate token a span of its own.
 public struct VendorChannel: Sendable {
     let http: VendorHTTPClient
     let provider: String
@@ -21,6 +25,7 @@ public struct VendorChannel: Sendable {
     /// Vendor requests allowed per task, counted in the store (CapMonster); nil: no budget.
     let budget: TaskCallBudget?
     let metrics: GatewayMetrics?
+    let tracer: GatewayTracer?
     let clock: any GatewayClock
 
     /// Makes vendor requests until one is answered, a permanent error comes back, the retries
@@ -37,6 +42,45 @@ public struct VendorChannel: Sendable {
         request: () -> HTTPClientRequest,
         interpret: (VendorHTTPClient.Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
     ) async throws(GatewayError) -> Value {
+        guard let tracer else {
+            return try await attempts(call: call, task: task, span: nil, logger: logger, request: request, interpret: interpret)
+        }
+        let span = tracer.startSpan("\(provider) \(call)", kind: .client)
+        span.updateAttributes { attributes in
+            attributes["taskgate.provider"] = provider
+            attributes["taskgate.vendor.call"] = call
+            if let task { attributes["taskgate.task.id"] = task }
+        }
+        defer { span.end() }
+        let result = await ServiceContext.withValue(span.context) { () async -> Result<Value, GatewayError> in
+            do throws(GatewayError) {
+                return .success(try await attempts(call: call, task: task, span: span, logger: logger, request: request, interpret: interpret))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let error):
+            span.updateAttributes { attributes in
+                attributes["error.type"] = error.kind.rawValue
+                if let code = error.vendorCode { attributes["taskgate.vendor.code"] = code }
+                if let id = error.vendorRequestID { attributes["taskgate.vendor.request_id"] = id }
+            }
+            span.setStatus(SpanStatus(code: .error))
+            throw error
+        }
+    }
+
+    private func attempts<Value>(
+        call: String,
+        task: String?,
+        span: (any Span)?,
+        logger: Logger,
+        request: () -> HTTPClientRequest,
+        interpret: (VendorHTTPClient.Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
+    ) async throws(GatewayError) -> Value {
         let deadline = clock.now + timeout
         var attempt = 0
         var signedAgain = false
@@ -46,7 +90,13 @@ public struct VendorChannel: Sendable {
                 try await budget.spend(task: task, deadline: deadline, logger: logger)
             }
             do throws(GatewayError) {
-                try await limiter.acquire(provider: provider, deadline: deadline)
+                let waitStart = span.map { _ in DefaultTracerClock.now }
+                let waited = try await limiter.acquire(provider: provider, deadline: deadline)
+                if waited > .zero, let waitStart, let tracer {
+                    let wait = tracer.startSpan("rate limit wait", at: waitStart)
+                    wait.attributes["taskgate.provider"] = provider
+                    wait.end()
+                }
             } catch {
                 if error.kind == .vendorThrottled { metrics?.vendorCallRefused(provider: provider, reason: "rate_limit") }
                 throw error
@@ -58,6 +108,7 @@ public struct VendorChannel: Sendable {
                 metrics?.vendorCallRefused(provider: provider, reason: "circuit_open")
                 throw error
             }
+            span?.addEvent(SpanEvent(name: "attempt", attributes: ["taskgate.vendor.attempt": .int64(Int64(attempt))]))
             do throws(GatewayError) {
                 let value = try await http.exchange(
                     request(),
@@ -66,6 +117,7 @@ public struct VendorChannel: Sendable {
                     timeout: timeout,
                     deadline: deadline,
                     logger: logger,
+                    span: span,
                     interpret: interpret
                 )
                 breaker.recordSuccess()
@@ -78,6 +130,7 @@ public struct VendorChannel: Sendable {
                 if error.signAgain, !signedAgain, admission == .admitted {
                     // Not a retry: the vendor refused this signature, not the call.
                     (signedAgain, attempt) = (true, attempt - 1)
+                    span?.addEvent(SpanEvent(name: "sign again", attributes: ["taskgate.vendor.code": .string(error.vendorCode ?? "-")]))
                     logger.warning("vendor refused a one-time signature; signing again", metadata: ["provider": "\(provider)", "call": "\(call)"])
                     continue
                 }
@@ -85,6 +138,15 @@ public struct VendorChannel: Sendable {
                 let delay = retry.delay(beforeRetry: attempt, vendorAsked: error.retryAfter)
                 guard clock.now + delay < deadline else { throw error }
                 metrics?.vendorRetry(provider: provider, call: call)
+                span?.addEvent(
+                    SpanEvent(
+                        name: "retry",
+                        attributes: [
+                            "error.type": .string(error.kind.rawValue),
+                            "taskgate.vendor.retry_delay_ms": .int64(delay.nanoseconds / 1_000_000),
+                        ]
+                    )
+                )
                 logger.debug(
                     "retrying vendor call",
                     metadata: [

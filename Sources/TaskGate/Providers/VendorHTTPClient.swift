@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPCompression
+import Tracing
 
 /// The HTTP transport under a provider's `VendorChannel`: one request, one answer.
 ///
@@ -55,14 +56,21 @@ public struct VendorHTTPClient: Sendable {
         timeout: Duration,
         deadline: ContinuousClock.Instant,
         logger: Logger,
+        span: (any Span)? = nil,
         interpret: (Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
     ) async throws(GatewayError) -> Value {
         let started = ContinuousClock.now
         var vendorRequestID: String?
         var outcome = VendorCallOutcome.ok
+        var status: Int?
         defer {
             let elapsed = ContinuousClock.now - started
             metrics?.vendorCall(provider: provider, call: call, outcome: outcome, duration: elapsed)
+            span?.updateAttributes { attributes in
+                if let status { attributes["http.response.status_code"] = status }
+                if let vendorRequestID { attributes["taskgate.vendor.request_id"] = vendorRequestID }
+                attributes["taskgate.vendor.outcome"] = outcome.rawValue
+            }
             logger.debug(
                 "vendor call",
                 metadata: [
@@ -74,6 +82,7 @@ public struct VendorHTTPClient: Sendable {
         }
         do throws(GatewayError) {
             let response = try await send(request, provider: provider, timeout: timeout, deadline: deadline, logger: logger)
+            status = response.status
             let (value, requestID) = try interpret(response)
             vendorRequestID = requestID
             return value

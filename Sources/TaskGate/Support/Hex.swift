@@ -8,6 +8,9 @@ enum Hex {
         return String(decoding: text, as: UTF8.self)
     }
 
+    /// Whether `byte` is one of `0-9a-f`.
+    static func isLowercaseDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
+
     /// The bytes of an even-length hex string (either case); nil for anything else.
     static func decode(_ text: String) -> [UInt8]? {
         let utf8 = Array(text.utf8)

@@ -1,0 +1,149 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOHTTP1
+import OTel
+import ServiceLifecycle
+import Tracing
+
+/// taskgate's OpenTelemetry tracer, held by whatever starts spans (not bootstrapped globally:
+/// several gateways live in one test process, and no library's own tracing — AsyncHTTPClient's
+/// `url.full` would carry Alibaba's `AccessKeyId` and `Signature` — may pick it up). Absent when
+/// tracing is off, so an untraced request pays one nil check.
+public final class GatewayTracer: Sendable {
+    let tracer: any Tracer
+
+    init(tracer: any Tracer) {
+        self.tracer = tracer
+    }
+
+    /// The tracer and the service that exports its spans (run it beside the server); nil when
+    /// tracing is off.
+    static func make(
+        _ configuration: TracingConfiguration,
+        environment: [String: String],
+        logger: Logger
+    ) throws(ConfigurationError) -> (tracer: GatewayTracer, exporter: any Service)? {
+        guard configuration.isEnabled(environment: environment) else { return nil }
+        var otel = OTel.Configuration.default
+        otel.serviceName = configuration.serviceName
+        otel.resourceAttributes = configuration.resourceAttributes
+        otel.diagnosticLogger = .custom(logger)
+        otel.diagnosticLogLevel = .warning
+        otel.propagators = [.traceContext]
+        otel.logs.enabled = false
+        otel.metrics.enabled = false
+        otel.traces.enabled = true
+        otel.traces.exporter = .otlp
+        otel.traces.otlpExporter.protocol = configuration.protocol == .httpJSON ? .httpJSON : .httpProtobuf
+        if let endpoint = configuration.endpoint {
+            let base = endpoint.absoluteString
+            otel.traces.otlpExporter.endpoint = base + (base.hasSuffix("/") ? "v1/traces" : "/v1/traces")
+        }
+        let ratio = configuration.samplerArgument
+        otel.traces.sampler =
+            switch configuration.sampler {
+            case .alwaysOn: .alwaysOn
+            case .alwaysOff: .alwaysOff
+            case .traceIDRatio: .traceIDRatio(ratio: ratio) ?? .alwaysOn
+            case .parentBasedAlwaysOn: .parentBasedAlwaysOn
+            case .parentBasedAlwaysOff: .parentBasedAlwaysOff
+            case .parentBasedTraceIDRatio: .parentBasedTraceIDRatio(ratio: ratio) ?? .parentBasedAlwaysOn
+            }
+        otel.traces.batchSpanProcessor.scheduleDelay = configuration.batchDelay
+        otel.traces.batchSpanProcessor.maxQueueSize = configuration.batchMaxQueue
+        otel.traces.batchSpanProcessor.maxExportBatchSize = min(512, configuration.batchMaxQueue)
+        do {
+            let backend = try OTel.makeTracingBackend(configuration: otel)
+            return (GatewayTracer(tracer: backend.factory), backend.service)
+        } catch {
+            throw ConfigurationError(key: "tracing", "cannot start the OTLP exporter: \(error)")
+        }
+    }
+
+    /// A span whose parent is the W3C trace context in `carrier` (`traceparent`, `tracestate`),
+    /// or a new trace when it has none.
+    func startSpan<Carrier, Extract: Extractor>(
+        _ name: String,
+        kind: SpanKind,
+        parentIn carrier: Carrier,
+        using extractor: Extract,
+        at start: DefaultTracerClock.Instant = DefaultTracerClock.now
+    ) -> any Span where Extract.Carrier == Carrier {
+        var context = ServiceContext.topLevel
+        tracer.extract(carrier, into: &context, using: extractor)
+        return tracer.startSpan(name, context: context, ofKind: kind, at: start)
+    }
+
+    /// A span, child of the span this task works in (`ServiceContext.current`), if any.
+    func startSpan(_ name: String, kind: SpanKind = .internal, at start: DefaultTracerClock.Instant = DefaultTracerClock.now) -> any Span {
+        tracer.startSpan(name, context: ServiceContext.current ?? .topLevel, ofKind: kind, at: start)
+    }
+
+    /// A span that starts a trace of its own and links to the trace `traceparent` names (a
+    /// task's first request): how background work on a task joins its story.
+    func startLinkedSpan(_ name: String, kind: SpanKind = .internal, linkedTo traceparent: String?) -> any Span {
+        let span = tracer.startSpan(name, context: .topLevel, ofKind: kind)
+        if let linked = context(traceparent: traceparent) { span.addLink(SpanLink(context: linked, attributes: [:])) }
+        return span
+    }
+
+    /// The `traceparent` header value of `span` (`00-<trace id>-<span id>-<flags>`).
+    func traceparent(of span: any Span) -> String? {
+        var fields: [String: String] = [:]
+        tracer.inject(span.context, into: &fields, using: DictionaryInjector())
+        return fields["traceparent"]
+    }
+
+    /// The trace and span ids of a sampled span, for log lines; nil for one not recorded.
+    func ids(of span: any Span) -> TraceIDs? {
+        guard span.isRecording, let traceparent = traceparent(of: span) else { return nil }
+        return TraceIDs(traceparent: traceparent)
+    }
+
+    private func context(traceparent: String?) -> ServiceContext? {
+        guard let traceparent, TraceIDs(traceparent: traceparent) != nil else { return nil }
+        var context = ServiceContext.topLevel
+        tracer.extract(["traceparent": traceparent], into: &context, using: DictionaryExtractor())
+        return context
+    }
+}
+
+/// A W3C trace context's ids, as log lines carry them.
+struct TraceIDs: Equatable, Sendable {
+    var traceID: String
+    var spanID: String
+
+    /// Parses `00-<32 hex>-<16 hex>-<2 hex>`; nil for anything else.
+    init?(traceparent: String) {
+        let parts = traceparent.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+            parts.allSatisfy({ $0.utf8.allSatisfy { Hex.isLowercaseDigit($0) } })
+        else { return nil }
+        traceID = String(parts[1])
+        spanID = String(parts[2])
+    }
+}
+
+struct DictionaryInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
+}
+
+struct DictionaryExtractor: Extractor {
+    func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
+}
+
+/// Reads `traceparent` and `tracestate` from a request the hot path parsed.
+struct HTTPHeadersExtractor: Extractor {
+    func extract(key: String, from carrier: HTTPHeaders) -> String? { carrier.first(name: key) }
+}
+
+/// Reads `traceparent` and `tracestate` from a request Hummingbird parsed.
+struct HTTPFieldsExtractor: Extractor {
+    func extract(key: String, from carrier: HTTPFields) -> String? { HTTPField.Name(key).flatMap { carrier[$0] } }
+}
+
+/// Writes `traceparent` into an outgoing request's headers (webhook deliveries).
+struct HTTPHeadersInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout HTTPHeaders) { carrier.replaceOrAdd(name: key, value: value) }
+}
