@@ -125,7 +125,16 @@ final class HotPath: Sendable {
             error.log(to: logger)
             let bytes = writeProblem(error, instance: head.uri, requestID: requestID, body: method == .get, into: &buffer)
             let status = HTTPResponse.Status(code: error.kind.httpStatus)
-            let trace = traceAnswer(head, method: method, status: status, startedAt: spanStart, client: client, provider: nil, cache: nil, caller: caller)
+            let trace = traceAnswer(
+                head,
+                method: method,
+                status: status,
+                startedAt: spanStart,
+                client: client,
+                provider: nil,
+                cache: nil,
+                caller: caller
+            )
             logAccess(.text(requestID), method, head, status, bytes: bytes, since: started, client: client, caller: caller, trace: trace)
             return true
         }

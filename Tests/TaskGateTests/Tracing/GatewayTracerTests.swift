@@ -1,0 +1,130 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import TaskGate
+import TaskGateSimulators
+import Testing
+
+@testable import TaskGate
+
+/// Traces exported over OTLP/HTTP to a collector in the test process: a request's SERVER span on
+/// both doors, child of the caller's `traceparent`, with its vendor call as a CLIENT span inside;
+/// never a secret in them.
+@Suite(.timeLimit(.minutes(2))) struct GatewayTracerTests {
+    static let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+    static let parentSpanID = "00f067aa0ba902b7"
+    static let traceparent = HTTPField.Name("traceparent")!
+    static let incoming = "00-\(traceID)-\(parentSpanID)-01"
+    static let clientKey = "SECRETcapmonsterKEYfor0tracing42"
+
+    static func traced(_ configuration: inout GatewayConfiguration, endpoint: String) {
+        configuration.tracing.endpoint = URL(string: endpoint)
+        configuration.tracing.protocol = .httpJSON
+        configuration.tracing.serviceName = "taskgate-test"
+        configuration.tracing.batchDelay = .milliseconds(10)
+    }
+
+    @Test func aTracedMissIsAServerSpanWithItsVendorCallInside() async throws {
+        let logs = LogRecorder()
+        try await OTLPReceiver.run { collector, receiver in
+            try await withSimulator(CapMonsterSimulator(clientKey: Self.clientKey)) { sim in
+                addTask(sim.state, id: "3001", .state(.succeeded, result: #"{"text":"traced"}"#))
+                var configuration = capMonsterConfiguration(
+                    endpoint: sim.endpoint,
+                    store: temporaryStorePath(),
+                    clientKey: Self.clientKey,
+                    logLevel: .info
+                )
+                Self.traced(&configuration, endpoint: collector)
+                try await buildApplication(configuration, logger: logs.logger).test(.router) { client in
+                    let answer = try await client.get("/tasks/capmonster/3001", [Self.traceparent: Self.incoming])
+                    #expect(answer.status == .ok)
+                }
+            }
+            let spans = receiver.spans
+            let server = try #require(spans.first { $0.kind == 2 })
+            #expect(server.name == "GET /tasks/{provider}/{id}")
+            #expect(server.traceID == Self.traceID)
+            #expect(server.parentSpanID == Self.parentSpanID)
+            #expect(server.attributes["http.request.method"] == "GET")
+            #expect(server.attributes["http.route"] == "/tasks/{provider}/{id}")
+            #expect(server.attributes["url.path"] == "/tasks/capmonster/3001")
+            #expect(server.attributes["http.response.status_code"] == "200")
+            #expect(server.attributes["taskgate.provider"] == "capmonster")
+            #expect(server.attributes["taskgate.cache"] == "MISS")
+            #expect(server.attributes["taskgate.caller"] == "anonymous")
+            #expect(server.resource["service.name"] == "taskgate-test")
+            let vendor = try #require(spans.first { $0.kind == 3 })
+            #expect(vendor.traceID == Self.traceID)
+            #expect(vendor.parentSpanID == server.spanID)
+            #expect(vendor.name == "capmonster getTaskResult")
+            #expect(vendor.attributes["taskgate.vendor.call"] == "getTaskResult")
+            #expect(vendor.attributes["http.response.status_code"] == "200")
+            #expect(vendor.events.contains("attempt"))
+            // The access line names the span.
+            let access = try #require(logs.lines.first { $0.message == "request" })
+            #expect(access.metadata["trace_id"] == Self.traceID)
+            #expect(access.metadata["span_id"] == server.spanID)
+            // No credential in anything exported.
+            #expect(!receiver.rawBodies.isEmpty)
+            #expect(!receiver.rawBodies.contains { $0.contains(Self.clientKey) || $0.contains(Self.clientKey.suffix(12)) })
+        }
+    }
+
+    /// The hot path's answer is a SERVER span too, described as the router describes its own.
+    @Test func aHotHitIsAServerSpan() async throws {
+        try await OTLPReceiver.run { collector, receiver in
+            try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+                addTask(sim.state, id: "3002", .state(.succeeded))
+                var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+                Self.traced(&configuration, endpoint: collector)
+                try await buildApplication(configuration, logger: quietLogger).test(.live) { client in
+                    _ = try await client.get("/tasks/capmonster/3002")
+                    let hit = try await client.get("/tasks/capmonster/3002", [Self.traceparent: Self.incoming])
+                    #expect(hit.headers[HTTPField.Name("X-Cache")!] == "HIT")
+                }
+            }
+            let hit = try #require(receiver.spans.first { $0.kind == 2 && $0.traceID == Self.traceID })
+            #expect(hit.name == "GET /tasks/{provider}/{id}")
+            #expect(hit.parentSpanID == Self.parentSpanID)
+            #expect(hit.attributes["taskgate.cache"] == "HIT")
+            #expect(hit.attributes["http.response.status_code"] == "200")
+            #expect(hit.attributes["taskgate.provider"] == "capmonster")
+            #expect(hit.attributes["client.address"] == "127.0.0.1")
+            // The first request started a trace of its own.
+            #expect(receiver.spans.contains { $0.kind == 2 && $0.traceID != Self.traceID && $0.attributes["taskgate.cache"] == "MISS" })
+        }
+    }
+
+    /// Alibaba signs its URL (AccessKeyId, Signature, SignatureNonce): none of it is exported.
+    @Test func signedVendorRequestsLeaveNoCredentialInSpans() async throws {
+        let secret = "SECRETaliyunTRACEsecret01234567"
+        try await OTLPReceiver.run { collector, receiver in
+            let vendor = AliyunSimulator(accessKeyID: aliyunKeyID, accessKeySecret: secret, state: SimulatorState(clock: ManualClock()))
+            try await withSimulator(vendor) { sim in
+                addTask(sim.state, id: "400200", .state(.running))
+                var configuration = gatewayConfiguration(
+                    store: temporaryStorePath(),
+                    provider(
+                        "aliyun",
+                        endpoint: sim.endpoint,
+                        AliyunSettings(region: "cn-shanghai", accessKeyID: aliyunKeyID, accessKeySecret: secret)
+                    )
+                )
+                Self.traced(&configuration, endpoint: collector)
+                try await buildApplication(configuration, logger: quietLogger).test(.router) { client in
+                    let single = try await client.get("/tasks/aliyun/400200")
+                    let listing = try await client.get("/tasks?provider=aliyun")
+                    #expect(single.status == .ok)
+                    #expect(listing.status == .ok)
+                }
+            }
+            #expect(receiver.spans.contains { $0.kind == 3 && $0.attributes["taskgate.vendor.call"] == "GetTaskResult" })
+            let exported = receiver.rawBodies.joined()
+            for forbidden in [secret, String(secret.suffix(12)), aliyunKeyID, "Signature", "AccessKeyId", "url.full"] {
+                #expect(!exported.contains(forbidden), "\(forbidden)")
+            }
+        }
+    }
+}
