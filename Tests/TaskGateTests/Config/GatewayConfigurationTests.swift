@@ -2,6 +2,8 @@ import Foundation
 import TaskGate
 import Testing
 
+@testable import TaskGate
+
 /// Loading and checking taskgate.yaml: every bad value names its key.
 @Suite(.timeLimit(.minutes(2))) struct GatewayConfigurationTests {
     static let valid = """
@@ -41,6 +43,29 @@ import Testing
         #expect(configuration.webhooks.first?.key == Array("secret-key".utf8))
         #expect(configuration.webhooks.first?.providers == ["capmonster"])
         #expect(configuration.webhookTimeout == .seconds(3))
+    }
+
+    /// Traces are off unless an endpoint is set here or in the OpenTelemetry environment.
+    @Test func tracingLoadsAndIsOffWithoutAnEndpoint() async throws {
+        let off = try await loadConfiguration(Self.valid)
+        #expect(off.tracing.endpoint == nil)
+        #expect(!off.tracing.isEnabled(environment: [:]))
+        #expect(off.tracing.isEnabled(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"]))
+        let on = try await loadConfiguration(
+            Self.valid
+                + "\ntracing:\n  endpoint: http://collector:4318\n  protocol: http/json\n  sampler: parentbased_traceidratio\n"
+                + "  sampler_arg: 0.01\n  resource_attributes: deployment.environment=prod, team=media\n",
+            environment: ["TRACING_SERVICE_NAME": "taskgate-eu"]
+        )
+        #expect(on.tracing.endpoint?.absoluteString == "http://collector:4318")
+        #expect(on.tracing.protocol == .httpJSON)
+        #expect(on.tracing.sampler == .parentBasedTraceIDRatio)
+        #expect(on.tracing.samplerArgument == 0.01)
+        #expect(on.tracing.resourceAttributes == ["deployment.environment": "prod", "team": "media"])
+        #expect(on.tracing.serviceName == "taskgate-eu")
+        #expect(on.tracing.isEnabled(environment: [:]))
+        #expect(!on.tracing.isEnabled(environment: ["OTEL_SDK_DISABLED": "true"]))
+        #expect(!on.tracing.isEnabled(environment: ["OTEL_TRACES_EXPORTER": "none"]))
     }
 
     @Test func environmentOverridesTheFile() async throws {
@@ -83,6 +108,13 @@ import Testing
             "webhooks.billing.providers"
         ),
         ("webhook_timeout: never\n", "webhook_timeout"),
+        ("tracing:\n  endpoint: collector:4318\n", "tracing.endpoint"),
+        ("tracing:\n  endpoint: http://c:4318\n  protocol: grpc\n", "tracing.protocol"),
+        ("tracing:\n  sampler: sometimes\n", "tracing.sampler"),
+        ("tracing:\n  sampler_arg: 2\n", "tracing.sampler_arg"),
+        ("tracing:\n  resource_attributes: team\n", "tracing.resource_attributes"),
+        ("tracing:\n  exporter: zipkin\n", "tracing.exporter"),
+        ("tracing:\n  batch_delay: [1s]\n", "tracing.batch_delay"),
     ])
     func aBadValueNamesItsKey(yaml: String, key: String) async throws {
         do {
