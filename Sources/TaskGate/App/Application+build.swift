@@ -80,7 +80,8 @@ func buildGateway(
         clock: clock,
         metrics: metrics,
         webhooks: webhookRoutes,
-        background: background
+        background: background,
+        tracer: tracer
     )
     let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware())
@@ -178,6 +179,7 @@ func buildGateway(
                 timeout: configuration.webhookTimeout,
                 clock: clock,
                 metrics: metrics,
+                tracer: tracer,
                 logger: logger
             )
         )

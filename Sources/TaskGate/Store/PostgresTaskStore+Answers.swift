@@ -12,14 +12,15 @@ extension PostgresTaskStore {
             for try await row in try await self.client.execute(ReadAnswer(provider: provider, id: id), logger: self.logger) { return row }
             return nil
         }
-        guard let (status, vendorStatus, body, etag, fetchedAt, linksExpireAt) = row else { return nil }
+        guard let (status, vendorStatus, body, etag, fetchedAt, linksExpireAt, traceParent) = row else { return nil }
         let columns = StoredAnswerColumns(
             status: status,
             vendorStatus: vendorStatus,
             body: body,
             etag: etag,
             fetchedAt: fetchedAt,
-            linksExpireAt: linksExpireAt
+            linksExpireAt: linksExpireAt,
+            traceParent: traceParent
         )
         guard case .answer(let answer) = columns.read(provider: provider, id: id) else {
             logger.error("a stored task has an unknown status", metadata: ["provider": "\(provider)"])
@@ -48,16 +49,18 @@ extension PostgresTaskStore {
                 WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
                 saved AS (
                 INSERT INTO task (
-                  provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at, watched_at
+                  provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at, watched_at,
+                  trace_parent
                 )
                 VALUES (
                   \(provider), \(id), \(status), \(isFinal), \(vendorStatus), \(body), \(etag), \(fetchedAt), \(fetchedAt), \(linksExpireAt),
-                  \(fetchedAt)
+                  \(fetchedAt), \(answer.traceParent)
                 )
                 ON CONFLICT (provider, task_id) DO UPDATE SET
                   status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
-                  links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at
+                  links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at,
+                  trace_parent = coalesce(task.trace_parent, excluded.trace_parent)
                 WHERE NOT task.is_final
                 RETURNING is_final
                 ),
@@ -134,8 +137,9 @@ extension PostgresTaskStore {
 
 /// The read of every stored answer: the most frequent statement, prepared once per connection.
 struct ReadAnswer: PostgresPreparedStatement {
-    static let sql = "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = $1 AND task_id = $2"
-    typealias Row = (String, String?, ByteBuffer, String, Double, Double?)
+    static let sql =
+        "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at, trace_parent FROM task WHERE provider = $1 AND task_id = $2"
+    typealias Row = (String, String?, ByteBuffer, String, Double, Double?, String?)
 
     var provider: String
     var id: String

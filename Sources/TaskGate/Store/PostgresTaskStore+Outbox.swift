@@ -18,13 +18,18 @@ extension PostgresTaskStore {
                   ORDER BY created_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 )
                 UPDATE webhook_event SET next_attempt_at = \(held) FROM due WHERE webhook_event.id = due.id
-                RETURNING webhook_event.id, webhook, payload, attempts, created_at
+                RETURNING webhook_event.id, webhook, payload, attempts, created_at,
+                  (SELECT trace_parent FROM task WHERE task.provider = webhook_event.provider AND task.task_id = webhook_event.task_id)
                 """,
                 logger: self.logger
             )
             var events: [(WebhookEvent, Double)] = []
-            for try await (id, webhook, payload, attempts, created) in rows.decode((String, String, ByteBuffer, Int, Double).self) {
-                events.append((WebhookEvent(id: id, webhook: webhook, payload: payload, attempts: attempts), created))
+            for try await (id, webhook, payload, attempts, created, traceParent) in rows.decode(
+                (String, String, ByteBuffer, Int, Double, String?).self
+            ) {
+                var event = WebhookEvent(id: id, webhook: webhook, payload: payload, attempts: attempts)
+                event.traceParent = traceParent
+                events.append((event, created))
             }
             return events.sorted { ($0.1, $0.0.id) < ($1.1, $1.0.id) }.map(\.0)
         }

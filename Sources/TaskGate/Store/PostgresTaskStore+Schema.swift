@@ -172,6 +172,12 @@ extension PostgresTaskStore {
             "v13: gateway_secret",
             ["CREATE TABLE gateway_secret (name text PRIMARY KEY, value bytea NOT NULL)"]
         ),
+        (
+            // The W3C trace context of the first request that saw the task: background work on
+            // the task links its spans to it.
+            "v14: task.trace_parent",
+            ["ALTER TABLE task ADD COLUMN trace_parent text"]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an

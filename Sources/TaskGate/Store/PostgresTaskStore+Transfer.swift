@@ -12,13 +12,15 @@ extension PostgresTaskStore {
             let rows = try await self.client.query(
                 """
                 SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
-                  links_expire_at
+                  links_expire_at, trace_parent
                 FROM task WHERE sequence > \(afterSequence) ORDER BY sequence LIMIT \(limit)
                 """,
                 logger: self.logger
             )
             var tasks: [StoredTaskRow] = []
-            for try await row in rows.decode((Int64, String, String, String, Bool, String?, ByteBuffer, String, Double, Double, Double?).self) {
+            for try await row in rows.decode(
+                (Int64, String, String, String, Bool, String?, ByteBuffer, String, Double, Double, Double?, String?).self
+            ) {
                 tasks.append(
                     StoredTaskRow(
                         sequence: row.0,
@@ -31,7 +33,8 @@ extension PostgresTaskStore {
                         etag: row.7,
                         fetchedAt: row.8,
                         firstSeenAt: row.9,
-                        linksExpireAt: row.10
+                        linksExpireAt: row.10,
+                        traceParent: row.11
                     )
                 )
             }
@@ -65,9 +68,10 @@ extension PostgresTaskStore {
                     try await connection.query(
                         """
                         INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
-                          links_expire_at, watched_at)
+                          links_expire_at, watched_at, trace_parent)
                         VALUES (\(task.provider), \(task.taskID), \(task.status), \(task.isFinal), \(task.vendorStatus), \(task.bodyGzip),
-                                \(task.etag), \(task.fetchedAt), \(task.firstSeenAt), \(task.linksExpireAt), \(task.fetchedAt))
+                                \(task.etag), \(task.fetchedAt), \(task.firstSeenAt), \(task.linksExpireAt), \(task.fetchedAt),
+                                \(task.traceParent))
                         """,
                         logger: self.logger
                     )

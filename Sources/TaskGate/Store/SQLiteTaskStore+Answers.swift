@@ -30,7 +30,7 @@ extension SQLiteTaskStore {
     /// The read of one stored answer, by the router (`readAnswer`) and the hot path
     /// (`SQLiteHotReads`): the columns of `StoredAnswerColumns`, in its order.
     static let answerQuery =
-        "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at FROM task WHERE provider = ? AND task_id = ?"
+        "SELECT status, vendor_status, body_gzip, etag, fetched_at, links_expire_at, trace_parent FROM task WHERE provider = ? AND task_id = ?"
 
     static func readAnswer(provider: String, id: String, in db: Database) throws -> StoredRead {
         // Prepared once per connection: the router's read of every task not in memory.
@@ -43,7 +43,8 @@ extension SQLiteTaskStore {
             body: ByteBuffer(bytes: body),
             etag: row["etag"],
             fetchedAt: row["fetched_at"],
-            linksExpireAt: row["links_expire_at"]
+            linksExpireAt: row["links_expire_at"],
+            traceParent: row["trace_parent"]
         )
         return columns.read(provider: provider, id: id)
     }
@@ -71,19 +72,21 @@ extension SQLiteTaskStore {
         try db.execute(
             sql: """
                 INSERT INTO task (
-                  provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at, watched_at
+                  provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at, links_expire_at, watched_at,
+                  trace_parent
                 )
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (provider, task_id) DO UPDATE SET
                   status = excluded.status, is_final = excluded.is_final, vendor_status = excluded.vendor_status,
                   body_gzip = excluded.body_gzip, etag = excluded.etag, fetched_at = excluded.fetched_at,
-                  links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at
+                  links_expire_at = excluded.links_expire_at, watched_at = excluded.watched_at,
+                  trace_parent = coalesce(task.trace_parent, excluded.trace_parent)
                 WHERE task.is_final = 0
                 """,
             arguments: [
                 answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus, body,
                 answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
-                answer.bytes.linksExpireAt?.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970,
+                answer.bytes.linksExpireAt?.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970, answer.traceParent,
             ]
         )
         guard answer.isFinal, db.changesCount > 0 else { return }

@@ -15,14 +15,18 @@ extension SQLiteTaskStore {
                         UPDATE webhook_event SET next_attempt_at = ? WHERE id IN (
                           SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= ? AND webhook = ?
                           ORDER BY created_at, id LIMIT ?
-                        ) RETURNING id, webhook, payload, attempts, created_at
+                        ) RETURNING id, webhook, payload, attempts, created_at,
+                          (SELECT trace_parent FROM task WHERE task.provider = webhook_event.provider AND task.task_id = webhook_event.task_id)
+                            AS trace_parent
                         """,
                     arguments: [until.timeIntervalSince1970, now.timeIntervalSince1970, webhook, limit]
                 )
                 .sorted { ($0["created_at"] as Double, $0["id"] as String) < ($1["created_at"] as Double, $1["id"] as String) }
                 .map { row in
                     let payload: Data = row["payload"]
-                    return WebhookEvent(id: row["id"], webhook: row["webhook"], payload: ByteBuffer(bytes: payload), attempts: row["attempts"])
+                    var event = WebhookEvent(id: row["id"], webhook: row["webhook"], payload: ByteBuffer(bytes: payload), attempts: row["attempts"])
+                    event.traceParent = row["trace_parent"]
+                    return event
                 }
             }
         }

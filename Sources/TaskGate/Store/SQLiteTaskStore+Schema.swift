@@ -103,6 +103,11 @@ extension SQLiteTaskStore {
         migrator.registerMigration("v10: gateway_secret") { db in
             try db.execute(sql: "CREATE TABLE gateway_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
         }
+        // The W3C trace context of the first request that saw the task: background work on the
+        // task links its spans to it.
+        migrator.registerMigration("v11: task.trace_parent") { db in
+            try db.alter(table: "task") { table in table.add(column: "trace_parent", .text) }
+        }
         return migrator
     }
 }

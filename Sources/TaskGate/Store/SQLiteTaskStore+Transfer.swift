@@ -13,7 +13,7 @@ extension SQLiteTaskStore {
                     db,
                     sql: """
                         SELECT sequence, provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
-                          links_expire_at
+                          links_expire_at, trace_parent
                         FROM task WHERE sequence > ? ORDER BY sequence LIMIT ?
                         """,
                     arguments: [afterSequence, limit]
@@ -30,7 +30,8 @@ extension SQLiteTaskStore {
                         etag: row["etag"],
                         fetchedAt: row["fetched_at"],
                         firstSeenAt: row["first_seen_at"],
-                        linksExpireAt: row["links_expire_at"]
+                        linksExpireAt: row["links_expire_at"],
+                        traceParent: row["trace_parent"]
                     )
                 }
             }
@@ -70,12 +71,12 @@ extension SQLiteTaskStore {
                     try db.execute(
                         sql: """
                             INSERT INTO task (provider, task_id, status, is_final, vendor_status, body_gzip, etag, fetched_at, first_seen_at,
-                              links_expire_at, watched_at)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              links_expire_at, watched_at, trace_parent)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
                         arguments: [
                             task.provider, task.taskID, task.status, task.isFinal, task.vendorStatus, Data(task.bodyGzip.readableBytesView),
-                            task.etag, task.fetchedAt, task.firstSeenAt, task.linksExpireAt, task.fetchedAt,
+                            task.etag, task.fetchedAt, task.firstSeenAt, task.linksExpireAt, task.fetchedAt, task.traceParent,
                         ]
                     )
                 }

@@ -17,6 +17,8 @@ public struct StoredTaskRow: Sendable, Equatable {
     public var firstSeenAt: Double
     /// When the answer's signed links expire (epoch seconds); nil when it has none.
     public var linksExpireAt: Double?
+    /// The first request's W3C trace context, when it was traced.
+    public var traceParent: String? = nil
 }
 
 /// One outbox event (webhooks), as it is kept, for copying between stores.

@@ -19,21 +19,22 @@ struct StoredAnswerColumns {
     var etag: String
     var fetchedAt: Double
     var linksExpireAt: Double?
+    var traceParent: String? = nil
 
     func read(provider: String, id: String) -> StoredRead {
         guard let status = TaskStatus(rawValue: status), let validator = Validator(hex: etag) else { return .unreadable }
-        return .answer(
-            EncodedAnswer(
-                provider: provider,
-                id: id,
-                status: status,
-                vendorStatus: vendorStatus,
-                fetchedAt: Date(timeIntervalSince1970: fetchedAt),
-                gzipBody: body,
-                identityBody: nil,
-                validator: validator,
-                linksExpireAt: linksExpireAt.map(Date.init(timeIntervalSince1970:))
-            )
+        var answer = EncodedAnswer(
+            provider: provider,
+            id: id,
+            status: status,
+            vendorStatus: vendorStatus,
+            fetchedAt: Date(timeIntervalSince1970: fetchedAt),
+            gzipBody: body,
+            identityBody: nil,
+            validator: validator,
+            linksExpireAt: linksExpireAt.map(Date.init(timeIntervalSince1970:))
         )
+        answer.traceParent = traceParent
+        return .answer(answer)
     }
 }

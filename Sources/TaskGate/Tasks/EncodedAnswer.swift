@@ -12,6 +12,9 @@ public struct EncodedAnswer: Sendable {
     public var fetchedAt: Date
     /// What is sent: the gzipped body (as stored), the JSON when at hand, their validator.
     public var bytes: AnswerBytes
+    /// The `traceparent` of the first request that saw the task (kept by the store once set):
+    /// what spans of background work on the task link to.
+    public var traceParent: String?
 
     public var status: TaskStatus { bytes.status }
     public var isFinal: Bool { status.isFinal }

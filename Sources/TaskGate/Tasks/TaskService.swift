@@ -71,6 +71,8 @@ public final class TaskService: Sendable {
     let turnedFinal = TaskChangeWatches()
     /// Long polls waiting now.
     let longPolls = Atomic<Int>(0)
+    /// nil when tracing is off.
+    let tracer: GatewayTracer?
 
     init(
         providers: [ServedProvider],
@@ -79,8 +81,10 @@ public final class TaskService: Sendable {
         clock: any GatewayClock,
         metrics: GatewayMetrics? = nil,
         webhooks: WebhookRoutes = .none,
-        background: BackgroundWork
+        background: BackgroundWork,
+        tracer: GatewayTracer? = nil
     ) {
+        self.tracer = tracer
         self.providers = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, $0) })
         self.store = store
         self.cache = AnswerCache(budget: cacheBytes, clock: clock)
@@ -250,7 +254,9 @@ public final class TaskService: Sendable {
             throw error
         }
         // Turning final: the files it links to are kept now, while its links work.
-        let (answer, files) = try await encodeKeepingFiles(record, provider: provider, logger: logger)
+        var (answer, files) = try await encodeKeepingFiles(record, provider: provider, logger: logger)
+        // The row keeps the first request's trace: the store does not replace one it has.
+        answer.traceParent = stored?.traceParent ?? tracer?.currentTraceparent()
         do throws(GatewayError) {
             try await store.save(answer, events: try webhooks.events(for: answer))
             if let files { finishLateFiles(files, of: record, key: AnswerCache.Key(provider: name, id: id), logger: logger) }

@@ -95,6 +95,15 @@ public final class GatewayTracer: Sendable {
         return fields["traceparent"]
     }
 
+    /// The `traceparent` of the span this task works in, if any: what a task's row keeps from
+    /// the first request that saw it.
+    func currentTraceparent() -> String? {
+        guard let context = ServiceContext.current else { return nil }
+        var fields: [String: String] = [:]
+        tracer.inject(context, into: &fields, using: DictionaryInjector())
+        return fields["traceparent"]
+    }
+
     /// The trace and span ids of a sampled span, for log lines; nil for one not recorded.
     func ids(of span: any Span) -> TraceIDs? {
         guard span.isRecording, let traceparent = traceparent(of: span) else { return nil }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Tracing
 
 /// Sends the outbox's events to their receivers (`webhooks`), Standard Webhooks style: `POST`
 /// with `webhook-id`, `webhook-timestamp` and `webhook-signature`, each attempt bounded by
@@ -19,6 +20,9 @@ final class WebhookDispatcher: Service {
     let timeout: Duration
     let clock: any GatewayClock
     let metrics: GatewayMetrics?
+    /// Traced, each attempt is a CLIENT span linked to the task's first request, and sends its
+    /// `traceparent` to the receiver.
+    let tracer: GatewayTracer?
     let logger: Logger
 
     /// Seconds before each retry (the Standard Webhooks schedule).
@@ -35,8 +39,10 @@ final class WebhookDispatcher: Service {
         timeout: Duration,
         clock: any GatewayClock,
         metrics: GatewayMetrics?,
+        tracer: GatewayTracer? = nil,
         logger: Logger
     ) {
+        self.tracer = tracer
         self.outbox = outbox
         self.receivers = Dictionary(uniqueKeysWithValues: webhooks.map { ($0.name, $0) })
         self.client = client
@@ -144,12 +150,27 @@ final class WebhookDispatcher: Service {
         )
         request.headers.add(name: "user-agent", value: "taskgate")
         request.body = .bytes(event.payload)
+        let span = tracer?.startLinkedSpan("webhook \(receiver.name)", kind: .client, linkedTo: event.traceParent)
+        if let span, let traceparent = tracer?.traceparent(of: span) { request.headers.add(name: "traceparent", value: traceparent) }
+        span?.updateAttributes { attributes in
+            attributes["taskgate.webhook"] = receiver.name
+            attributes["taskgate.webhook.id"] = event.id
+            attributes["taskgate.webhook.attempt"] = event.attempts + 1
+        }
+        defer { span?.end() }
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             // The body is not needed; reading a little frees the connection for the next event.
             _ = try? await response.body.collect(upTo: 64 << 10)
-            return (200..<300).contains(response.status.code) ? .success(()) : .failure(DeliveryFailure("HTTP \(response.status.code)"))
+            span?.attributes["http.response.status_code"] = Int(response.status.code)
+            guard (200..<300).contains(response.status.code) else {
+                span?.setStatus(SpanStatus(code: .error))
+                return .failure(DeliveryFailure("HTTP \(response.status.code)"))
+            }
+            return .success(())
         } catch {
+            span?.setStatus(SpanStatus(code: .error))
+            span?.attributes["error.type"] = "\(type(of: error))"
             return .failure(DeliveryFailure("\(type(of: error))"))
         }
     }

@@ -11,6 +11,8 @@ public struct WebhookEvent: Sendable, Equatable {
     public var payload: ByteBuffer
     /// Attempts made before this one.
     public var attempts = 0
+    /// The task's first request's `traceparent`: the delivery's span links to it.
+    public var traceParent: String?
 
     static func id(webhook: String, provider: String, taskID: String) -> String {
         "msg_" + Hex.encode(SHA256.hash(data: Array("\(webhook)\n\(provider)\n\(taskID)".utf8))).prefix(32)

@@ -97,6 +97,43 @@ import Testing
         }
     }
 
+    /// A task's story is one trace: its row keeps the first request's trace context, and the
+    /// webhook delivery made later in the background links to it and sends its own `traceparent`.
+    @Test(arguments: TaskServiceTests.Backend.allCases)
+    func aWebhookDeliveryLinksToTheTasksFirstRequest(backend: TaskServiceTests.Backend) async throws {
+        let clock = ManualClock()
+        let store = backend == .sqlite ? temporaryStorePath() : try PostgresCluster.shared.newDatabase()
+        try await OTLPReceiver.run { collector, receiver in
+            try await withReceiver { url, received in
+                try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+                    addTask(sim.state, id: "3003", .state(.succeeded))
+                    var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: store)
+                    configuration.webhooks = [
+                        try WebhookConfiguration(name: "billing", url: URL(string: url)!, secret: WebhookDispatcherTests.secret)
+                    ]
+                    Self.traced(&configuration, endpoint: collector)
+                    let parts = try buildGateway(configuration, logger: quietLogger, clock: clock)
+                    try await parts.application.test(.router) { client in
+                        let answer = try await client.get("/tasks/capmonster/3003", [Self.traceparent: Self.incoming])
+                        #expect(answer.status == .ok)
+                        // Until the delivery is recorded: its span has its answer.
+                        try await clock.drive(for: .seconds(10), sleepers: 2) {
+                            guard received.value.count == 1 else { return false }
+                            return try await parts.store.webhookBacklog().isEmpty
+                        }
+                    }
+                }
+                let server = try #require(receiver.spans.first { $0.kind == 2 && $0.traceID == Self.traceID })
+                let delivery = try #require(receiver.spans.first { $0.name == "webhook billing" })
+                #expect(delivery.kind == 3)
+                #expect(delivery.attributes["http.response.status_code"] == "200")
+                #expect(delivery.links.contains { $0 == (Self.traceID, server.spanID) })
+                let sent = try #require(received.value.first?.header("traceparent"))
+                #expect(sent == "00-\(delivery.traceID)-\(delivery.spanID)-01")
+            }
+        }
+    }
+
     /// Alibaba signs its URL (AccessKeyId, Signature, SignatureNonce): none of it is exported.
     @Test func signedVendorRequestsLeaveNoCredentialInSpans() async throws {
         let secret = "SECRETaliyunTRACEsecret01234567"
