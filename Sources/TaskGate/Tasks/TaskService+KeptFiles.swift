@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Tracing
 
 extension TaskService {
     /// A record's answer, the files it links to kept first when it is final and its provider
@@ -28,9 +29,15 @@ extension TaskService {
     /// the bound, then refreshed, which tries the missing files again.
     func finishLateFiles(_ files: ArtifactMirror.KeptFiles, of record: TaskRecord, key: AnswerCache.Key, logger: Logger) {
         guard let late = files.late else { return }
+        let traceparent = tracer?.currentTraceparent()
         _ = background.submit { [self] in
             var record = record
-            record.artifacts = files.artifacts + (await late.files())
+            let kept = await tracer.withTaskSpan(
+                "keep files",
+                linkedTo: traceparent,
+                attributes: ["taskgate.provider": .string(key.provider), "taskgate.task.id": .string(key.id)]
+            ) { await late.files() }
+            record.artifacts = files.artifacts + kept
             do throws(GatewayError) {
                 let answer = try EncodedAnswer(record: record)
                 guard try await store.replaceFinal(answer) else { return }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import Tracing
 
 extension TaskService {
     /// How long after a failed link refresh (the vendor forgot the task, or failed) the stored
@@ -51,7 +52,18 @@ extension TaskService {
                 outcome = "shared"
                 return shared
             }
-            let record = try await provider.provider.fetchTask(id: id, known: nil, logger: logger)
+            let fetched = await tracer.withTaskSpan(
+                "refresh links",
+                linkedTo: stored.traceParent,
+                attributes: ["taskgate.provider": .string(name), "taskgate.task.id": .string(id)]
+            ) { () async -> Result<TaskRecord, GatewayError> in
+                do throws(GatewayError) {
+                    return .success(try await provider.provider.fetchTask(id: id, known: nil, logger: logger))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            let record = try fetched.get()
             guard record.status == stored.status else {
                 outcome = "inconsistent"
                 logger.warning(

@@ -1,5 +1,6 @@
 import Logging
 import Synchronization
+import Tracing
 
 extension TaskService {
     /// How long a long poll waits before asking again when its answer gives no time (stale, or a
@@ -33,14 +34,20 @@ extension TaskService {
             change.end()
         }
         var served = try await task(provider: name, id: id, logger: logger, fetch: nil, servesUpdating: false)
+        // Traced, the wait is a span of the request's: each wake-up an event, linked to the task's
+        // first request once the wake-up finds it final.
+        let span = served.answer.status.isFinal ? nil : tracer?.startSpan("long poll")
+        defer { span?.end() }
         while !served.answer.status.isFinal, clock.now < deadline, !Task.isCancelled {
             let fresh: Duration = if case .transient(let maxAge) = served.freshness, maxAge > 0 { .seconds(maxAge) } else { Self.longPollPause }
             switch await change.next(until: min(deadline, clock.now + fresh), on: clock) {
             case .cancelled:
                 return served
             case .changed:
+                span?.addEvent(SpanEvent(name: "woken"))
                 // Stored final here or by another replica (whose save this memory did not see).
                 if let stored = try await store.answer(provider: name, id: id), stored.isFinal {
+                    if let span { tracer?.link(span, to: stored.traceParent) }
                     cache.keep(stored.bytes, for: AnswerCache.Key(provider: name, id: id))
                     return Served(
                         key: (name, id),

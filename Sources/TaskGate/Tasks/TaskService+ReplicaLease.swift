@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 
 extension TaskService {
     /// Single flight across replicas sharing a store: returns an answer another replica saved that
@@ -23,6 +24,9 @@ extension TaskService {
         // real time, so a holder that never saves cannot hold a caller for ever.
         let holds = provider.leaseDuration
         let giveUp = ContinuousClock.now + holds
+        // Traced, the time spent waiting on another replica's call is a span of its own.
+        var waitSpan: (any Span)?
+        defer { waitSpan?.end() }
         while true {
             let until = clock.date.addingTimeInterval(holds.seconds)
             if try await store.acquireLease(provider: name, id: id, holder: replicaID, until: until, now: clock.date) {
@@ -36,6 +40,10 @@ extension TaskService {
             }
             // Another replica is asking the vendor: its save (or release) wakes this wait; the
             // bound covers a lost notification and a holder's lease running out.
+            if waitSpan == nil, let tracer {
+                waitSpan = tracer.startSpan("lease wait")
+                waitSpan?.attributes["taskgate.provider"] = name
+            }
             await changes.next(orAfter: .milliseconds(250))
             if let shared = try await sharedAnswer(name, id: id, usable: usable) { return shared }
         }

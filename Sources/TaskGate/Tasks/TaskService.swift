@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import Synchronization
+import Tracing
 
 /// Answers `GET /tasks/{provider}/{id}`: one lookup (memory, then the store) under the provider's
 /// ``CachePolicy``, then one vendor call shared by every concurrent caller. A final answer is
@@ -243,12 +244,25 @@ public final class TaskService: Sendable {
         let known = stored.map(LastKnownStatus.init)
         let record: TaskRecord
         do throws(GatewayError) {
-            record =
-                if let fetch {
-                    try await fetch(known)
-                } else {
-                    try await provider.provider.fetchTask(id: id, known: known, logger: logger)
+            let ask = { () async -> Result<TaskRecord, GatewayError> in
+                do throws(GatewayError) {
+                    if let fetch { return .success(try await fetch(known)) }
+                    return .success(try await provider.provider.fetchTask(id: id, known: known, logger: logger))
+                } catch {
+                    return .failure(error)
                 }
+            }
+            // Asked for no request (a watch round, a revalidation in the background): a trace of
+            // its own, linked to the task's first request.
+            record =
+                try await ServiceContext.current == nil
+                ? tracer.withTaskSpan(
+                    "follow task",
+                    linkedTo: stored?.traceParent,
+                    attributes: ["taskgate.provider": .string(name), "taskgate.task.id": .string(id)],
+                    ask
+                ).get()
+                : ask().get()
         } catch {
             await store.releaseLease(provider: name, id: id, holder: replicaID)
             throw error

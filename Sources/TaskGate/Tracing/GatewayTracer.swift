@@ -88,6 +88,34 @@ public final class GatewayTracer: Sendable {
         return span
     }
 
+    /// Links `span` to the trace `traceparent` names (a task's first request), if it names one.
+    func link(_ span: any Span, to traceparent: String?) {
+        if let linked = context(traceparent: traceparent) { span.addLink(SpanLink(context: linked, attributes: [:])) }
+    }
+
+    /// Runs `work` in a span of its own — child of the current span if there is one, else the
+    /// start of a trace — linked to the task's first request (`traceparent`), current inside it
+    /// so the vendor calls `work` makes are its children.
+    func withTaskSpan<T>(
+        _ name: String,
+        linkedTo traceparent: String?,
+        attributes: SpanAttributes = [:],
+        _ work: () async -> T
+    ) async -> T {
+        let span =
+            ServiceContext.current == nil
+            ? startLinkedSpan(name, linkedTo: traceparent)
+            : startSpan(name)
+        if ServiceContext.current != nil, let traceparent, let linked = context(traceparent: traceparent),
+            traceparent != currentTraceparent()
+        {
+            span.addLink(SpanLink(context: linked, attributes: [:]))
+        }
+        span.attributes.merge(attributes)
+        defer { span.end() }
+        return await ServiceContext.withValue(span.context) { await work() }
+    }
+
     /// The `traceparent` header value of `span` (`00-<trace id>-<span id>-<flags>`).
     func traceparent(of span: any Span) -> String? {
         var fields: [String: String] = [:]
@@ -115,6 +143,19 @@ public final class GatewayTracer: Sendable {
         var context = ServiceContext.topLevel
         tracer.extract(["traceparent": traceparent], into: &context, using: DictionaryExtractor())
         return context
+    }
+}
+
+extension Optional where Wrapped == GatewayTracer {
+    /// `GatewayTracer.withTaskSpan`, or `work` alone when tracing is off.
+    func withTaskSpan<T>(
+        _ name: String,
+        linkedTo traceparent: @autoclosure () -> String?,
+        attributes: @autoclosure () -> SpanAttributes = [:],
+        _ work: () async -> T
+    ) async -> T {
+        guard let tracer = self else { return await work() }
+        return await tracer.withTaskSpan(name, linkedTo: traceparent(), attributes: attributes(), work)
     }
 }
 

@@ -134,6 +134,33 @@ import Testing
         }
     }
 
+    /// Work no request asked for (here a watch round that finds the task final) is a trace of its
+    /// own, linked to the task's first request, with its vendor call inside.
+    @Test func backgroundWorkOnATaskLinksToItsFirstRequest() async throws {
+        let clock = ManualClock()
+        try await OTLPReceiver.run { collector, receiver in
+            try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+                addTask(sim.state, id: "3004", .state(.running, polls: 1), .state(.succeeded))
+                var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath()) { $0.watch = true }
+                Self.traced(&configuration, endpoint: collector)
+                let parts = try buildGateway(configuration, logger: quietLogger, clock: clock)
+                try await parts.application.test(.router) { client in
+                    let first = try await client.get("/tasks/capmonster/3004", [Self.traceparent: Self.incoming])
+                    #expect(try first.json()["status"] as? String == "running")
+                    try await clock.drive(for: .seconds(120)) {
+                        try await parts.store.answer(provider: "capmonster", id: "3004")?.isFinal == true
+                    }
+                }
+            }
+            let server = try #require(receiver.spans.first { $0.kind == 2 && $0.traceID == Self.traceID })
+            let follow = try #require(receiver.spans.first { $0.name == "follow task" })
+            #expect(follow.traceID != Self.traceID)
+            #expect(follow.links.contains { $0 == (Self.traceID, server.spanID) })
+            #expect(follow.attributes["taskgate.task.id"] == "3004")
+            #expect(receiver.spans.contains { $0.kind == 3 && $0.parentSpanID == follow.spanID && $0.traceID == follow.traceID })
+        }
+    }
+
     /// Alibaba signs its URL (AccessKeyId, Signature, SignatureNonce): none of it is exported.
     @Test func signedVendorRequestsLeaveNoCredentialInSpans() async throws {
         let secret = "SECRETaliyunTRACEsecret01234567"
