@@ -69,6 +69,13 @@ def table(path):
             if other:
                 ratio = median(one, "taskgate", "rps") / other
                 print(f"scenario 1, taskgate {words}: {ratio:.2f}x (target ≥ {goal}x) {'met' if ratio >= goal else 'MISSED'}")
+        baseline = median(one, "taskgate-baseline", "rps")
+        if baseline:
+            print(f"scenario 1, this build ÷ BENCH_BASELINE's: {median(one, 'taskgate', 'rps') / baseline:.2f}x")
+        traced = median(one, "taskgate-traced", "rps")
+        if traced:
+            ratio = traced / median(one, "taskgate", "rps")
+            print(f"scenario 1, tracing on (1% sampled) ÷ off: {ratio:.2f}x (target ≥ 0.9x) {'met' if ratio >= 0.9 else 'MISSED'}")
 
 
     five = next((s for s in scenarios if s.startswith("5 ")), None)

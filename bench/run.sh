@@ -6,13 +6,16 @@
 # As deployed: taskgate at its default log level (one JSON access line per request, stdout to a
 # file) and nginx with its access log on (to a file). Scenario 1 adds two references: taskgate
 # with its access log off, and nginx `gzip_static` serving the same precompressed bytes from its
-# open-file cache (the near-limit of serving them over HTTP/1.1 here). Scenario 5 adds taskgate
+# open-file cache (the near-limit of serving them over HTTP/1.1 here), and taskgate traced
+# (OpenTelemetry, a 1% parent-based sampler, spans sent to a local sink). Scenario 5 adds taskgate
 # with `stale_while_revalidate: 1s` (its own 1,000 running tasks), against the default (off).
 #
 #   bench/run.sh                      # 3 rounds of 8 s per scenario and target
 #   BENCH_QUIET=1 bench/run.sh        # access logs off on both sides (taskgate at warning)
 #   BENCH_SCALE=1 bench/run.sh        # bench/scale.sh: 100,000 to 10,000,000 stored tasks
 #   BENCH_DURATION=15s BENCH_ROUNDS=5 bench/run.sh
+#   BENCH_BASELINE=/path/to/taskgate bench/run.sh   # scenario 1 also against another build
+#                                     # (an earlier commit's release binary) on the same store
 #   BENCH_STORE=postgres bench/run.sh # the same on a PostgreSQL store (a throwaway local cluster,
 #                                     # seeded with `taskgate migrate-store`), plus scenario 6:
 #                                     # three replicas on it behind nginx
@@ -116,6 +119,38 @@ if [ "$quiet" != 1 ]; then
     pids+=($!)
     until curl -sf http://127.0.0.1:19082/readyz >/dev/null 2>&1; do sleep 0.05; done
 fi
+# The same gateway traced (OpenTelemetry, 1% parent-based sampler, to a local collector that
+# takes the spans), for scenario 1's tracing on / off ratio.
+python3 bench/otlp-sink.py 19086 &
+pids+=($!)
+{ taskgate_config 19084; printf 'tracing:\n  endpoint: http://127.0.0.1:19086\n  sampler: parentbased_traceidratio\n  sampler_arg: 0.01\n'; } \
+    >"$work/taskgate-traced.yaml"
+"$bin/taskgate" serve --config "$work/taskgate-traced.yaml" >"$work/serve-traced.log" 2>&1 &
+pids+=($!)
+until curl -sf http://127.0.0.1:19084/readyz >/dev/null 2>&1; do sleep 0.05; done
+# An earlier build, when given, for scenario 1's before / after in one run.
+baseline=${BENCH_BASELINE:-}
+[ "$store_kind" = sqlite ] || baseline=""
+if [ -n "$baseline" ]; then
+    # Its own copy of the store, without the migrations it does not know (it refuses a newer store).
+    cp "$work/taskgate.sqlite" "$work/taskgate-baseline.sqlite"
+    python3 - "$work/taskgate-baseline.sqlite" "$baseline" <<'PY'
+import sqlite3, subprocess, sys
+db = sqlite3.connect(sys.argv[1])
+binary = open(sys.argv[2], "rb").read()
+for (name,) in db.execute("SELECT identifier FROM grdb_migrations").fetchall():
+    if name.encode() not in binary:
+        column = name.split(": task.")[-1] if ": task." in name else None
+        if column:
+            db.execute(f"ALTER TABLE task DROP COLUMN {column}")
+        db.execute("DELETE FROM grdb_migrations WHERE identifier = ?", (name,))
+db.commit()
+PY
+    taskgate_config 19087 | sed "s#^store: .*#store: $work/taskgate-baseline.sqlite#" >"$work/taskgate-baseline.yaml"
+    "$baseline" serve --config "$work/taskgate-baseline.yaml" >"$work/serve-baseline.log" 2>&1 &
+    pids+=($!)
+    until curl -sf http://127.0.0.1:19087/readyz >/dev/null 2>&1; do sleep 0.05; done
+fi
 # The same gateway with `stale_while_revalidate: 1s`, for scenario 5 (its own running tasks).
 taskgate_config 19083 "$log_level" 1s >"$work/taskgate-swr.yaml"
 "$bin/taskgate" serve --config "$work/taskgate-swr.yaml" >"$work/serve-swr.log" 2>&1 &
@@ -202,6 +237,8 @@ echo "== 1 one final task, gzip"
 for round in $(seq 1 "$rounds"); do
     run "1 one final task, gzip" taskgate "$round" "http://127.0.0.1:19080$one" "${taskgate_args[@]}"
     [ "$quiet" = 1 ] || run "1 one final task, gzip" taskgate-log-off "$round" "http://127.0.0.1:19082$one" "${taskgate_args[@]}"
+    run "1 one final task, gzip" taskgate-traced "$round" "http://127.0.0.1:19084$one" "${taskgate_args[@]}"
+    [ -z "$baseline" ] || run "1 one final task, gzip" taskgate-baseline "$round" "http://127.0.0.1:19087$one" "${taskgate_args[@]}"
     run "1 one final task, gzip" nginx "$round" "http://127.0.0.1:19090$one" "${other_args[@]}"
     run "1 one final task, gzip" nginx-gzip-static "$round" "http://127.0.0.1:19093$one" "${other_args[@]}"
 done
