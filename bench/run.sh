@@ -139,7 +139,8 @@ import sqlite3, subprocess, sys
 db = sqlite3.connect(sys.argv[1])
 binary = open(sys.argv[2], "rb").read()
 for (name,) in db.execute("SELECT identifier FROM grdb_migrations").fetchall():
-    if name.encode() not in binary:
+    # A name of 15 bytes or fewer is a small string, kept in the code, not the binary's data.
+    if len(name.encode()) > 15 and name.encode() not in binary:
         column = name.split(": task.")[-1] if ": task." in name else None
         if column:
             db.execute(f"ALTER TABLE task DROP COLUMN {column}")
@@ -149,7 +150,8 @@ PY
     taskgate_config 19087 | sed "s#^store: .*#store: $work/taskgate-baseline.sqlite#" >"$work/taskgate-baseline.yaml"
     "$baseline" serve --config "$work/taskgate-baseline.yaml" >"$work/serve-baseline.log" 2>&1 &
     pids+=($!)
-    until curl -sf http://127.0.0.1:19087/readyz >/dev/null 2>&1; do sleep 0.05; done
+    for _ in $(seq 1 200); do curl -sf http://127.0.0.1:19087/readyz >/dev/null 2>&1 && break; sleep 0.05; done
+    curl -sf http://127.0.0.1:19087/readyz >/dev/null || { tail -3 "$work/serve-baseline.log"; exit 1; }
 fi
 # The same gateway with `stale_while_revalidate: 1s`, for scenario 5 (its own running tasks).
 taskgate_config 19083 "$log_level" 1s >"$work/taskgate-swr.yaml"

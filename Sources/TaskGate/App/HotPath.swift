@@ -48,6 +48,8 @@ final class HotPath: Sendable {
     }
 
     static let route = "/tasks/{provider}/{id}"
+    static let getSpanName = ServerSpan.name(method: .get, route: route)
+    static let headSpanName = ServerSpan.name(method: .head, route: route)
 
     init(
         service: TaskService,
@@ -325,12 +327,16 @@ final class HotPath: Sendable {
     ) -> TraceIDs? {
         guard let tracer, let start else { return nil }
         let span = tracer.startSpan(
-            ServerSpan.name(method: method, route: Self.route),
+            method == .get ? Self.getSpanName : Self.headSpanName,
             kind: .server,
             parentIn: head.headers,
             using: HTTPHeadersExtractor(),
             at: start
         )
+        guard span.isRecording else {
+            span.end()
+            return nil
+        }
         ServerSpan.describe(
             span,
             method: method,

@@ -71,7 +71,10 @@ public final class GatewayTracer: Sendable {
         at start: DefaultTracerClock.Instant = DefaultTracerClock.now
     ) -> any Span where Extract.Carrier == Carrier {
         var context = ServiceContext.topLevel
-        tracer.extract(carrier, into: &context, using: extractor)
+        // Most requests carry no trace context: nothing to read then.
+        if extractor.extract(key: "traceparent", from: carrier) != nil {
+            tracer.extract(carrier, into: &context, using: extractor)
+        }
         return tracer.startSpan(name, context: context, ofKind: kind, at: start)
     }
 

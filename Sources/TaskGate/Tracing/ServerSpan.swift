@@ -22,6 +22,8 @@ enum ServerSpan {
         cache: String?,
         caller: String
     ) {
+        // A span not sampled keeps nothing: its attributes are not even made.
+        guard span.isRecording else { return }
         span.updateAttributes { attributes in
             attributes["http.request.method"] = method.rawValue
             attributes["url.path"] = path
