@@ -10,6 +10,7 @@ vendor credentials or a signature. Uses the Alibaba simulator started by .ci/e2e
 import http.server
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def spans():
 
 
 def main():
-    os.makedirs(WORK, exist_ok=True)
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
     collector = http.server.ThreadingHTTPServer(("127.0.0.1", COLLECTOR_PORT), Collector)
     threading.Thread(target=collector.serve_forever, daemon=True).start()
     config = os.path.join(WORK, "taskgate.yaml")

@@ -326,13 +326,15 @@ final class HotPath: Sendable {
         caller: String
     ) -> TraceIDs? {
         guard let tracer, let start else { return nil }
-        let span = tracer.startSpan(
-            method == .get ? Self.getSpanName : Self.headSpanName,
-            kind: .server,
-            parentIn: head.headers,
-            using: HTTPHeadersExtractor(),
-            at: start
-        )
+        guard
+            let span = tracer.startSpan(
+                method == .get ? Self.getSpanName : Self.headSpanName,
+                kind: .server,
+                parentIn: head.headers,
+                using: HTTPHeadersExtractor(),
+                at: start
+            )
+        else { return nil }
         guard span.isRecording else {
             span.end()
             return nil

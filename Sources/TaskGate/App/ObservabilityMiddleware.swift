@@ -26,7 +26,9 @@ struct ObservabilityMiddleware: RouterMiddleware {
         )
         let response: Response
         do {
-            response = try await ServiceContext.withValue(span?.context ?? ServiceContext.current) {
+            // A trace not kept: nothing the request does starts one.
+            let traceContext = span?.context ?? (tracer == nil ? ServiceContext.current : GatewayTracer.unsampled)
+            response = try await ServiceContext.withValue(traceContext) {
                 try await Caller.$current.withValue(caller) { try await next(request, context) }
             }
         } catch {

@@ -15,7 +15,9 @@ import Foundation
 ///   `deployment.environment=prod,service.namespace=media`.
 /// - `tracing.sampler` (string, default `parentbased_always_on`): `always_on`, `always_off`,
 ///   `traceidratio`, `parentbased_always_on`, `parentbased_always_off`,
-///   `parentbased_traceidratio`. A parent-based sampler follows the caller's `traceparent`.
+///   `parentbased_traceidratio`. A parent-based sampler follows the caller's `traceparent`;
+///   with `parentbased_traceidratio` taskgate keeps new traces at the ratio itself
+///   (`GatewayTracer.rootRatio`).
 /// - `tracing.sampler_arg` (number 0…1, default `1`): the ratio of the `traceidratio` samplers.
 /// - `tracing.batch_delay` (duration, default `5s`): how long spans wait to be sent in a batch.
 /// - `tracing.batch_max_queue` (integer, default `2048`): spans kept waiting; beyond it new ones
@@ -95,6 +97,14 @@ public struct TracingConfiguration: Sendable {
             attributes[key] = parts[1].trimmingCharacters(in: .whitespaces)
         }
         return attributes
+    }
+
+    /// The sampler and its ratio in force: `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`
+    /// over the keys, as every OpenTelemetry SDK reads them (an unknown value is ignored).
+    func effectiveSampler(environment: [String: String]) -> (Sampler, Double) {
+        let sampler = environment["OTEL_TRACES_SAMPLER"].flatMap { Sampler(rawValue: $0.lowercased()) } ?? self.sampler
+        let ratio = environment["OTEL_TRACES_SAMPLER_ARG"].flatMap(Double.init).flatMap { (0...1).contains($0) ? $0 : nil }
+        return (sampler, ratio ?? samplerArgument)
     }
 
     /// Whether traces are exported: an endpoint here or in the environment, and the SDK not

@@ -42,10 +42,9 @@ public struct VendorChannel: Sendable {
         request: () -> HTTPClientRequest,
         interpret: (VendorHTTPClient.Response) throws(GatewayError) -> (value: Value, vendorRequestID: String?)
     ) async throws(GatewayError) -> Value {
-        guard let tracer else {
+        guard let span = tracer?.startSpan("\(provider) \(call)", kind: .client) else {
             return try await attempts(call: call, task: task, span: nil, logger: logger, request: request, interpret: interpret)
         }
-        let span = tracer.startSpan("\(provider) \(call)", kind: .client)
         span.updateAttributes { attributes in
             attributes["taskgate.provider"] = provider
             attributes["taskgate.vendor.call"] = call
@@ -92,8 +91,7 @@ public struct VendorChannel: Sendable {
             do throws(GatewayError) {
                 let waitStart = span.map { _ in DefaultTracerClock.now }
                 let waited = try await limiter.acquire(provider: provider, deadline: deadline)
-                if waited > .zero, let waitStart, let tracer {
-                    let wait = tracer.startSpan("rate limit wait", at: waitStart)
+                if waited > .zero, let waitStart, let wait = tracer?.startSpan("rate limit wait", at: waitStart) {
                     wait.attributes["taskgate.provider"] = provider
                     wait.end()
                 }

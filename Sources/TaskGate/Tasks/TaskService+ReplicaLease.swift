@@ -40,8 +40,8 @@ extension TaskService {
             }
             // Another replica is asking the vendor: its save (or release) wakes this wait; the
             // bound covers a lost notification and a holder's lease running out.
-            if waitSpan == nil, let tracer {
-                waitSpan = tracer.startSpan("lease wait")
+            if waitSpan == nil {
+                waitSpan = tracer?.startSpan("lease wait")
                 waitSpan?.attributes["taskgate.provider"] = name
             }
             await changes.next(orAfter: .milliseconds(250))

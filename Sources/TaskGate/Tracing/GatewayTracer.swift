@@ -4,6 +4,7 @@ import Logging
 import NIOHTTP1
 import OTel
 import ServiceLifecycle
+import Synchronization
 import Tracing
 
 /// taskgate's OpenTelemetry tracer, held by whatever starts spans (not bootstrapped globally:
@@ -12,9 +13,16 @@ import Tracing
 /// tracing is off, so an untraced request pays one nil check.
 public final class GatewayTracer: Sendable {
     let tracer: any Tracer
+    /// With `parentbased_traceidratio`, the share of new traces kept, decided here before
+    /// swift-otel is asked: it makes a trace id and a span id (the system's random source,
+    /// under one lock) for every span, even one its sampler then drops — most of the cost of
+    /// a hot answer at 1%. nil: swift-otel's sampler decides alone.
+    let rootRatio: Double?
+    private let draws = Atomic<UInt64>(UInt64.random(in: .min ... .max))
 
-    init(tracer: any Tracer) {
+    init(tracer: any Tracer, rootRatio: Double? = nil) {
         self.tracer = tracer
+        self.rootRatio = rootRatio
     }
 
     /// The tracer and the service that exports its spans (run it beside the server); nil when
@@ -25,6 +33,7 @@ public final class GatewayTracer: Sendable {
         logger: Logger
     ) throws(ConfigurationError) -> (tracer: GatewayTracer, exporter: any Service)? {
         guard configuration.isEnabled(environment: environment) else { return nil }
+        let (sampler, ratio) = configuration.effectiveSampler(environment: environment)
         var otel = OTel.Configuration.default
         otel.serviceName = configuration.serviceName
         otel.resourceAttributes = configuration.resourceAttributes
@@ -40,52 +49,86 @@ public final class GatewayTracer: Sendable {
             let base = endpoint.absoluteString
             otel.traces.otlpExporter.endpoint = base + (base.hasSuffix("/") ? "v1/traces" : "/v1/traces")
         }
-        let ratio = configuration.samplerArgument
         otel.traces.sampler =
-            switch configuration.sampler {
+            switch sampler {
             case .alwaysOn: .alwaysOn
             case .alwaysOff: .alwaysOff
             case .traceIDRatio: .traceIDRatio(ratio: ratio) ?? .alwaysOn
             case .parentBasedAlwaysOn: .parentBasedAlwaysOn
             case .parentBasedAlwaysOff: .parentBasedAlwaysOff
-            case .parentBasedTraceIDRatio: .parentBasedTraceIDRatio(ratio: ratio) ?? .parentBasedAlwaysOn
+            // New traces are sampled here (`rootRatio`); what reaches swift-otel is kept.
+            case .parentBasedTraceIDRatio: .parentBasedAlwaysOn
             }
+        // swift-otel applies the OTEL_* variables over this configuration: taskgate has read the
+        // sampler ones itself (`effectiveSampler`), so they must not apply twice.
+        if sampler == .parentBasedTraceIDRatio {
+            for name in ["OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"] where environment[name] != nil { unsetenv(name) }
+        }
         otel.traces.batchSpanProcessor.scheduleDelay = configuration.batchDelay
         otel.traces.batchSpanProcessor.maxQueueSize = configuration.batchMaxQueue
         otel.traces.batchSpanProcessor.maxExportBatchSize = min(512, configuration.batchMaxQueue)
         do {
             let backend = try OTel.makeTracingBackend(configuration: otel)
-            return (GatewayTracer(tracer: backend.factory), backend.service)
+            let rootRatio = sampler == .parentBasedTraceIDRatio ? ratio : nil
+            return (GatewayTracer(tracer: backend.factory, rootRatio: rootRatio), backend.service)
         } catch {
             throw ConfigurationError(key: "tracing", "cannot start the OTLP exporter: \(error)")
         }
     }
 
+    /// Whether a new trace is kept (`rootRatio`): one atomic step of a SplitMix64 sequence.
+    private func keepsNewTrace() -> Bool {
+        guard let rootRatio else { return true }
+        var z = draws.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Double((z ^ (z >> 31)) >> 11) * 0x1p-53 < rootRatio
+    }
+
+    /// The context of work whose trace was not kept: nothing under it starts a span.
+    static let unsampled: ServiceContext = {
+        var context = ServiceContext.topLevel
+        context[NotSampledKey.self] = true
+        return context
+    }()
+
+    private enum NotSampledKey: ServiceContextKey {
+        typealias Value = Bool
+    }
+
     /// A span whose parent is the W3C trace context in `carrier` (`traceparent`, `tracestate`),
-    /// or a new trace when it has none.
+    /// or a new trace when it has none; nil when that new trace is not kept.
     func startSpan<Carrier, Extract: Extractor>(
         _ name: String,
         kind: SpanKind,
         parentIn carrier: Carrier,
         using extractor: Extract,
         at start: DefaultTracerClock.Instant = DefaultTracerClock.now
-    ) -> any Span where Extract.Carrier == Carrier {
+    ) -> (any Span)? where Extract.Carrier == Carrier {
         var context = ServiceContext.topLevel
         // Most requests carry no trace context: nothing to read then.
         if extractor.extract(key: "traceparent", from: carrier) != nil {
             tracer.extract(carrier, into: &context, using: extractor)
+        } else if !keepsNewTrace() {
+            return nil
         }
         return tracer.startSpan(name, context: context, ofKind: kind, at: start)
     }
 
-    /// A span, child of the span this task works in (`ServiceContext.current`), if any.
-    func startSpan(_ name: String, kind: SpanKind = .internal, at start: DefaultTracerClock.Instant = DefaultTracerClock.now) -> any Span {
-        tracer.startSpan(name, context: ServiceContext.current ?? .topLevel, ofKind: kind, at: start)
+    /// A span, child of the span this task works in (`ServiceContext.current`), if any; nil
+    /// under work whose trace was not kept, or for a new trace not kept.
+    func startSpan(_ name: String, kind: SpanKind = .internal, at start: DefaultTracerClock.Instant = DefaultTracerClock.now) -> (any Span)? {
+        let current = ServiceContext.current
+        if current?[NotSampledKey.self] == true { return nil }
+        if current == nil, !keepsNewTrace() { return nil }
+        return tracer.startSpan(name, context: current ?? .topLevel, ofKind: kind, at: start)
     }
 
     /// A span that starts a trace of its own and links to the trace `traceparent` names (a
-    /// task's first request): how background work on a task joins its story.
-    func startLinkedSpan(_ name: String, kind: SpanKind = .internal, linkedTo traceparent: String?) -> any Span {
+    /// task's first request): how background work on a task joins its story. nil when the new
+    /// trace is not kept.
+    func startLinkedSpan(_ name: String, kind: SpanKind = .internal, linkedTo traceparent: String?) -> (any Span)? {
+        guard keepsNewTrace() else { return nil }
         let span = tracer.startSpan(name, context: .topLevel, ofKind: kind)
         if let linked = context(traceparent: traceparent) { span.addLink(SpanLink(context: linked, attributes: [:])) }
         return span
@@ -109,6 +152,10 @@ public final class GatewayTracer: Sendable {
             ServiceContext.current == nil
             ? startLinkedSpan(name, linkedTo: traceparent)
             : startSpan(name)
+        guard let span else {
+            // Not kept: neither is anything `work` starts.
+            return await ServiceContext.withValue(ServiceContext.current ?? Self.unsampled) { await work() }
+        }
         if ServiceContext.current != nil, let traceparent, let linked = context(traceparent: traceparent),
             traceparent != currentTraceparent()
         {

@@ -66,6 +66,12 @@ import Testing
         #expect(on.tracing.isEnabled(environment: [:]))
         #expect(!on.tracing.isEnabled(environment: ["OTEL_SDK_DISABLED": "true"]))
         #expect(!on.tracing.isEnabled(environment: ["OTEL_TRACES_EXPORTER": "none"]))
+        // The standard variables win over the keys; a value they cannot mean is ignored.
+        #expect(on.tracing.effectiveSampler(environment: [:]) == (.parentBasedTraceIDRatio, 0.01))
+        let overridden = on.tracing.effectiveSampler(environment: ["OTEL_TRACES_SAMPLER": "always_on", "OTEL_TRACES_SAMPLER_ARG": "0.5"])
+        #expect(overridden == (.alwaysOn, 0.5))
+        let ignored = on.tracing.effectiveSampler(environment: ["OTEL_TRACES_SAMPLER": "sometimes", "OTEL_TRACES_SAMPLER_ARG": "7"])
+        #expect(ignored == (.parentBasedTraceIDRatio, 0.01))
     }
 
     @Test func environmentOverridesTheFile() async throws {

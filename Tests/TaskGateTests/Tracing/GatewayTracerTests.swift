@@ -161,6 +161,33 @@ import Testing
         }
     }
 
+    /// With a parent-based ratio, taskgate keeps new traces at that ratio (0 here: none, on
+    /// either door, the vendor call of a miss included) and follows a caller's sampled trace.
+    @Test func aParentBasedRatioKeepsNewTracesAtItsRatioAndFollowsCallers() async throws {
+        try await OTLPReceiver.run { collector, receiver in
+            try await withSimulator(CapMonsterSimulator(clientKey: testClientKey)) { sim in
+                addTask(sim.state, id: "3005", .state(.succeeded))
+                addTask(sim.state, id: "3006", .state(.succeeded))
+                var configuration = capMonsterConfiguration(endpoint: sim.endpoint, store: temporaryStorePath())
+                Self.traced(&configuration, endpoint: collector)
+                configuration.tracing.sampler = .parentBasedTraceIDRatio
+                configuration.tracing.samplerArgument = 0
+                try await buildApplication(configuration, logger: quietLogger).test(.live) { client in
+                    for _ in 0..<20 {
+                        let answer = try await client.get("/tasks/capmonster/3005")
+                        #expect(answer.status == .ok)
+                    }
+                    let followed = try await client.get("/tasks/capmonster/3006", [Self.traceparent: Self.incoming])
+                    #expect(followed.status == .ok)
+                }
+                #expect(sim.state.calls(for: "3005")["getTaskResult"] == 1)
+            }
+            #expect(receiver.spans.allSatisfy { $0.traceID == Self.traceID })
+            #expect(receiver.spans.contains { $0.kind == 2 && $0.parentSpanID == Self.parentSpanID })
+            #expect(receiver.spans.contains { $0.kind == 3 })
+        }
+    }
+
     /// Alibaba signs its URL (AccessKeyId, Signature, SignatureNonce): none of it is exported.
     @Test func signedVendorRequestsLeaveNoCredentialInSpans() async throws {
         let secret = "SECRETaliyunTRACEsecret01234567"
