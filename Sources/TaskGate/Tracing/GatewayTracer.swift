@@ -167,16 +167,13 @@ public final class GatewayTracer: Sendable {
     }
 
     /// The `traceparent` header value of `span` (`00-<trace id>-<span id>-<flags>`).
-    func traceparent(of span: any Span) -> String? {
-        var fields: [String: String] = [:]
-        tracer.inject(span.context, into: &fields, using: DictionaryInjector())
-        return fields["traceparent"]
-    }
+    func traceparent(of span: any Span) -> String? { traceparent(of: span.context) }
 
     /// The `traceparent` of the span this task works in, if any: what a task's row keeps from
     /// the first request that saw it.
-    func currentTraceparent() -> String? {
-        guard let context = ServiceContext.current else { return nil }
+    func currentTraceparent() -> String? { ServiceContext.current.flatMap(traceparent(of:)) }
+
+    private func traceparent(of context: ServiceContext) -> String? {
         var fields: [String: String] = [:]
         tracer.inject(context, into: &fields, using: DictionaryInjector())
         return fields["traceparent"]
