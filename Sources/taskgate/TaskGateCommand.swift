@@ -155,7 +155,7 @@ struct MigrateStore: AsyncParsableCommand {
                 }
             }
             print(
-                "copied \(summary.tasks) tasks, \(summary.budgets) budgets, \(summary.artifacts) kept files and \(summary.webhookEvents) webhook events from \(source) to \(destination); counts checked"
+                "copied \(summary.tasks) tasks, \(summary.budgets) budgets, \(summary.artifacts) kept files, \(summary.events) events and \(summary.deliveries) webhook deliveries from \(source) to \(destination); counts checked"
             )
         } catch {
             FileHandle.standardError.write(Data("taskgate: migrate-store failed: \(error)\n".utf8))

@@ -33,17 +33,19 @@ extension PostgresTaskStore {
     /// final answer not in memory takes the async path (`answer`), which keeps it in memory.
     public func finalAnswerNow(provider: String, id: String) -> EncodedAnswer? { nil }
 
-    public func save(_ answer: EncodedAnswer, events: [WebhookEvent]) async throws(GatewayError) {
+    public func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError) {
         let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
         let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
         let change = TaskChangeWatches.key(provider: provider, id: id)
-        let (eventIDs, receivers) = (events.map(\.id), events.map(\.webhook))
-        let payload = events.first?.payload ?? ByteBuffer()
+        let (eventID, eventType, payload) = (event?.id ?? "", event?.type ?? "", event?.payload ?? ByteBuffer())
+        let (receivers, hasEvent) = (event?.receivers ?? [], event != nil)
         try await perform("write") {
             // The answer is saved, the task's lease released and — when another replica waited
             // on it, or the task has just turned final (long polls wait on every replica) — the
-            // replicas told, in one statement (the notification goes out at commit).
+            // replicas told, in one statement (the notification goes out at commit). A task
+            // turning final also writes its event at the feed's next position (the counter row
+            // stays locked until this commits: positions commit in order) and its deliveries.
             let rows = try await self.client.query(
                 """
                 WITH released AS (DELETE FROM task_lease WHERE provider = \(provider) AND task_id = \(id) RETURNING contended),
@@ -64,16 +66,25 @@ extension PostgresTaskStore {
                 WHERE NOT task.is_final
                 RETURNING is_final
                 ),
-                -- Turned final just now: the receivers' events, in the same transaction.
-                events AS (
-                  INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, next_attempt_at)
-                  SELECT e.id, e.webhook, \(provider), \(id), \(fetchedAt), \(payload), \(fetchedAt)
-                  FROM saved, unnest(\(eventIDs)::text[], \(receivers)::text[]) AS e(id, webhook)
-                  WHERE saved.is_final
+                position AS (
+                  UPDATE event_feed SET last_sequence = last_sequence + 1
+                  WHERE \(hasEvent) AND EXISTS (SELECT 1 FROM saved WHERE is_final)
+                  RETURNING last_sequence
+                ),
+                event AS (
+                  INSERT INTO task_event (sequence, id, type, provider, task_id, created_at, payload)
+                  SELECT last_sequence, \(eventID), \(eventType), \(provider), \(id), \(fetchedAt), \(payload) FROM position
                   ON CONFLICT (id) DO NOTHING
+                  RETURNING sequence
+                ),
+                deliveries AS (
+                  INSERT INTO webhook_delivery (webhook, event_sequence, next_attempt_at, queued_at)
+                  SELECT w.name, event.sequence, \(fetchedAt), \(fetchedAt) FROM event, unnest(\(receivers)::text[]) AS w(name)
                 )
                 SELECT pg_notify(\(Self.changeChannel), \(change))
                 WHERE EXISTS (SELECT 1 FROM released WHERE contended) OR EXISTS (SELECT 1 FROM saved WHERE is_final)
+                UNION ALL
+                SELECT pg_notify(\(Self.changeChannel), \(TaskChangeWatches.eventsKey)) WHERE EXISTS (SELECT 1 FROM event)
                 """,
                 logger: self.logger
             )

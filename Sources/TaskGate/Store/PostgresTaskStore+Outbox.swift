@@ -5,51 +5,56 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-/// `WebhookOutbox`: the events written with the final rows, claimed and finished by the dispatcher.
+/// `WebhookOutbox`: the deliveries written with the events, claimed and finished by the
+/// dispatcher, listed and queued again by the webhook routes.
 extension PostgresTaskStore {
-    public func claimWebhookEvents(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
+    public func claimDeliveries(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookDelivery] {
         let (time, held) = (now.timeIntervalSince1970, until.timeIntervalSince1970)
         return try await perform("write") {
-            // SKIP LOCKED: replicas sending at once take different events.
+            // SKIP LOCKED: replicas sending at once take different deliveries.
             let rows = try await self.client.query(
                 """
                 WITH due AS (
-                  SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= \(time) AND webhook = \(webhook)
-                  ORDER BY created_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                  SELECT event_sequence FROM webhook_delivery
+                  WHERE webhook = \(webhook) AND state = 'pending' AND next_attempt_at <= \(time)
+                  ORDER BY event_sequence LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ),
+                claimed AS (
+                  UPDATE webhook_delivery d SET next_attempt_at = \(held) FROM due
+                  WHERE d.webhook = \(webhook) AND d.event_sequence = due.event_sequence
+                  RETURNING d.event_sequence, d.attempts
                 )
-                UPDATE webhook_event SET next_attempt_at = \(held) FROM due WHERE webhook_event.id = due.id
-                RETURNING webhook_event.id, webhook, payload, attempts, created_at,
-                  (SELECT trace_parent FROM task WHERE task.provider = webhook_event.provider AND task.task_id = webhook_event.task_id)
+                SELECT e.id, claimed.event_sequence, e.payload, claimed.attempts, t.trace_parent
+                FROM claimed JOIN task_event e ON e.sequence = claimed.event_sequence
+                LEFT JOIN task t ON t.provider = e.provider AND t.task_id = e.task_id
+                ORDER BY claimed.event_sequence
                 """,
                 logger: self.logger
             )
-            var events: [(WebhookEvent, Double)] = []
-            for try await (id, webhook, payload, attempts, created, traceParent) in rows.decode(
-                (String, String, ByteBuffer, Int, Double, String?).self
-            ) {
-                var event = WebhookEvent(id: id, webhook: webhook, payload: payload, attempts: attempts)
-                event.traceParent = traceParent
-                events.append((event, created))
+            var deliveries: [WebhookDelivery] = []
+            for try await (id, sequence, payload, attempts, traceParent) in rows.decode((String, Int64, ByteBuffer, Int, String?).self) {
+                var delivery = WebhookDelivery(id: id, webhook: webhook, sequence: sequence, payload: payload, attempts: attempts)
+                delivery.traceParent = traceParent
+                deliveries.append(delivery)
             }
-            return events.sorted { ($0.1, $0.0.id) < ($1.1, $1.0.id) }.map(\.0)
+            return deliveries
         }
     }
 
-    public func finishWebhookEvent(_ event: WebhookEvent, outcome: WebhookOutcome, now: Date) async throws(GatewayError) {
-        let (state, next, error): (String, Double, String?) =
+    public func finishDelivery(_ delivery: WebhookDelivery, attempt: WebhookAttempt, outcome: WebhookOutcome) async throws(GatewayError) {
+        let next: Double =
             switch outcome {
-            case .delivered: ("delivered", now.timeIntervalSince1970, nil)
-            case .retry(let at, let error): ("pending", at.timeIntervalSince1970, error)
-            case .failed(let error): ("failed", now.timeIntervalSince1970, error)
+            case .retry(let at): at.timeIntervalSince1970
+            case .delivered, .failed: attempt.at.timeIntervalSince1970
             }
-        let (id, attempts, time) = (event.id, event.attempts + 1, now.timeIntervalSince1970)
-        let finished: Double? = state == "pending" ? nil : time
+        let (state, attempts, entry) = (outcome.state.rawValue, delivery.attempts + 1, attempt.json)
+        let (webhook, sequence) = (delivery.webhook, delivery.sequence)
         try await perform("write") {
             try await self.client.query(
                 """
-                UPDATE webhook_event SET state = \(state), attempts = \(attempts), next_attempt_at = \(next), last_error = \(error),
-                  finished_at = \(finished)
-                WHERE id = \(id)
+                UPDATE webhook_delivery SET state = \(state), attempts = \(attempts), next_attempt_at = \(next),
+                  attempt_log = attempt_log || jsonb_build_array(\(entry)::jsonb)
+                WHERE webhook = \(webhook) AND event_sequence = \(sequence)
                 """,
                 logger: self.logger
             )
@@ -59,7 +64,7 @@ extension PostgresTaskStore {
     public func webhookBacklog() async throws(GatewayError) -> [WebhookBacklog] {
         try await perform("read") {
             let rows = try await self.client.query(
-                "SELECT webhook, count(*), min(created_at) FROM webhook_event WHERE state = 'pending' GROUP BY webhook ORDER BY webhook",
+                "SELECT webhook, count(*), min(queued_at) FROM webhook_delivery WHERE state = 'pending' GROUP BY webhook ORDER BY webhook",
                 logger: self.logger
             )
             var backlog: [WebhookBacklog] = []
@@ -67,6 +72,80 @@ extension PostgresTaskStore {
                 backlog.append(WebhookBacklog(webhook: webhook, pending: pending, oldestCreatedAt: oldest.map(Date.init(timeIntervalSince1970:))))
             }
             return backlog
+        }
+    }
+
+    private typealias RecordRow = (String, Int64, String, String, Double, Double)
+
+    private static func record(_ row: RecordRow, webhook: String) -> DeliveryRecord? {
+        let (id, sequence, state, log, next, queued) = row
+        guard let state = DeliveryState(rawValue: state) else { return nil }
+        return DeliveryRecord(
+            eventID: id,
+            webhook: webhook,
+            sequence: sequence,
+            state: state,
+            attempts: WebhookAttempt.log(from: log),
+            nextAttemptAt: Date(timeIntervalSince1970: next),
+            queuedAt: Date(timeIntervalSince1970: queued)
+        )
+    }
+
+    public func deliveries(webhook: String, state: DeliveryState?, before: Int64?, limit: Int) async throws(GatewayError) -> [DeliveryRecord] {
+        let (stateText, before) = (state?.rawValue, before ?? Int64.max)
+        return try await perform("read") {
+            let rows = try await self.client.query(
+                """
+                SELECT e.id, d.event_sequence, d.state, d.attempt_log::text, d.next_attempt_at, d.queued_at
+                FROM webhook_delivery d JOIN task_event e ON e.sequence = d.event_sequence
+                WHERE d.webhook = \(webhook) AND d.event_sequence < \(before) AND (\(stateText)::text IS NULL OR d.state = \(stateText))
+                ORDER BY d.event_sequence DESC LIMIT \(limit)
+                """,
+                logger: self.logger
+            )
+            var records: [DeliveryRecord] = []
+            for try await row in rows.decode(RecordRow.self) {
+                if let record = Self.record(row, webhook: webhook) { records.append(record) }
+            }
+            return records
+        }
+    }
+
+    public func retryDelivery(webhook: String, eventID: String, now: Date) async throws(GatewayError) -> DeliveryRecord? {
+        let time = now.timeIntervalSince1970
+        return try await perform("write") {
+            let rows = try await self.client.query(
+                """
+                UPDATE webhook_delivery d SET state = 'pending', attempts = 0, next_attempt_at = \(time), queued_at = \(time)
+                FROM task_event e
+                WHERE d.webhook = \(webhook) AND e.id = \(eventID) AND d.event_sequence = e.sequence
+                RETURNING e.id, d.event_sequence, d.state, d.attempt_log::text, d.next_attempt_at, d.queued_at
+                """,
+                logger: self.logger
+            )
+            for try await row in rows.decode(RecordRow.self) { return Self.record(row, webhook: webhook) }
+            return nil
+        }
+    }
+
+    public func replayEvents(to webhook: String, providers: [String], after: Int64, now: Date) async throws(GatewayError) -> Int {
+        let time = now.timeIntervalSince1970
+        return try await perform("write") {
+            let rows = try await self.client.query(
+                """
+                WITH queued AS (
+                  INSERT INTO webhook_delivery (webhook, event_sequence, next_attempt_at, queued_at)
+                  SELECT \(webhook), sequence, \(time), \(time) FROM task_event WHERE sequence > \(after) AND provider = ANY(\(providers)::text[])
+                  ON CONFLICT (webhook, event_sequence) DO UPDATE SET
+                    state = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, queued_at = excluded.queued_at
+                  RETURNING 1
+                )
+                SELECT count(*) FROM queued
+                """,
+                logger: self.logger
+            )
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
         }
     }
 }

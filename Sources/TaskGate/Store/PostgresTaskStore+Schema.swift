@@ -178,6 +178,56 @@ extension PostgresTaskStore {
             "v14: task.trace_parent",
             ["ALTER TABLE task ADD COLUMN trace_parent text"]
         ),
+        (
+            // The event feed: one event per task turned final, kept whatever the webhooks, at a
+            // position taken from the `event_feed` counter in the writing transaction (its row
+            // lock orders the commits, which a bigserial would not); the outbox becomes one
+            // delivery per event and receiver. Outbox rows move over: one event per task (its id
+            // now hashes provider and task only), one delivery per row.
+            "v15: task_event",
+            [
+                """
+                CREATE TABLE event_feed (
+                    singleton integer PRIMARY KEY CHECK (singleton = 1), last_sequence bigint NOT NULL, trimmed_through bigint NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE task_event (
+                    sequence bigint PRIMARY KEY, id text NOT NULL UNIQUE, type text NOT NULL, provider text NOT NULL,
+                    task_id text NOT NULL, created_at double precision NOT NULL, payload bytea NOT NULL
+                )
+                """,
+                "CREATE INDEX task_event_by_provider ON task_event (provider, sequence)",
+                """
+                CREATE TABLE webhook_delivery (
+                    webhook text NOT NULL, event_sequence bigint NOT NULL, state text NOT NULL DEFAULT 'pending',
+                    attempts integer NOT NULL DEFAULT 0, attempt_log jsonb NOT NULL DEFAULT '[]', next_attempt_at double precision NOT NULL,
+                    queued_at double precision NOT NULL, PRIMARY KEY (webhook, event_sequence)
+                )
+                """,
+                "CREATE INDEX webhook_delivery_due ON webhook_delivery (webhook, next_attempt_at) WHERE state = 'pending'",
+                "CREATE INDEX webhook_delivery_by_event ON webhook_delivery (event_sequence)",
+                """
+                INSERT INTO task_event (sequence, id, type, provider, task_id, created_at, payload)
+                SELECT row_number() OVER (ORDER BY min(created_at), provider, task_id),
+                  'msg_' || left(encode(sha256(convert_to(provider || chr(10) || task_id, 'UTF8')), 'hex'), 32), 'task.final',
+                  provider, task_id, min(created_at), (array_agg(payload))[1]
+                FROM webhook_event GROUP BY provider, task_id
+                """,
+                """
+                INSERT INTO webhook_delivery (webhook, event_sequence, state, attempts, attempt_log, next_attempt_at, queued_at)
+                SELECT w.webhook, e.sequence, w.state, w.attempts,
+                  CASE WHEN w.last_error IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
+                    'at', to_char(to_timestamp(floor(coalesce(w.finished_at, w.created_at))) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                    'error', w.last_error
+                  )) END,
+                  w.next_attempt_at, w.created_at
+                FROM webhook_event w JOIN task_event e ON e.provider = w.provider AND e.task_id = w.task_id
+                """,
+                "INSERT INTO event_feed (singleton, last_sequence, trimmed_through) SELECT 1, coalesce(max(sequence), 0), 0 FROM task_event",
+                "DROP TABLE webhook_event",
+            ]
+        ),
     ]
 
     /// Creates or brings the schema up to date, once across replicas starting together (an

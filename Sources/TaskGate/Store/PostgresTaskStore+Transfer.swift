@@ -104,48 +104,71 @@ extension PostgresTaskStore {
         }
     }
 
-    public func exportWebhookEvents(after: String?, limit: Int) async throws(GatewayError) -> [StoredWebhookEventRow] {
-        let after = after ?? ""
-        return try await perform("read", within: .seconds(60)) {
+    public func exportEvents(afterSequence: Int64, limit: Int) async throws(GatewayError) -> [StoredEventRow] {
+        try await perform("read", within: .seconds(60)) {
             let rows = try await self.client.query(
                 """
-                SELECT id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at, last_error, finished_at
-                FROM webhook_event WHERE id > \(after) ORDER BY id LIMIT \(limit)
+                SELECT sequence, id, type, provider, task_id, created_at, payload FROM task_event
+                WHERE sequence > \(afterSequence) ORDER BY sequence LIMIT \(limit)
                 """,
                 logger: self.logger
             )
-            var events: [StoredWebhookEventRow] = []
-            for try await row in rows.decode((String, String, String, String, Double, ByteBuffer, String, Int, Double, String?, Double?).self) {
+            var events: [StoredEventRow] = []
+            for try await row in rows.decode((Int64, String, String, String, String, Double, ByteBuffer).self) {
                 events.append(
-                    StoredWebhookEventRow(
-                        id: row.0,
-                        webhook: row.1,
-                        provider: row.2,
-                        taskID: row.3,
-                        createdAt: row.4,
-                        payload: row.5,
-                        state: row.6,
-                        attempts: row.7,
-                        nextAttemptAt: row.8,
-                        lastError: row.9,
-                        finishedAt: row.10
-                    )
+                    StoredEventRow(sequence: row.0, id: row.1, type: row.2, provider: row.3, taskID: row.4, createdAt: row.5, payload: row.6)
                 )
             }
             return events
         }
     }
 
-    public func importWebhookEvents(_ events: [StoredWebhookEventRow]) async throws(GatewayError) {
+    public func exportDeliveries(after: (sequence: Int64, webhook: String)?, limit: Int) async throws(GatewayError) -> [StoredDeliveryRow] {
+        let (sequence, webhook) = (after?.sequence ?? Int64.min, after?.webhook ?? "")
+        return try await perform("read", within: .seconds(60)) {
+            let rows = try await self.client.query(
+                """
+                SELECT webhook, event_sequence, state, attempts, attempt_log::text, next_attempt_at, queued_at FROM webhook_delivery
+                WHERE (event_sequence, webhook) > (\(sequence), \(webhook)) ORDER BY event_sequence, webhook LIMIT \(limit)
+                """,
+                logger: self.logger
+            )
+            var deliveries: [StoredDeliveryRow] = []
+            for try await row in rows.decode((String, Int64, String, Int, String, Double, Double).self) {
+                deliveries.append(
+                    StoredDeliveryRow(
+                        webhook: row.0,
+                        eventSequence: row.1,
+                        state: row.2,
+                        attempts: row.3,
+                        attemptLog: row.4,
+                        nextAttemptAt: row.5,
+                        queuedAt: row.6
+                    )
+                )
+            }
+            return deliveries
+        }
+    }
+
+    public func importEvents(_ events: [StoredEventRow], deliveries: [StoredDeliveryRow]) async throws(GatewayError) {
         try await perform("write", within: .seconds(60)) {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 for event in events {
                     try await connection.query(
                         """
-                        INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at,
-                          last_error, finished_at)
-                        VALUES (\(event.id), \(event.webhook), \(event.provider), \(event.taskID), \(event.createdAt), \(event.payload),
-                                \(event.state), \(event.attempts), \(event.nextAttemptAt), \(event.lastError), \(event.finishedAt))
+                        INSERT INTO task_event (sequence, id, type, provider, task_id, created_at, payload)
+                        VALUES (\(event.sequence), \(event.id), \(event.type), \(event.provider), \(event.taskID), \(event.createdAt), \(event.payload))
+                        """,
+                        logger: self.logger
+                    )
+                }
+                for delivery in deliveries {
+                    try await connection.query(
+                        """
+                        INSERT INTO webhook_delivery (webhook, event_sequence, state, attempts, attempt_log, next_attempt_at, queued_at)
+                        VALUES (\(delivery.webhook), \(delivery.eventSequence), \(delivery.state), \(delivery.attempts),
+                                \(delivery.attemptLog)::jsonb, \(delivery.nextAttemptAt), \(delivery.queuedAt))
                         """,
                         logger: self.logger
                     )
@@ -154,11 +177,31 @@ extension PostgresTaskStore {
         }
     }
 
-    public func webhookEventCount() async throws(GatewayError) -> Int {
+    public func eventFeedEnds() async throws(GatewayError) -> EventFeedEnds {
         try await perform("read") {
-            let rows = try await self.client.query("SELECT count(*) FROM webhook_event", logger: self.logger)
-            for try await count in rows.decode(Int.self) { return count }
-            return 0
+            let rows = try await self.client.query("SELECT last_sequence, trimmed_through FROM event_feed", logger: self.logger)
+            for try await (last, trimmed) in rows.decode((Int64, Int64).self) { return EventFeedEnds(last: last, trimmedThrough: trimmed) }
+            return EventFeedEnds(last: 0, trimmedThrough: 0)
+        }
+    }
+
+    public func setEventFeedEnds(_ ends: EventFeedEnds) async throws(GatewayError) {
+        try await perform("write") {
+            try await self.client.query(
+                "UPDATE event_feed SET last_sequence = \(ends.last), trimmed_through = \(ends.trimmedThrough)",
+                logger: self.logger
+            )
+        }
+    }
+
+    public func eventCounts() async throws(GatewayError) -> (events: Int, deliveries: Int) {
+        try await perform("read") {
+            let rows = try await self.client.query(
+                "SELECT (SELECT count(*) FROM task_event), (SELECT count(*) FROM webhook_delivery)",
+                logger: self.logger
+            )
+            for try await counts in rows.decode((Int, Int).self) { return counts }
+            return (0, 0)
         }
     }
 

@@ -50,8 +50,8 @@ extension SQLiteTaskStore {
     }
 
     /// Durable when it returns; written in a group with whatever else is waiting (one fsync).
-    public func save(_ answer: EncodedAnswer, events: [WebhookEvent]) async throws(GatewayError) {
-        _ = try await writer.write(.save(answer, events: events), alone: transact)
+    public func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError) {
+        _ = try await writer.write(.save(answer, event: event), alone: transact)
     }
 
     /// Saves many answers in one transaction (one fsync), for imports and benchmarks: no outbox
@@ -60,14 +60,15 @@ extension SQLiteTaskStore {
         try await perform("write") {
             try await self.pool.write { db in
                 for answer in answers {
-                    try Self.upsert(answer, events: [], in: db)
+                    _ = try Self.upsert(answer, event: nil, in: db)
                 }
             }
         }
     }
 
-    /// Writes an answer; when it turns the task final, `events` go into the outbox with it.
-    static func upsert(_ answer: EncodedAnswer, events: [WebhookEvent], in db: Database) throws {
+    /// Writes an answer; when it turns the task final, `event` goes into the feed (and its
+    /// deliveries into the outbox) with it. True when an event was written.
+    static func upsert(_ answer: EncodedAnswer, event: TaskEvent?, in db: Database) throws -> Bool {
         let body = Data(answer.bytes.gzip.readableBytesView)
         try db.execute(
             sql: """
@@ -89,17 +90,8 @@ extension SQLiteTaskStore {
                 answer.bytes.linksExpireAt?.timeIntervalSince1970, answer.fetchedAt.timeIntervalSince1970, answer.traceParent,
             ]
         )
-        guard answer.isFinal, db.changesCount > 0 else { return }
-        let now = answer.fetchedAt.timeIntervalSince1970
-        for event in events {
-            try db.execute(
-                sql: """
-                    INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO NOTHING
-                    """,
-                arguments: [event.id, event.webhook, answer.provider, answer.id, now, Data(event.payload.readableBytesView), now]
-            )
-        }
+        guard answer.isFinal, db.changesCount > 0, let event else { return false }
+        return try appendEvent(event, in: db)
     }
 
     /// The one change a final row takes: the same answer with its links signed afresh.

@@ -7,7 +7,7 @@ import Synchronization
 extension SQLiteTaskStore {
     /// One write of the group writer.
     enum WriteOperation: Sendable {
-        case save(EncodedAnswer, events: [WebhookEvent])
+        case save(EncodedAnswer, event: TaskEvent?)
         case replaceFinal(EncodedAnswer)
         case reserve(BudgetRequest)
         case markSpent(provider: String, id: String, now: Date)
@@ -15,6 +15,8 @@ extension SQLiteTaskStore {
 
     enum WriteOutcome: Sendable {
         case saved
+        /// Saved, and a feed event written with it: the feed's readers are woken after commit.
+        case savedWithEvent
         case replaced(Bool)
         case reservation(VendorCallReservation)
     }
@@ -28,13 +30,12 @@ extension SQLiteTaskStore {
 
     /// Writes `operations` in one transaction (`SQLiteGroupWriter`'s group).
     func transact(_ operations: [WriteOperation]) async throws(GatewayError) -> [WriteOutcome] {
-        try await perform("write") {
+        let outcomes = try await perform("write") {
             try await self.pool.write { db in
                 try operations.map { operation -> WriteOutcome in
                     switch operation {
-                    case .save(let answer, let events):
-                        try Self.upsert(answer, events: events, in: db)
-                        return .saved
+                    case .save(let answer, let event):
+                        return try Self.upsert(answer, event: event, in: db) ? .savedWithEvent : .saved
                     case .replaceFinal(let answer):
                         return .replaced(try Self.replaceFinal(answer, in: db))
                     case .reserve(let request):
@@ -53,5 +54,9 @@ extension SQLiteTaskStore {
                 }
             }
         }
+        if outcomes.contains(where: { if case .savedWithEvent = $0 { true } else { false } }) {
+            eventWatches.deliver(TaskChangeWatches.eventsKey)
+        }
+        return outcomes
     }
 }

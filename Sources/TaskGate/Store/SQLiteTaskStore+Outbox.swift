@@ -4,50 +4,66 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// `WebhookOutbox`: the events written with the final rows, claimed and finished by the dispatcher.
+/// `WebhookOutbox`: the deliveries written with the events, claimed and finished by the
+/// dispatcher, listed and queued again by the webhook routes.
 extension SQLiteTaskStore {
-    public func claimWebhookEvents(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent] {
+    public func claimDeliveries(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookDelivery] {
         try await perform("write") {
             try await self.pool.write { db in
                 try Row.fetchAll(
                     db,
                     sql: """
-                        UPDATE webhook_event SET next_attempt_at = ? WHERE id IN (
-                          SELECT id FROM webhook_event WHERE state = 'pending' AND next_attempt_at <= ? AND webhook = ?
-                          ORDER BY created_at, id LIMIT ?
-                        ) RETURNING id, webhook, payload, attempts, created_at,
-                          (SELECT trace_parent FROM task WHERE task.provider = webhook_event.provider AND task.task_id = webhook_event.task_id)
-                            AS trace_parent
+                        UPDATE webhook_delivery SET next_attempt_at = ? WHERE webhook = ? AND event_sequence IN (
+                          SELECT event_sequence FROM webhook_delivery WHERE webhook = ? AND state = 'pending' AND next_attempt_at <= ?
+                          ORDER BY event_sequence LIMIT ?
+                        ) RETURNING event_sequence, attempts
                         """,
-                    arguments: [until.timeIntervalSince1970, now.timeIntervalSince1970, webhook, limit]
+                    arguments: [until.timeIntervalSince1970, webhook, webhook, now.timeIntervalSince1970, limit]
                 )
-                .sorted { ($0["created_at"] as Double, $0["id"] as String) < ($1["created_at"] as Double, $1["id"] as String) }
-                .map { row in
-                    let payload: Data = row["payload"]
-                    var event = WebhookEvent(id: row["id"], webhook: row["webhook"], payload: ByteBuffer(bytes: payload), attempts: row["attempts"])
-                    event.traceParent = row["trace_parent"]
-                    return event
+                .sorted { ($0["event_sequence"] as Int64) < ($1["event_sequence"] as Int64) }
+                .compactMap { claimed -> WebhookDelivery? in
+                    let sequence: Int64 = claimed["event_sequence"]
+                    guard
+                        let event = try Row.fetchOne(
+                            db,
+                            sql: """
+                                SELECT e.id, e.payload, t.trace_parent FROM task_event e
+                                LEFT JOIN task t ON t.provider = e.provider AND t.task_id = e.task_id WHERE e.sequence = ?
+                                """,
+                            arguments: [sequence]
+                        )
+                    else { return nil }
+                    let payload: Data = event["payload"]
+                    var delivery = WebhookDelivery(
+                        id: event["id"],
+                        webhook: webhook,
+                        sequence: sequence,
+                        payload: ByteBuffer(bytes: payload),
+                        attempts: claimed["attempts"]
+                    )
+                    delivery.traceParent = event["trace_parent"]
+                    return delivery
                 }
             }
         }
     }
 
-    public func finishWebhookEvent(_ event: WebhookEvent, outcome: WebhookOutcome, now: Date) async throws(GatewayError) {
-        let (state, next, error): (String, Double, String?) =
+    public func finishDelivery(_ delivery: WebhookDelivery, attempt: WebhookAttempt, outcome: WebhookOutcome) async throws(GatewayError) {
+        let next: Date =
             switch outcome {
-            case .delivered: ("delivered", now.timeIntervalSince1970, nil)
-            case .retry(let at, let error): ("pending", at.timeIntervalSince1970, error)
-            case .failed(let error): ("failed", now.timeIntervalSince1970, error)
+            case .retry(let at): at
+            case .delivered, .failed: attempt.at
             }
         try await perform("write") {
             try await self.pool.write { db in
                 try db.execute(
                     sql: """
-                        UPDATE webhook_event SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?,
-                          finished_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END
-                        WHERE id = ?
+                        UPDATE webhook_delivery SET state = ?, attempts = ?, next_attempt_at = ?, attempt_log = json_insert(attempt_log, '$[#]', json(?))
+                        WHERE webhook = ? AND event_sequence = ?
                         """,
-                    arguments: [state, event.attempts + 1, next, error, state, now.timeIntervalSince1970, event.id]
+                    arguments: [
+                        outcome.state.rawValue, delivery.attempts + 1, next.timeIntervalSince1970, attempt.json, delivery.webhook, delivery.sequence,
+                    ]
                 )
             }
         }
@@ -58,10 +74,86 @@ extension SQLiteTaskStore {
             try await self.pool.read { db in
                 try Row.fetchAll(
                     db,
-                    sql: "SELECT webhook, count(*), min(created_at) FROM webhook_event WHERE state = 'pending' GROUP BY webhook ORDER BY webhook"
+                    sql: "SELECT webhook, count(*), min(queued_at) FROM webhook_delivery WHERE state = 'pending' GROUP BY webhook ORDER BY webhook"
                 ).map { row in
                     WebhookBacklog(webhook: row[0], pending: row[1], oldestCreatedAt: (row[2] as Double?).map(Date.init(timeIntervalSince1970:)))
                 }
+            }
+        }
+    }
+
+    /// The columns `record(from:webhook:)` reads, for every listing of deliveries.
+    private static let recordColumns = "e.id, d.event_sequence, d.state, d.attempt_log, d.next_attempt_at, d.queued_at"
+
+    private static func record(from row: Row, webhook: String) -> DeliveryRecord? {
+        guard let state = DeliveryState(rawValue: row["state"]) else { return nil }
+        return DeliveryRecord(
+            eventID: row["id"],
+            webhook: webhook,
+            sequence: row["event_sequence"],
+            state: state,
+            attempts: WebhookAttempt.log(from: row["attempt_log"]),
+            nextAttemptAt: Date(timeIntervalSince1970: row["next_attempt_at"]),
+            queuedAt: Date(timeIntervalSince1970: row["queued_at"])
+        )
+    }
+
+    public func deliveries(webhook: String, state: DeliveryState?, before: Int64?, limit: Int) async throws(GatewayError) -> [DeliveryRecord] {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(Self.recordColumns) FROM webhook_delivery d JOIN task_event e ON e.sequence = d.event_sequence
+                        WHERE d.webhook = ? AND d.event_sequence < ? AND (? IS NULL OR d.state = ?)
+                        ORDER BY d.event_sequence DESC LIMIT ?
+                        """,
+                    arguments: [webhook, before ?? Int64.max, state?.rawValue, state?.rawValue, limit]
+                ).compactMap { Self.record(from: $0, webhook: webhook) }
+            }
+        }
+    }
+
+    public func retryDelivery(webhook: String, eventID: String, now: Date) async throws(GatewayError) -> DeliveryRecord? {
+        try await perform("write") {
+            try await self.pool.write { db in
+                let time = now.timeIntervalSince1970
+                try db.execute(
+                    sql: """
+                        UPDATE webhook_delivery SET state = 'pending', attempts = 0, next_attempt_at = ?, queued_at = ?
+                        WHERE webhook = ? AND event_sequence = (SELECT sequence FROM task_event WHERE id = ?)
+                        """,
+                    arguments: [time, time, webhook, eventID]
+                )
+                guard db.changesCount > 0 else { return nil }
+                return try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT \(Self.recordColumns) FROM webhook_delivery d JOIN task_event e ON e.sequence = d.event_sequence
+                        WHERE d.webhook = ? AND e.id = ?
+                        """,
+                    arguments: [webhook, eventID]
+                ).flatMap { Self.record(from: $0, webhook: webhook) }
+            }
+        }
+    }
+
+    public func replayEvents(to webhook: String, providers: [String], after: Int64, now: Date) async throws(GatewayError) -> Int {
+        guard !providers.isEmpty else { return 0 }
+        return try await perform("write") {
+            try await self.pool.write { db in
+                let time = now.timeIntervalSince1970
+                let marks = Array(repeating: "?", count: providers.count).joined(separator: ",")
+                try db.execute(
+                    sql: """
+                        INSERT INTO webhook_delivery (webhook, event_sequence, next_attempt_at, queued_at)
+                        SELECT ?, sequence, ?, ? FROM task_event WHERE sequence > ? AND provider IN (\(marks))
+                        ON CONFLICT (webhook, event_sequence) DO UPDATE SET
+                          state = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, queued_at = excluded.queued_at
+                        """,
+                    arguments: StatementArguments([webhook, time, time, after] as [any DatabaseValueConvertible] + providers)
+                )
+                return db.changesCount
             }
         }
     }

@@ -108,6 +108,52 @@ extension SQLiteTaskStore {
         migrator.registerMigration("v11: task.trace_parent") { db in
             try db.alter(table: "task") { table in table.add(column: "trace_parent", .text) }
         }
+        // The event feed: one event per task turned final, kept whatever the webhooks, at a
+        // position taken from a counter in the writing transaction (commit order); the webhook
+        // outbox becomes one delivery per event and receiver. Outbox rows move over: one event
+        // per task (its id now hashes provider and task only), one delivery per row.
+        migrator.registerMigration("v12: task_event") { db in
+            db.add(function: Self.eventIDFunction)
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_feed (
+                      singleton INTEGER PRIMARY KEY CHECK (singleton = 1), last_sequence INTEGER NOT NULL, trimmed_through INTEGER NOT NULL
+                    );
+                    CREATE TABLE task_event (
+                      sequence INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, provider TEXT NOT NULL,
+                      task_id TEXT NOT NULL, created_at REAL NOT NULL, payload BLOB NOT NULL
+                    );
+                    CREATE INDEX task_event_by_provider ON task_event (provider, sequence);
+                    CREATE TABLE webhook_delivery (
+                      webhook TEXT NOT NULL, event_sequence INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+                      attempts INTEGER NOT NULL DEFAULT 0, attempt_log TEXT NOT NULL DEFAULT '[]', next_attempt_at REAL NOT NULL,
+                      queued_at REAL NOT NULL, PRIMARY KEY (webhook, event_sequence)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX webhook_delivery_due ON webhook_delivery (webhook, next_attempt_at) WHERE state = 'pending';
+                    CREATE INDEX webhook_delivery_by_event ON webhook_delivery (event_sequence);
+                    INSERT INTO task_event (sequence, id, type, provider, task_id, created_at, payload)
+                    SELECT row_number() OVER (ORDER BY min(created_at), provider, task_id), taskgate_event_id(provider, task_id), 'task.final',
+                      provider, task_id, min(created_at), payload
+                    FROM webhook_event GROUP BY provider, task_id;
+                    INSERT INTO webhook_delivery (webhook, event_sequence, state, attempts, attempt_log, next_attempt_at, queued_at)
+                    SELECT w.webhook, e.sequence, w.state, w.attempts,
+                      CASE WHEN w.last_error IS NULL THEN '[]' ELSE json_array(json_object(
+                        'at', strftime('%Y-%m-%dT%H:%M:%SZ', CAST(coalesce(w.finished_at, w.created_at) AS INTEGER), 'unixepoch'),
+                        'error', w.last_error
+                      )) END,
+                      w.next_attempt_at, w.created_at
+                    FROM webhook_event w JOIN task_event e ON e.id = taskgate_event_id(w.provider, w.task_id);
+                    INSERT INTO event_feed (singleton, last_sequence, trimmed_through) SELECT 1, coalesce(max(sequence), 0), 0 FROM task_event;
+                    DROP TABLE webhook_event;
+                    """
+            )
+        }
         return migrator
+    }
+
+    /// `taskgate_event_id(provider, task_id)`: `TaskEvent.id` in SQL, for the v12 migration.
+    static let eventIDFunction = DatabaseFunction("taskgate_event_id", argumentCount: 2, pure: true) { values in
+        guard let provider = String.fromDatabaseValue(values[0]), let task = String.fromDatabaseValue(values[1]) else { return nil }
+        return TaskEvent.id(provider: provider, taskID: task)
     }
 }

@@ -113,49 +113,76 @@ extension SQLiteTaskStore {
         }
     }
 
-    public func exportWebhookEvents(after: String?, limit: Int) async throws(GatewayError) -> [StoredWebhookEventRow] {
+    public func exportEvents(afterSequence: Int64, limit: Int) async throws(GatewayError) -> [StoredEventRow] {
         try await perform("read") {
             try await self.pool.read { db in
                 try Row.fetchAll(
                     db,
-                    sql: """
-                        SELECT id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at, last_error, finished_at
-                        FROM webhook_event WHERE id > ? ORDER BY id LIMIT ?
-                        """,
-                    arguments: [after ?? "", limit]
+                    sql:
+                        "SELECT sequence, id, type, provider, task_id, created_at, payload FROM task_event WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                    arguments: [afterSequence, limit]
                 ).map { row in
                     let payload: Data = row["payload"]
-                    return StoredWebhookEventRow(
+                    return StoredEventRow(
+                        sequence: row["sequence"],
                         id: row["id"],
-                        webhook: row["webhook"],
+                        type: row["type"],
                         provider: row["provider"],
                         taskID: row["task_id"],
                         createdAt: row["created_at"],
-                        payload: ByteBuffer(bytes: payload),
-                        state: row["state"],
-                        attempts: row["attempts"],
-                        nextAttemptAt: row["next_attempt_at"],
-                        lastError: row["last_error"],
-                        finishedAt: row["finished_at"]
+                        payload: ByteBuffer(bytes: payload)
                     )
                 }
             }
         }
     }
 
-    public func importWebhookEvents(_ events: [StoredWebhookEventRow]) async throws(GatewayError) {
+    public func exportDeliveries(after: (sequence: Int64, webhook: String)?, limit: Int) async throws(GatewayError) -> [StoredDeliveryRow] {
+        try await perform("read") {
+            try await self.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT webhook, event_sequence, state, attempts, attempt_log, next_attempt_at, queued_at FROM webhook_delivery
+                        WHERE (event_sequence, webhook) > (?, ?) ORDER BY event_sequence, webhook LIMIT ?
+                        """,
+                    arguments: [after?.sequence ?? Int64.min, after?.webhook ?? "", limit]
+                ).map { row in
+                    StoredDeliveryRow(
+                        webhook: row["webhook"],
+                        eventSequence: row["event_sequence"],
+                        state: row["state"],
+                        attempts: row["attempts"],
+                        attemptLog: row["attempt_log"],
+                        nextAttemptAt: row["next_attempt_at"],
+                        queuedAt: row["queued_at"]
+                    )
+                }
+            }
+        }
+    }
+
+    public func importEvents(_ events: [StoredEventRow], deliveries: [StoredDeliveryRow]) async throws(GatewayError) {
         try await perform("write") {
             try await self.pool.write { db in
                 for event in events {
                     try db.execute(
+                        sql: "INSERT INTO task_event (sequence, id, type, provider, task_id, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        arguments: [
+                            event.sequence, event.id, event.type, event.provider, event.taskID, event.createdAt,
+                            Data(event.payload.readableBytesView),
+                        ]
+                    )
+                }
+                for delivery in deliveries {
+                    try db.execute(
                         sql: """
-                            INSERT INTO webhook_event (id, webhook, provider, task_id, created_at, payload, state, attempts, next_attempt_at,
-                              last_error, finished_at)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO webhook_delivery (webhook, event_sequence, state, attempts, attempt_log, next_attempt_at, queued_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?)
                             """,
                         arguments: [
-                            event.id, event.webhook, event.provider, event.taskID, event.createdAt, Data(event.payload.readableBytesView),
-                            event.state, event.attempts, event.nextAttemptAt, event.lastError, event.finishedAt,
+                            delivery.webhook, delivery.eventSequence, delivery.state, delivery.attempts, delivery.attemptLog,
+                            delivery.nextAttemptAt, delivery.queuedAt,
                         ]
                     )
                 }
@@ -163,9 +190,31 @@ extension SQLiteTaskStore {
         }
     }
 
-    public func webhookEventCount() async throws(GatewayError) -> Int {
+    public func eventFeedEnds() async throws(GatewayError) -> EventFeedEnds {
         try await perform("read") {
-            try await self.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM webhook_event") ?? 0 }
+            try await self.pool.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT last_sequence, trimmed_through FROM event_feed")
+                return EventFeedEnds(last: row?[0] ?? 0, trimmedThrough: row?[1] ?? 0)
+            }
+        }
+    }
+
+    public func setEventFeedEnds(_ ends: EventFeedEnds) async throws(GatewayError) {
+        try await perform("write") {
+            try await self.pool.write { db in
+                try db.execute(sql: "UPDATE event_feed SET last_sequence = ?, trimmed_through = ?", arguments: [ends.last, ends.trimmedThrough])
+            }
+        }
+    }
+
+    public func eventCounts() async throws(GatewayError) -> (events: Int, deliveries: Int) {
+        try await perform("read") {
+            try await self.pool.read { db in
+                (
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM task_event") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM webhook_delivery") ?? 0
+                )
+            }
         }
     }
 

@@ -14,6 +14,8 @@ public final class SQLiteTaskStore: TransferableStore {
     let metrics: GatewayMetrics?
     /// Group commit: the writes waiting for the next transaction (`runWriter`).
     let writer = SQLiteGroupWriter()
+    /// The event feed's readers in this process, woken after a commit that wrote an event.
+    let eventWatches = TaskChangeWatches()
 
     /// Opens (creating if needed) and migrates the store.
     /// - Throws: `StoreOpenError` naming the file and the cause; startup must stop.
@@ -61,6 +63,8 @@ public final class SQLiteTaskStore: TransferableStore {
         do {
             var configuration = Configuration()
             configuration.readonly = true
+            // Another process opening the same file at this instant holds it briefly.
+            configuration.busyMode = .timeout(5)
             let database = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? database.close() }
             verdict = try database.read { db -> String? in

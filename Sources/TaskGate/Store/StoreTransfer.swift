@@ -21,19 +21,34 @@ public struct StoredTaskRow: Sendable, Equatable {
     public var traceParent: String? = nil
 }
 
-/// One outbox event (webhooks), as it is kept, for copying between stores.
-public struct StoredWebhookEventRow: Sendable, Equatable {
+/// One feed event, as it is kept, for copying between stores: it keeps its position, so feed
+/// cursors (sealed with a shared `cursor_secret`) still read on from the same place.
+public struct StoredEventRow: Sendable, Equatable {
+    public var sequence: Int64
     public var id: String
-    public var webhook: String
+    public var type: String
     public var provider: String
     public var taskID: String
     public var createdAt: Double
     public var payload: ByteBuffer
+}
+
+/// One webhook delivery, as it is kept, for copying between stores.
+public struct StoredDeliveryRow: Sendable, Equatable {
+    public var webhook: String
+    public var eventSequence: Int64
     public var state: String
     public var attempts: Int
+    /// The attempts, a JSON array (`WebhookAttempt`).
+    public var attemptLog: String
     public var nextAttemptAt: Double
-    public var lastError: String?
-    public var finishedAt: Double?
+    public var queuedAt: Double
+}
+
+/// The feed's ends: the last position written and the one trimmed through.
+public struct EventFeedEnds: Sendable, Equatable {
+    public var last: Int64
+    public var trimmedThrough: Int64
 }
 
 /// One task's vendor-call count (CapMonster's per-task budget), for copying between stores.
@@ -53,12 +68,18 @@ public protocol TransferableStore: TaskStore {
     func exportBudgets(after: (account: String, taskID: String)?, limit: Int) async throws(GatewayError) -> [StoredBudgetRow]
     /// Kept files after the SHA-256 `after`, in that order.
     func exportArtifacts(after: String?, limit: Int) async throws(GatewayError) -> [StoredArtifact]
-    /// Outbox events after the id `after`, in that order, delivered or not.
-    func exportWebhookEvents(after: String?, limit: Int) async throws(GatewayError) -> [StoredWebhookEventRow]
-    /// Writes outbox events as they are, in one transaction; returns how many the store holds.
-    func importWebhookEvents(_ events: [StoredWebhookEventRow]) async throws(GatewayError)
-    /// Outbox events held, delivered or not.
-    func webhookEventCount() async throws(GatewayError) -> Int
+    /// Feed events after position `afterSequence`, in feed order.
+    func exportEvents(afterSequence: Int64, limit: Int) async throws(GatewayError) -> [StoredEventRow]
+    /// Deliveries after (event position, webhook) `after`, in that order, whatever their state.
+    func exportDeliveries(after: (sequence: Int64, webhook: String)?, limit: Int) async throws(GatewayError) -> [StoredDeliveryRow]
+    /// Writes events (at their positions) and deliveries as they are, in one transaction.
+    func importEvents(_ events: [StoredEventRow], deliveries: [StoredDeliveryRow]) async throws(GatewayError)
+    /// The feed's ends.
+    func eventFeedEnds() async throws(GatewayError) -> EventFeedEnds
+    /// Sets the feed's ends (after an import: the next event follows the source's last).
+    func setEventFeedEnds(_ ends: EventFeedEnds) async throws(GatewayError)
+    /// Events and deliveries held.
+    func eventCounts() async throws(GatewayError) -> (events: Int, deliveries: Int)
     /// Writes rows as they are, in one transaction; tasks get this store's sequence in the order given.
     func importRows(tasks: [StoredTaskRow], budgets: [StoredBudgetRow]) async throws(GatewayError)
     /// How many tasks and budgets the store holds.
@@ -71,7 +92,8 @@ public enum StoreTransfer {
         public var tasks: Int
         public var budgets: Int
         public var artifacts = 0
-        public var webhookEvents = 0
+        public var events = 0
+        public var deliveries = 0
     }
 
     /// Rows per read and per destination transaction.
@@ -119,18 +141,30 @@ public enum StoreTransfer {
                 copied.artifacts += artifacts.count
                 afterArtifact = last.sha256
             }
-            var afterEvent: String?
+            var afterEvent: Int64 = 0
             while true {
-                let events = try await source.exportWebhookEvents(after: afterEvent, limit: batchSize)
+                let events = try await source.exportEvents(afterSequence: afterEvent, limit: batchSize)
                 guard let last = events.last else { break }
-                try await destination.importWebhookEvents(events)
-                copied.webhookEvents += events.count
-                afterEvent = last.id
+                try await destination.importEvents(events, deliveries: [])
+                copied.events += events.count
+                afterEvent = last.sequence
             }
-            let (sourceEvents, destinationEvents) = (try await source.webhookEventCount(), try await destination.webhookEventCount())
-            guard sourceEvents == copied.webhookEvents, destinationEvents == copied.webhookEvents else {
+            var afterDelivery: (sequence: Int64, webhook: String)?
+            while true {
+                let deliveries = try await source.exportDeliveries(after: afterDelivery, limit: batchSize)
+                guard let last = deliveries.last else { break }
+                try await destination.importEvents([], deliveries: deliveries)
+                copied.deliveries += deliveries.count
+                afterDelivery = (last.eventSequence, last.webhook)
+            }
+            try await destination.setEventFeedEnds(try await source.eventFeedEnds())
+            let (sourceEvents, destinationEvents) = (try await source.eventCounts(), try await destination.eventCounts())
+            guard sourceEvents == (copied.events, copied.deliveries), destinationEvents == (copied.events, copied.deliveries) else {
                 throw StoreTransferError(
-                    "the webhook events differ after the copy: source \(sourceEvents), copied \(copied.webhookEvents), destination \(destinationEvents)"
+                    """
+                    the events differ after the copy: source \(sourceEvents.events) events / \(sourceEvents.deliveries) deliveries, \
+                    copied \(copied.events) / \(copied.deliveries), destination \(destinationEvents.events) / \(destinationEvents.deliveries)
+                    """
                 )
             }
             let (sourceFiles, destinationFiles) = (try await source.statistics().artifacts, try await destination.statistics().artifacts)

@@ -129,12 +129,16 @@ public final class TaskChangeWatch: Sendable {
     }
 }
 
-/// The watches of one process, woken by the task a notification names.
+/// The watches of one process, woken by the task a notification names (or by `eventsKey`, the
+/// event feed's readers).
 final class TaskChangeWatches: Sendable {
     private let watches = Mutex<[String: [ObjectIdentifier: TaskChangeWatch]]>([:])
 
     /// The name a notification carries for a task.
     static func key(provider: String, id: String) -> String { "\(provider)/\(id)" }
+
+    /// The name a notification carries for "an event was written" (no task's: it has no `/`).
+    static let eventsKey = "events"
 
     func watch(provider: String, id: String) -> TaskChangeWatch {
         let watch = TaskChangeWatch()
@@ -145,7 +149,11 @@ final class TaskChangeWatches: Sendable {
     /// Adds `watch` to the task's watches, until it ends: one watch can hear several registries
     /// (this process's, another replica's notifications), so its waiter waits on one thing.
     func add(_ watch: TaskChangeWatch, provider: String, id: String) {
-        let key = Self.key(provider: provider, id: id)
+        add(watch, key: Self.key(provider: provider, id: id))
+    }
+
+    /// Adds `watch` to what wakes on notifications naming `key`, until it ends.
+    func add(_ watch: TaskChangeWatch, key: String) {
         watch.onEnd { [weak self] watch in
             self?.watches.withLock { watches in
                 watches[key]?[ObjectIdentifier(watch)] = nil

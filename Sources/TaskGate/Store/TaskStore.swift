@@ -3,10 +3,10 @@ import NIOCore
 
 /// Where taskgate keeps every task it has seen: the composition of the store's roles, for wiring
 /// (a backend implements them all). Each consumer takes only the role it needs: the service its
-/// answers and leases, the watcher the watch, the webhook sender the outbox, a vendor budget the
-/// budgets, the mirror the artifacts, `/readyz` and `/metrics` the health.
-public protocol TaskStore: AnswerStore, ReplicaLeases, VendorBudgetStore, WatchStore, WebhookOutbox, ArtifactStore, SharedSecretStore,
-    StoreHealth
+/// answers and leases, the watcher the watch, `/events` the event log, the webhook sender the
+/// outbox, a vendor budget the budgets, the mirror the artifacts, `/readyz` and `/metrics` the health.
+public protocol TaskStore: AnswerStore, ReplicaLeases, VendorBudgetStore, WatchStore, EventLog, WebhookOutbox, ArtifactStore,
+    SharedSecretStore, StoreHealth
 {}
 
 /// Tasks' answers: final ones for ever, not-final ones as the last known status (for listing
@@ -20,9 +20,10 @@ public protocol AnswerStore: Sendable {
     func finalAnswerNow(provider: String, id: String) -> EncodedAnswer?
 
     /// Records an answer. A final row is never replaced; this returns once the row is durable.
-    /// - Parameter events: the outbox events of a task turning final (the caller's receivers),
-    ///   written in the same transaction when this save is the one that makes the row final.
-    func save(_ answer: EncodedAnswer, events: [WebhookEvent]) async throws(GatewayError)
+    /// - Parameter event: the event of a task turning final, with a delivery per receiver, written
+    ///   in the same transaction when this save is the one that makes the row final (at the
+    ///   feed's next position: commit order is feed order, on every backend).
+    func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError)
 
     /// Replaces a final answer with the vendor's newer one of the same status (its links signed
     /// afresh) and releases the task's lease like `save`; false, with nothing written, when the
@@ -34,7 +35,7 @@ public protocol AnswerStore: Sendable {
 }
 
 extension AnswerStore {
-    public func save(_ answer: EncodedAnswer) async throws(GatewayError) { try await save(answer, events: []) }
+    public func save(_ answer: EncodedAnswer) async throws(GatewayError) { try await save(answer, event: nil) }
 }
 
 /// Single flight across replicas: one vendor call per task at a time, whichever replica asks.
@@ -106,17 +107,47 @@ public protocol WatchStore: Sendable {
     func watchedCount(provider: String) async throws(GatewayError) -> Int
 }
 
-/// The webhook outbox, written with the final rows (`WebhookDispatcher`).
+/// The task events, written with the final rows, kept `events_retention` (`GET /events`).
+public protocol EventLog: Sendable {
+    /// Up to `limit` events of `providers` after `position`, oldest first, read in one snapshot
+    /// with where the feed starts and ends (so a page and its expiry check agree).
+    func events(after position: EventPosition, providers: [String], limit: Int) async throws(GatewayError) -> EventPage
+
+    /// Deletes up to `limit` of the oldest events created before `before`, in feed order (with
+    /// their deliveries), and moves the feed's start past them; returns how many.
+    func trimEvents(createdBefore before: Date, limit: Int) async throws(GatewayError) -> Int
+
+    /// When the oldest kept event was written; nil when none is kept.
+    func oldestEventDate() async throws(GatewayError) -> Date?
+
+    /// Adds every later event written (by any replica) to what wakes `watch`, until it ends.
+    func watchEvents(with watch: TaskChangeWatch)
+}
+
+/// The webhook outbox: one delivery per event and receiver, written with the event
+/// (`WebhookDispatcher`), listed and queued again by `/webhooks/{name}/…`.
 public protocol WebhookOutbox: Sendable {
-    /// Claims up to `limit` of one receiver's outbox events due at `now` (oldest first), holding
-    /// them until `until` (another replica passes them by; a crashed sender's come due again then).
-    func claimWebhookEvents(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookEvent]
+    /// Claims up to `limit` of one receiver's deliveries due at `now` (feed order), holding them
+    /// until `until` (another replica passes them by; a crashed sender's come due again then).
+    func claimDeliveries(webhook: String, now: Date, until: Date, limit: Int) async throws(GatewayError) -> [WebhookDelivery]
 
-    /// Records what became of an attempt to deliver `event`.
-    func finishWebhookEvent(_ event: WebhookEvent, outcome: WebhookOutcome, now: Date) async throws(GatewayError)
+    /// Records an attempt to deliver and what became of the delivery.
+    func finishDelivery(_ delivery: WebhookDelivery, attempt: WebhookAttempt, outcome: WebhookOutcome) async throws(GatewayError)
 
-    /// Events not delivered yet, per receiver.
+    /// Deliveries not made yet, per receiver.
     func webhookBacklog() async throws(GatewayError) -> [WebhookBacklog]
+
+    /// One receiver's deliveries, newest first, before feed position `before` (a page cursor),
+    /// only those in `state` when given.
+    func deliveries(webhook: String, state: DeliveryState?, before: Int64?, limit: Int) async throws(GatewayError) -> [DeliveryRecord]
+
+    /// Queues one delivery again, due `now`, with a fresh round of attempts; nil when the
+    /// receiver has no delivery of that event.
+    func retryDelivery(webhook: String, eventID: String, now: Date) async throws(GatewayError) -> DeliveryRecord?
+
+    /// Queues every event of `providers` after feed position `after` to `webhook` again, due
+    /// `now` (deliveries it had are queued afresh); returns how many.
+    func replayEvents(to webhook: String, providers: [String], after: Int64, now: Date) async throws(GatewayError) -> Int
 }
 
 /// Files final answers link to, kept once each (`ArtifactMirror`, `ArtifactController`).

@@ -272,7 +272,7 @@ public final class TaskService: Sendable {
         // The row keeps the first request's trace: the store does not replace one it has.
         answer.traceParent = stored?.traceParent ?? tracer?.currentTraceparent()
         do throws(GatewayError) {
-            try await store.save(answer, events: try webhooks.events(for: answer))
+            try await store.save(answer, event: try webhooks.event(for: answer))
             if let files { finishLateFiles(files, of: record, key: AnswerCache.Key(provider: name, id: id), logger: logger) }
         } catch {
             // Saving releases the lease; a failed save must too, or other replicas wait on it

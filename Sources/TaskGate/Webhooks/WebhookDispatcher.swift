@@ -6,13 +6,14 @@ import NIOHTTP1
 import ServiceLifecycle
 import Tracing
 
-/// Sends the outbox's events to their receivers (`webhooks`), Standard Webhooks style: `POST`
-/// with `webhook-id`, `webhook-timestamp` and `webhook-signature`, each attempt bounded by
-/// `webhook_timeout`. A 2xx ends an event; anything else is tried again later (5 s, 5 min,
-/// 30 min, 2 h, 5 h, 10 h, 10 h, each ±10 %), then kept as failed. At least once: the event was
-/// written with the final answer, and stays pending until a receiver has taken it. Receivers are
-/// served side by side, so one that is down holds up no other; replicas sharing a store claim
-/// events one replica at a time.
+/// Sends the outbox's deliveries to their receivers (`webhooks`), Standard Webhooks style: `POST`
+/// with `webhook-id` (the event's id), `webhook-timestamp` and `webhook-signature`, each attempt
+/// bounded by `webhook_timeout`. A 2xx ends a delivery; anything else is tried again later (5 s,
+/// 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each ±10 %), then kept as failed (and can be queued again
+/// by `POST /webhooks/{name}/…`). At least once: the delivery was written with the event and the
+/// final answer, and stays pending until the receiver has taken it. Receivers are served side by
+/// side, so one that is down holds up no other; replicas sharing a store claim deliveries one
+/// replica at a time.
 final class WebhookDispatcher: Service {
     let outbox: any WebhookOutbox
     let receivers: [String: WebhookConfiguration]
@@ -75,7 +76,7 @@ final class WebhookDispatcher: Service {
         }
     }
 
-    /// Sends a receiver's events due now, in order.
+    /// Sends a receiver's deliveries due now, in feed order.
     func deliverDue(to name: String) async {
         let now = clock.date
         do throws(GatewayError) {
@@ -83,8 +84,8 @@ final class WebhookDispatcher: Service {
             // (A slow receiver's later events may outlast it: another replica may then send one
             // again — at least once, as promised.)
             let held = now.addingTimeInterval(2 * timeout.seconds + 5)
-            for event in try await outbox.claimWebhookEvents(webhook: name, now: now, until: held, limit: Self.batch) {
-                await deliver(event, to: name)
+            for delivery in try await outbox.claimDeliveries(webhook: name, now: now, until: held, limit: Self.batch) {
+                await deliver(delivery, to: name)
             }
         } catch {
             logger.warning("webhook outbox could not be read", metadata: ["webhook": "\(name)", "problem": "\(error.kind.rawValue)"])
@@ -104,58 +105,57 @@ final class WebhookDispatcher: Service {
         }
     }
 
-    private func deliver(_ event: WebhookEvent, to name: String) async {
+    private func deliver(_ delivery: WebhookDelivery, to name: String) async {
         guard let receiver = receivers[name] else {
-            // A receiver no longer configured: its events wait, should it come back.
+            // A receiver no longer configured: its deliveries wait, should it come back.
             return
         }
+        let attempt = await self.attempt(delivery, to: receiver)
         let outcome: WebhookOutcome
-        switch await attempt(event, to: receiver) {
-        case .success:
+        let attempts = delivery.attempts + 1
+        if attempt.isSuccess {
             outcome = .delivered
             metrics?.webhookDelivery(webhook: name, outcome: "delivered")
-        case .failure(let failure):
-            let error = failure.description
-            let attempt = event.attempts + 1
-            if attempt > Self.retrySchedule.count {
-                outcome = .failed(error: error)
-                metrics?.webhookDelivery(webhook: name, outcome: "failed")
-                logger.error("webhook event given up", metadata: ["webhook": "\(name)", "attempts": "\(attempt)", "error": "\(error)"])
-            } else {
-                let delay = Self.retrySchedule[attempt - 1] * Double.random(in: 0.9...1.1)
-                outcome = .retry(at: clock.date.addingTimeInterval(delay), error: error)
-                metrics?.webhookDelivery(webhook: name, outcome: "retried")
-                logger.notice("webhook attempt failed", metadata: ["webhook": "\(name)", "attempt": "\(attempt)", "error": "\(error)"])
-            }
+        } else if attempts > Self.retrySchedule.count {
+            outcome = .failed
+            metrics?.webhookDelivery(webhook: name, outcome: "failed")
+            logger.error("webhook delivery given up", metadata: ["webhook": "\(name)", "attempts": "\(attempts)", "error": "\(attempt.summary)"])
+        } else {
+            let delay = Self.retrySchedule[attempts - 1] * Double.random(in: 0.9...1.1)
+            outcome = .retry(at: clock.date.addingTimeInterval(delay))
+            metrics?.webhookDelivery(webhook: name, outcome: "retried")
+            logger.notice("webhook attempt failed", metadata: ["webhook": "\(name)", "attempt": "\(attempts)", "error": "\(attempt.summary)"])
         }
         do throws(GatewayError) {
-            try await outbox.finishWebhookEvent(event, outcome: outcome, now: clock.date)
+            try await outbox.finishDelivery(delivery, attempt: attempt, outcome: outcome)
         } catch {
             // Sent but not marked: sent again later (at least once).
             logger.warning("webhook outcome not recorded", metadata: ["webhook": "\(name)", "problem": "\(error.kind.rawValue)"])
         }
     }
 
-    /// One POST; a 2xx is success, anything else (status, refusal, timeout) a failure, described.
-    private func attempt(_ event: WebhookEvent, to receiver: WebhookConfiguration) async -> Result<Void, DeliveryFailure> {
-        let timestamp = Int(clock.date.timeIntervalSince1970)
+    /// One POST, and what came of it: the receiver's status (a 2xx is success) or, when it
+    /// answered nothing, the kind of error (refusal, timeout).
+    private func attempt(_ delivery: WebhookDelivery, to receiver: WebhookConfiguration) async -> WebhookAttempt {
+        let started = clock.date
+        let timestamp = Int(started.timeIntervalSince1970)
         var request = HTTPClientRequest(url: receiver.url.absoluteString)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
-        request.headers.add(name: "webhook-id", value: event.id)
+        request.headers.add(name: "webhook-id", value: delivery.id)
         request.headers.add(name: "webhook-timestamp", value: String(timestamp))
         request.headers.add(
             name: "webhook-signature",
-            value: WebhookEvent.signature(id: event.id, timestamp: timestamp, body: event.payload, key: receiver.key)
+            value: WebhookDelivery.signature(id: delivery.id, timestamp: timestamp, body: delivery.payload, key: receiver.key)
         )
         request.headers.add(name: "user-agent", value: "taskgate")
-        request.body = .bytes(event.payload)
-        let span = tracer?.startLinkedSpan("webhook \(receiver.name)", kind: .client, linkedTo: event.traceParent)
+        request.body = .bytes(delivery.payload)
+        let span = tracer?.startLinkedSpan("webhook \(receiver.name)", kind: .client, linkedTo: delivery.traceParent)
         if let span, let traceparent = tracer?.traceparent(of: span) { request.headers.add(name: "traceparent", value: traceparent) }
         span?.updateAttributes { attributes in
             attributes["taskgate.webhook"] = receiver.name
-            attributes["taskgate.webhook.id"] = event.id
-            attributes["taskgate.webhook.attempt"] = event.attempts + 1
+            attributes["taskgate.webhook.id"] = delivery.id
+            attributes["taskgate.webhook.attempt"] = delivery.attempts + 1
         }
         defer { span?.end() }
         do {
@@ -163,21 +163,21 @@ final class WebhookDispatcher: Service {
             // The body is not needed; reading a little frees the connection for the next event.
             _ = try? await response.body.collect(upTo: 64 << 10)
             span?.attributes["http.response.status_code"] = Int(response.status.code)
-            guard (200..<300).contains(response.status.code) else {
-                span?.setStatus(SpanStatus(code: .error))
-                return .failure(DeliveryFailure("HTTP \(response.status.code)"))
-            }
-            return .success(())
+            let attempt = WebhookAttempt(at: started, status: Int(response.status.code))
+            if !attempt.isSuccess { span?.setStatus(SpanStatus(code: .error)) }
+            return attempt
         } catch {
             span?.setStatus(SpanStatus(code: .error))
             span?.attributes["error.type"] = "\(type(of: error))"
-            return .failure(DeliveryFailure("\(type(of: error))"))
+            // HTTPClientError says what happened (`connectTimeout`) and nothing of the URL.
+            return WebhookAttempt(at: started, error: error is HTTPClientError ? "\(error)" : "\(type(of: error))")
         }
     }
+}
 
-    /// Why an attempt failed, in a few words (a status, or the kind of connection error).
-    struct DeliveryFailure: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
-    }
+extension WebhookAttempt {
+    var isSuccess: Bool { status.map { (200..<300).contains($0) } ?? false }
+
+    /// The attempt in a few words, for logs.
+    var summary: String { status.map { "HTTP \($0)" } ?? error ?? "?" }
 }

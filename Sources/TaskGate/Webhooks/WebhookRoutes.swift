@@ -2,8 +2,8 @@ import Crypto
 import Foundation
 import NIOCore
 
-/// Which receivers hear about each provider's tasks: what the store writes into its outbox in
-/// the transaction that stores a task's final answer.
+/// Which receivers hear about each provider's tasks: the deliveries the store writes with a
+/// task's event, in the transaction that stores its final answer.
 public struct WebhookRoutes: Sendable {
     private let receivers: [String: [String]]
 
@@ -23,14 +23,11 @@ public struct WebhookRoutes: Sendable {
     /// The receivers of `provider`'s tasks, by name.
     func receivers(of provider: String) -> [String] { receivers[provider] ?? [] }
 
-    /// The outbox rows for a task that has just turned final: one per receiver, its id the
-    /// `webhook-id` (the same for every attempt, and for a second save of the same task).
-    func events(for answer: EncodedAnswer) throws(GatewayError) -> [WebhookEvent] {
-        let names = receivers(of: answer.provider)
-        guard answer.isFinal, !names.isEmpty else { return [] }
-        let payload = try WebhookEvent.payload(for: answer)
-        return names.map { name in
-            WebhookEvent(id: WebhookEvent.id(webhook: name, provider: answer.provider, taskID: answer.id), webhook: name, payload: payload)
-        }
+    /// The feed event of a task that has just turned final (nil for a not-final answer), with a
+    /// delivery to each receiver of its provider; its id is the `webhook-id` every receiver gets,
+    /// on every attempt, and for a second save of the same task.
+    func event(for answer: EncodedAnswer) throws(GatewayError) -> TaskEvent? {
+        guard answer.isFinal else { return nil }
+        return try TaskEvent.final(answer, receivers: receivers(of: answer.provider))
     }
 }

@@ -17,29 +17,22 @@ import Testing
     /// Fills a store with final and not-final tasks and budgets (one spent by the vendor).
     static func fill(_ store: any TaskStore) async throws {
         for (id, status) in [("3", TaskStatus.succeeded), ("1", .running), ("2", .failed)] {
-            try await store.save(try original(id, status))
+            let answer = try original(id, status)
+            try await store.save(answer, event: answer.isFinal ? try TaskEvent.final(answer, receivers: ["billing"]) : nil)
         }
         let now = Date(timeIntervalSince1970: 1_800_000_000)
+        // Task 3's delivery tried once and failed; task 2's delivered.
+        for (delivery, status) in zip(
+            try await store.claimDeliveries(webhook: "billing", now: .distantFuture, until: .distantFuture, limit: 9),
+            [500, 204]
+        ) {
+            let attempt = WebhookAttempt(at: now, status: status)
+            try await store.finishDelivery(delivery, attempt: attempt, outcome: status == 500 ? .retry(at: now + 5) : .delivered)
+        }
         for _ in 0..<2 { _ = try await store.reserveVendorCall(account: "account-a", id: "1", limit: 5, spacing: 0, now: now) }
         try await store.markVendorBudgetSpent(account: "account-a", id: "9", now: now)
         try await store.keepArtifact(StoredArtifact(contentType: "text/plain", body: ByteBuffer(string: "a kept file\n")))
-        try await (store as! any TransferableStore).importWebhookEvents([Self.event])
     }
-
-    /// An outbox event, tried once.
-    static let event = StoredWebhookEventRow(
-        id: "msg_0001",
-        webhook: "billing",
-        provider: "p",
-        taskID: "3",
-        createdAt: 1_800_000_000,
-        payload: ByteBuffer(string: #"{"type":"task.final"}"#),
-        state: "pending",
-        attempts: 1,
-        nextAttemptAt: 1_800_000_005,
-        lastError: "HTTP 500",
-        finishedAt: nil
-    )
 
     /// What a copy must keep: each answer byte for byte, the listing's order, the budgets' counts.
     static func expectSameRows(_ copy: any TaskStore) async throws {
@@ -60,7 +53,14 @@ import Testing
         #expect(try await copy.reserveVendorCall(account: "account-a", id: "9", limit: 5, spacing: 0, now: later) == .spentByVendor(calls: 0))
         let file = StoredArtifact(contentType: "text/plain", body: ByteBuffer(string: "a kept file\n"))
         #expect(try await copy.artifact(sha256: file.sha256) == file)
-        #expect(try await (copy as! any TransferableStore).exportWebhookEvents(after: nil, limit: 10) == [Self.event])
+        // The feed at the same positions, the deliveries with their attempts; the next event
+        // follows the last.
+        let page = try await copy.events(after: .start, providers: ["p"], limit: 10)
+        #expect(page.events.map(\.sequence) == [1, 2])
+        #expect(page.events.map(\.id) == [TaskEvent.id(provider: "p", taskID: "3"), TaskEvent.id(provider: "p", taskID: "2")])
+        let deliveries = try await copy.deliveries(webhook: "billing", state: nil, before: nil, limit: 10)
+        #expect(deliveries.map(\.state) == [.delivered, .pending])
+        #expect(deliveries.map { $0.attempts.map(\.status) } == [[204], [500]])
     }
 
     @Test func everyRowGoesFromSQLiteToPostgreSQLAndBack() async throws {
@@ -69,12 +69,12 @@ import Testing
         let there = try await withStore(at: sqlite) { source in
             try await withStore(at: postgres) { destination in try await StoreTransfer.copy(from: source, to: destination) }
         }
-        #expect(there == StoreTransfer.Summary(tasks: 3, budgets: 2, artifacts: 1, webhookEvents: 1))
+        #expect(there == StoreTransfer.Summary(tasks: 3, budgets: 2, artifacts: 1, events: 2, deliveries: 2))
         let home = try await withStore(at: postgres) { source in
             try await Self.expectSameRows(source)
             return try await withStore(at: back) { destination in try await StoreTransfer.copy(from: source, to: destination) }
         }
-        #expect(home == StoreTransfer.Summary(tasks: 3, budgets: 2, artifacts: 1, webhookEvents: 1))
+        #expect(home == StoreTransfer.Summary(tasks: 3, budgets: 2, artifacts: 1, events: 2, deliveries: 2))
         try await withStore(at: back) { store in
             let counts = try await store.rowCounts()
             #expect(counts.tasks == 3 && counts.budgets == 2)
