@@ -95,10 +95,21 @@ func buildGateway(
     if configuration.auth.isEnabled {
         router.add(middleware: AuthMiddleware(policy: policy))
     }
+    let cursorKeys = CursorKeyring(store: store, configuredSecret: configuration.cursorSecret)
+    let providerNames = configuration.providers.map(\.name)
+    let feed = EventFeed(
+        log: store,
+        cursorKeys: cursorKeys,
+        clock: clock,
+        heartbeat: configuration.eventsHeartbeat,
+        maxStreams: configuration.limits.maxStreams,
+        metrics: metrics,
+        logger: logger
+    )
     TaskController(
         service: service,
         lister: TaskLister(tasks: service),
-        cursorKeys: CursorKeyring(store: store, configuredSecret: configuration.cursorSecret),
+        cursorKeys: cursorKeys,
         providerNames: configuration.providers.map(\.name),
         metrics: metrics,
         maxWait: configuration.limits.maxWait,
@@ -111,8 +122,12 @@ func buildGateway(
         metrics: metrics,
         cacheScope: CacheScope(configuration.auth)
     ).addRoutes(to: router)
+    EventController(feed: feed, providerNames: providerNames, cacheScope: CacheScope(configuration.auth)).addRoutes(to: router)
+    WebhookController(outbox: store, feed: feed, webhooks: configuration.webhooks, providerNames: providerNames, clock: clock)
+        .addRoutes(to: router)
     OperationsController(
         service: service,
+        feed: feed,
         store: store,
         readiness: readiness,
         metrics: metrics,
@@ -150,6 +165,7 @@ func buildGateway(
     // Stopped before the clients and the store it calls through; after the server (requests
     // submit to it).
     app.addServices(background)
+    app.addServices(EventTrimmer(log: store, retention: configuration.eventsRetention, clock: clock, metrics: metrics, logger: logger))
     // Stopped before the clients it calls through.
     let watched = configuration.providers.filter(\.watch).compactMap { configuration -> TaskWatcher.Watched? in
         service.providers[configuration.name].map { served in

@@ -15,6 +15,7 @@ struct AuthMiddleware: RouterMiddleware {
         var context = context
         context.keyName = key.name
         context.allowedProviders = key.providers
+        context.isAdmin = key.admin
         return try await next(request, context)
     }
 }

@@ -180,6 +180,21 @@ public final class GatewayMetrics: Sendable {
         gauge(.webhookOldestPendingSeconds, ["webhook": webhook]).set(oldestAge)
     }
 
+    /// An event this process wrote to the feed.
+    func eventWritten(type: String) {
+        counter(.eventsTotal, ["type": type]).increment()
+    }
+
+    /// Event streams open now, read when metrics are scraped.
+    func eventStreams(_ count: Int) {
+        gauge(.eventStreams, [:]).set(Int64(count))
+    }
+
+    /// The age of the feed's oldest event (0 when it keeps none).
+    func eventsOldest(age: Double) {
+        gauge(.eventsOldestSeconds, [:]).set(age)
+    }
+
     /// Log lines dropped since the start (stdout blocked past the log buffer, or failing), read
     /// when metrics are scraped.
     func logLinesDropped(total: Int) {

@@ -11,6 +11,8 @@ public struct GatewayRequestContext: RequestContext {
     public var keyName: String?
     /// The providers the caller's key covers; nil: all.
     public var allowedProviders: Set<String>?
+    /// The caller's key may administer webhooks (`admin: true`).
+    public var isAdmin = false
     /// The peer (the proxy, behind nginx; see X-Forwarded-For). Formatted only when logged.
     let remoteAddress: SocketAddress?
     /// The connection, for a long poll to learn when its caller goes.

@@ -7,6 +7,7 @@ import Synchronization
 /// `/healthz`, `/readyz`, `/metrics` and `/openapi.yaml`.
 struct OperationsController: Sendable {
     let service: TaskService
+    let feed: EventFeed
     let store: any StoreHealth
     let readiness: Readiness
     let metrics: GatewayMetrics
@@ -37,6 +38,7 @@ struct OperationsController: Sendable {
                 metrics.store(statistics)
             }
             metrics.longPolls(service.longPolls.load(ordering: .relaxed))
+            metrics.eventStreams(feed.streams)
             metrics.logLinesDropped(total: logSink?.droppedLines ?? 0)
             return Response(
                 status: .ok,

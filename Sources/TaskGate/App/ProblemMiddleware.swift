@@ -14,9 +14,10 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch let error as GatewayError {
             error.log(to: context.logger)
             return error.problemResponse(instance: request.uri.path, requestID: context.requestID)
-        } catch is MethodNotAllowed {
-            return GatewayError(.methodNotAllowed, "\(request.method) is not allowed here; this API answers \(MethodMiddleware.allow).")
-                .problemResponse(instance: request.uri.path, requestID: context.requestID)
+        } catch let refusal as MethodNotAllowed {
+            var problem = GatewayError(.methodNotAllowed, "\(request.method) is not allowed here; this route answers \(refusal.allow).")
+            problem.allow = refusal.allow
+            return problem.problemResponse(instance: request.uri.path, requestID: context.requestID)
         } catch let error as HTTPError {
             let problem: GatewayError =
                 switch error.status {
@@ -58,7 +59,7 @@ extension GatewayError {
         var fields: HTTPFields = [.contentType: Self.problemContentType, .cacheControl: "no-store"]
         if let retryAfter = retryAfter ?? kind.defaultRetryAfter { fields[.retryAfter] = String(retryAfter) }
         if kind == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="taskgate""# }
-        if kind == .methodNotAllowed { fields[.allow] = MethodMiddleware.allow }
+        if kind == .methodNotAllowed { fields[.allow] = allow ?? MethodMiddleware.allow }
         if let completeLength { fields[.contentRange] = "bytes */\(completeLength)" }
         return (status, fields)
     }

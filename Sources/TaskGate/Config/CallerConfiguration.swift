@@ -8,6 +8,9 @@ import Foundation
 ///   (`printf %s "$TOKEN" | sha256sum`); the token itself is never in the configuration.
 /// - `auth.keys.<name>.providers` (list, default every provider): the providers the key may read.
 /// - `auth.keys.<name>.metrics` (bool, default `false`): the key may read `/metrics`.
+/// - `auth.keys.<name>.admin` (bool, default `false`): the key may list webhook deliveries and
+///   queue them again (`/webhooks/…`) for webhooks whose providers it covers. Without such a key
+///   those routes answer 403, keys configured or not.
 /// - `auth.metrics_requires_key` (bool, default `false`): `/metrics` needs a key with `metrics: true`.
 /// With no keys configured every route is open. `/healthz`, `/readyz` and `/openapi.yaml` are
 /// always open.
@@ -19,6 +22,7 @@ public struct AuthConfiguration: Sendable {
         /// nil: every provider.
         public var providers: Set<String>?
         public var metrics: Bool
+        public var admin = false
 
         func covers(_ provider: String) -> Bool { providers?.contains(provider) ?? true }
     }
@@ -26,7 +30,7 @@ public struct AuthConfiguration: Sendable {
     public var keys: [Key] = []
     public var metricsRequiresKey = false
 
-    static let keySettings: Set<String> = ["sha256", "providers", "metrics"]
+    static let keySettings: Set<String> = ["sha256", "providers", "metrics", "admin"]
 
     init() {}
 
@@ -44,7 +48,9 @@ public struct AuthConfiguration: Sendable {
                 }
                 providers = Set(names)
             }
-            keys.append(Key(name: name, digest: digest, providers: providers, metrics: try scope.bool("metrics", default: false)))
+            var key = Key(name: name, digest: digest, providers: providers, metrics: try scope.bool("metrics", default: false))
+            key.admin = try scope.bool("admin", default: false)
+            keys.append(key)
         }
         metricsRequiresKey = try values.bool("metrics_requires_key", default: false)
         if metricsRequiresKey, !keys.contains(where: \.metrics) {

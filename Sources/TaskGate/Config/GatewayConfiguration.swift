@@ -31,6 +31,10 @@ import Yams
 /// - `webhooks` (map, optional): receivers told when a task turns final; see
 ///   `WebhookConfiguration`. `webhook_timeout` (duration, default `10s`): one delivery attempt.
 /// - `tracing` (map, optional): OpenTelemetry traces; see `TracingConfiguration`.
+/// - `events_retention` (duration, default `30d`): how long task events are kept for `GET /events`
+///   and webhook replays; a cursor older than that is 410 `events-expired`.
+/// - `events_heartbeat` (duration, default `15s`): the comment line an idle event stream sends,
+///   below a proxy's read timeout (nginx: 60 s).
 public struct GatewayConfiguration: Sendable {
     public var listen: ListenAddress
     public var store: StoreLocation
@@ -49,6 +53,8 @@ public struct GatewayConfiguration: Sendable {
     /// Sorted by name.
     public var webhooks: [WebhookConfiguration] = []
     public var webhookTimeout: Duration = .seconds(10)
+    public var eventsRetention: Duration = .seconds(30 * 86_400)
+    public var eventsHeartbeat: Duration = .seconds(15)
     /// Sorted by name, so listings and logs are stable.
     public var providers: [ProviderConfiguration]
 
@@ -61,7 +67,7 @@ public struct GatewayConfiguration: Sendable {
 
     static let topLevelKeys: Set<String> = [
         "listen", "store", "store_pool", "log_level", "log_format", "shutdown_grace_period", "shutdown_drain_delay", "cache_memory", "cursor_secret",
-        "providers", "auth", "limits", "webhooks", "webhook_timeout", "tracing",
+        "providers", "auth", "limits", "webhooks", "webhook_timeout", "tracing", "events_retention", "events_heartbeat",
     ]
 
     public enum LogFormat: String, Sendable {
@@ -147,6 +153,8 @@ public struct GatewayConfiguration: Sendable {
         shutdownDrainDelay = try values.duration("shutdown_drain_delay", default: .zero, range: 0...600)
         cacheMemoryBytes = try values.size("cache_memory", default: 64 << 20, range: 0...(64 << 30))
         webhookTimeout = try values.duration("webhook_timeout", default: webhookTimeout, range: 0.1...600)
+        eventsRetention = try values.duration("events_retention", default: eventsRetention, range: 60...(3650 * 86_400))
+        eventsHeartbeat = try values.duration("events_heartbeat", default: eventsHeartbeat, range: 1...3600)
         if let secret = values.string("cursor_secret", isSecret: true) {
             guard secret.utf8.count >= 32 else { throw ConfigurationError(key: "cursor_secret", "is shorter than 32 characters") }
             cursorSecret = secret

@@ -33,14 +33,15 @@ extension PostgresTaskStore {
     /// final answer not in memory takes the async path (`answer`), which keeps it in memory.
     public func finalAnswerNow(provider: String, id: String) -> EncodedAnswer? { nil }
 
-    public func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError) {
+    @discardableResult
+    public func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError) -> Bool {
         let (provider, id, status, isFinal, vendorStatus) = (answer.provider, answer.id, answer.status.rawValue, answer.isFinal, answer.vendorStatus)
         let (body, etag, fetchedAt) = (answer.bytes.gzip, answer.bytes.validator.hex, answer.fetchedAt.timeIntervalSince1970)
         let linksExpireAt = answer.bytes.linksExpireAt?.timeIntervalSince1970
         let change = TaskChangeWatches.key(provider: provider, id: id)
         let (eventID, eventType, payload) = (event?.id ?? "", event?.type ?? "", event?.payload ?? ByteBuffer())
         let (receivers, hasEvent) = (event?.receivers ?? [], event != nil)
-        try await perform("write") {
+        return try await perform("write") {
             // The answer is saved, the task's lease released and — when another replica waited
             // on it, or the task has just turned final (long polls wait on every replica) — the
             // replicas told, in one statement (the notification goes out at commit). A task
@@ -80,15 +81,19 @@ extension PostgresTaskStore {
                 deliveries AS (
                   INSERT INTO webhook_delivery (webhook, event_sequence, next_attempt_at, queued_at)
                   SELECT w.name, event.sequence, \(fetchedAt), \(fetchedAt) FROM event, unnest(\(receivers)::text[]) AS w(name)
-                )
-                SELECT pg_notify(\(Self.changeChannel), \(change))
-                WHERE EXISTS (SELECT 1 FROM released WHERE contended) OR EXISTS (SELECT 1 FROM saved WHERE is_final)
-                UNION ALL
-                SELECT pg_notify(\(Self.changeChannel), \(TaskChangeWatches.eventsKey)) WHERE EXISTS (SELECT 1 FROM event)
+                ),
+                told AS (
+                  SELECT pg_notify(\(Self.changeChannel), \(change)) FROM (SELECT 1) AS one
+                  WHERE EXISTS (SELECT 1 FROM released WHERE contended) OR EXISTS (SELECT 1 FROM saved WHERE is_final)
+                ),
+                feed_told AS (SELECT pg_notify(\(Self.changeChannel), \(TaskChangeWatches.eventsKey)) FROM event)
+                SELECT EXISTS (SELECT 1 FROM event), (SELECT count(*) FROM told), (SELECT count(*) FROM feed_told)
                 """,
                 logger: self.logger
             )
-            for try await _ in rows {}
+            var wroteEvent = false
+            for try await (written, _, _) in rows.decode((Bool, Int, Int).self) { wroteEvent = written }
+            return wroteEvent
         }
     }
 

@@ -50,8 +50,10 @@ extension SQLiteTaskStore {
     }
 
     /// Durable when it returns; written in a group with whatever else is waiting (one fsync).
-    public func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError) {
-        _ = try await writer.write(.save(answer, event: event), alone: transact)
+    @discardableResult
+    public func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError) -> Bool {
+        if case .savedWithEvent = try await writer.write(.save(answer, event: event), alone: transact) { return true }
+        return false
     }
 
     /// Saves many answers in one transaction (one fsync), for imports and benchmarks: no outbox

@@ -23,7 +23,9 @@ public protocol AnswerStore: Sendable {
     /// - Parameter event: the event of a task turning final, with a delivery per receiver, written
     ///   in the same transaction when this save is the one that makes the row final (at the
     ///   feed's next position: commit order is feed order, on every backend).
-    func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError)
+    /// - Returns: whether `event` was written (false when the row was final already).
+    @discardableResult
+    func save(_ answer: EncodedAnswer, event: TaskEvent?) async throws(GatewayError) -> Bool
 
     /// Replaces a final answer with the vendor's newer one of the same status (its links signed
     /// afresh) and releases the task's lease like `save`; false, with nothing written, when the

@@ -11,7 +11,7 @@ struct CursorKey: Sendable {
 
     private var key: SymmetricKey { SymmetricKey(data: bytes) }
 
-    func seal(_ cursor: TaskCursor, binding: String) -> String {
+    func seal(_ cursor: some Encodable, binding: String) -> String {
         let payload = (try? JSONEncoder().encode(cursor)) ?? Data()
         let mac = HMAC<SHA256>.authenticationCode(for: Self.signed(payload: payload, binding: binding), using: key)
         return Base64URL.encode(payload) + "." + Base64URL.encode(Data(mac))
@@ -19,13 +19,19 @@ struct CursorKey: Sendable {
 
     /// - Throws: `invalid-query` (400) for anything but a cursor this key sealed for `binding`.
     func open(_ text: String, binding: String) throws(GatewayError) -> TaskCursor {
+        guard let cursor = open(text, as: TaskCursor.self, binding: binding), cursor.providerIndex >= 0 else { throw TaskCursor.notOurs }
+        return cursor
+    }
+
+    /// The contents of a cursor this key sealed for `binding`; nil for anything else (checked
+    /// before the contents are decoded).
+    func open<Cursor: Decodable>(_ text: String, as type: Cursor.Type, binding: String) -> Cursor? {
         let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard text.utf8.count <= TaskCursor.maxLength, parts.count == 2,
             let payload = Base64URL.decode(Substring(parts[0])), let mac = Base64URL.decode(Substring(parts[1])),
-            HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Self.signed(payload: payload, binding: binding), using: key),
-            let cursor = try? JSONDecoder().decode(TaskCursor.self, from: payload), cursor.providerIndex >= 0
-        else { throw TaskCursor.notOurs }
-        return cursor
+            HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Self.signed(payload: payload, binding: binding), using: key)
+        else { return nil }
+        return try? JSONDecoder().decode(Cursor.self, from: payload)
     }
 
     private static func signed(payload: Data, binding: String) -> Data {

@@ -16,6 +16,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case notAcceptable = "not-acceptable"
         case taskNotFound = "task-not-found"
         case artifactNotFound = "artifact-not-found"
+        case webhookNotFound = "webhook-not-found"
+        case deliveryNotFound = "delivery-not-found"
+        case eventsExpired = "events-expired"
+        case tooManyStreams = "too-many-streams"
         case rangeNotSatisfiable = "range-not-satisfiable"
         case vendorRejectedCredentials = "vendor-rejected-credentials"
         case vendorThrottled = "vendor-throttled"
@@ -38,7 +42,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
         public var httpStatus: Int {
             switch self {
-            case .routeNotFound, .unknownProvider, .taskNotFound, .artifactNotFound: 404
+            case .routeNotFound, .unknownProvider, .taskNotFound, .artifactNotFound, .webhookNotFound, .deliveryNotFound: 404
+            case .eventsExpired: 410
             case .rangeNotSatisfiable: 416
             case .methodNotAllowed: 405
             case .malformedID, .invalidQuery, .malformedRequest, .invalidPath: 400
@@ -49,7 +54,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .headersTooLarge: 431
             case .taskBudgetExhausted: 429
             case .vendorRejectedCredentials, .vendorUnreachable, .vendorBadAnswer, .vendorError, .vendorUnavailable: 502
-            case .vendorThrottled, .circuitOpen, .storeUnavailable, .shuttingDown: 503
+            case .vendorThrottled, .circuitOpen, .storeUnavailable, .shuttingDown, .tooManyStreams: 503
             case .vendorTimeout: 504
             case .internal: 500
             }
@@ -66,6 +71,10 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .notAcceptable: "No acceptable content coding"
             case .taskNotFound: "Task not found"
             case .artifactNotFound: "Artifact not found"
+            case .webhookNotFound: "Webhook not found"
+            case .deliveryNotFound: "Delivery not found"
+            case .eventsExpired: "Events no longer kept"
+            case .tooManyStreams: "Too many event streams open"
             case .rangeNotSatisfiable: "Range not satisfiable"
             case .vendorRejectedCredentials: "Vendor rejected taskgate's credentials"
             case .vendorThrottled: "Vendor is throttling"
@@ -108,7 +117,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             case .taskBudgetExhausted: Handling(false, false, false, .notice)
             case .internal, .storeUnavailable: Handling(false, false, false, .warning)
             case .routeNotFound, .methodNotAllowed, .unknownProvider, .malformedID, .invalidQuery, .notAcceptable, .taskNotFound,
-                .artifactNotFound, .rangeNotSatisfiable, .unauthorized, .forbidden, .uriTooLong, .headersTooLarge, .malformedRequest, .invalidPath,
+                .artifactNotFound, .webhookNotFound, .deliveryNotFound, .eventsExpired, .tooManyStreams, .rangeNotSatisfiable, .unauthorized,
+                .forbidden, .uriTooLong, .headersTooLarge, .malformedRequest, .invalidPath,
                 .shuttingDown:
                 Handling(false, false, false, .debug)
             }
@@ -119,6 +129,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
             switch self {
             case .vendorThrottled: 1
             case .vendorUnavailable: 2
+            case .tooManyStreams: 5
             default: nil
             }
         }
@@ -162,6 +173,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     public var retryAfter: Int?
     /// For `task-budget-exhausted`: the task's last known status.
     public var lastKnown: LastKnownStatus?
+    /// For `method-not-allowed`: the route's methods (`Allow`); nil: GET, HEAD.
+    public var allow: String?
     /// For `range-not-satisfiable`: the whole representation's length (`Content-Range: bytes */n`).
     public var completeLength: Int?
     /// The vendor refused the request's one-time parts (a nonce it saw before): the same call,

@@ -272,7 +272,8 @@ public final class TaskService: Sendable {
         // The row keeps the first request's trace: the store does not replace one it has.
         answer.traceParent = stored?.traceParent ?? tracer?.currentTraceparent()
         do throws(GatewayError) {
-            try await store.save(answer, event: try webhooks.event(for: answer))
+            let event = try webhooks.event(for: answer)
+            if try await store.save(answer, event: event), let event { metrics?.eventWritten(type: event.type) }
             if let files { finishLateFiles(files, of: record, key: AnswerCache.Key(provider: name, id: id), logger: logger) }
         } catch {
             // Saving releases the lease; a failed save must too, or other replicas wait on it
