@@ -122,7 +122,7 @@ final class EventFeed: Sendable {
     /// Takes a place among the open streams.
     /// - Throws: `too-many-streams` (503) past `limits.max_streams`.
     func openStream() throws(GatewayError) -> StreamSlot {
-        let (taken, _) = openStreams.add(1, ordering: .relaxed)
+        let (_, taken) = openStreams.add(1, ordering: .relaxed)
         guard taken <= maxStreams else {
             openStreams.subtract(1, ordering: .relaxed)
             throw GatewayError(.tooManyStreams, "This replica has \(maxStreams) event streams open (limits.max_streams); try again shortly.")

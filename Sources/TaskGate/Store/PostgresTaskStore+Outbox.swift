@@ -35,6 +35,7 @@ extension PostgresTaskStore {
             for try await (id, sequence, payload, attempts, traceParent) in rows.decode((String, Int64, ByteBuffer, Int, String?).self) {
                 var delivery = WebhookDelivery(id: id, webhook: webhook, sequence: sequence, payload: payload, attempts: attempts)
                 delivery.traceParent = traceParent
+                delivery.heldUntil = until
                 deliveries.append(delivery)
             }
             return deliveries
@@ -48,12 +49,15 @@ extension PostgresTaskStore {
             case .delivered, .failed: attempt.at.timeIntervalSince1970
             }
         let (state, attempts, entry) = (outcome.state.rawValue, delivery.attempts + 1, attempt.json)
-        let (webhook, sequence) = (delivery.webhook, delivery.sequence)
+        let (webhook, sequence, held) = (delivery.webhook, delivery.sequence, delivery.heldUntil.timeIntervalSince1970)
         try await perform("write") {
+            // Every attempt is logged; the state only moves while the claim still holds it.
             try await self.client.query(
                 """
-                UPDATE webhook_delivery SET state = \(state), attempts = \(attempts), next_attempt_at = \(next),
-                  attempt_log = attempt_log || jsonb_build_array(\(entry)::jsonb)
+                UPDATE webhook_delivery SET attempt_log = attempt_log || jsonb_build_array(\(entry)::jsonb),
+                  state = CASE WHEN next_attempt_at = \(held) THEN \(state) ELSE state END,
+                  attempts = CASE WHEN next_attempt_at = \(held) THEN \(attempts) ELSE attempts END,
+                  next_attempt_at = CASE WHEN next_attempt_at = \(held) THEN \(next) ELSE next_attempt_at END
                 WHERE webhook = \(webhook) AND event_sequence = \(sequence)
                 """,
                 logger: self.logger

@@ -42,6 +42,7 @@ extension SQLiteTaskStore {
                         attempts: claimed["attempts"]
                     )
                     delivery.traceParent = event["trace_parent"]
+                    delivery.heldUntil = until
                     return delivery
                 }
             }
@@ -56,13 +57,19 @@ extension SQLiteTaskStore {
             }
         try await perform("write") {
             try await self.pool.write { db in
+                // Every attempt is logged; the state only moves while the claim still holds it.
+                let held = delivery.heldUntil.timeIntervalSince1970
                 try db.execute(
                     sql: """
-                        UPDATE webhook_delivery SET state = ?, attempts = ?, next_attempt_at = ?, attempt_log = json_insert(attempt_log, '$[#]', json(?))
+                        UPDATE webhook_delivery SET attempt_log = json_insert(attempt_log, '$[#]', json(?)),
+                          state = CASE WHEN next_attempt_at = ? THEN ? ELSE state END,
+                          attempts = CASE WHEN next_attempt_at = ? THEN ? ELSE attempts END,
+                          next_attempt_at = CASE WHEN next_attempt_at = ? THEN ? ELSE next_attempt_at END
                         WHERE webhook = ? AND event_sequence = ?
                         """,
                     arguments: [
-                        outcome.state.rawValue, delivery.attempts + 1, next.timeIntervalSince1970, attempt.json, delivery.webhook, delivery.sequence,
+                        attempt.json, held, outcome.state.rawValue, held, delivery.attempts + 1, held, next.timeIntervalSince1970,
+                        delivery.webhook, delivery.sequence,
                     ]
                 )
             }

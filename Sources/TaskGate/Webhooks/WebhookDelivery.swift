@@ -15,6 +15,9 @@ public struct WebhookDelivery: Sendable, Equatable {
     public var attempts = 0
     /// The task's first request's `traceparent`: the delivery's span links to it.
     public var traceParent: String?
+    /// Until when the claim holds it: its outcome is recorded only while the delivery is still
+    /// this claim's (not queued again meanwhile by a retry or replay, which then stands).
+    public var heldUntil: Date = .distantPast
 
     /// `webhook-signature`: `v1,` and the base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`.
     static func signature(id: String, timestamp: Int, body: ByteBuffer, key: [UInt8]) -> String {
@@ -126,19 +129,19 @@ public struct DeliveryRecord: Sendable, Equatable {
 
     func appendJSON(to writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("event_id")
+        writer.key("eventId")
         writer.string(eventID)
         writer.key("webhook")
         writer.string(webhook)
         writer.key("status")
         writer.string(state.rawValue)
-        writer.key("queued_at")
+        writer.key("queuedAt")
         writer.date(queuedAt)
         writer.key("attempts")
         writer.beginArray()
         for attempt in attempts { attempt.appendJSON(to: &writer) }
         writer.endArray()
-        writer.key("next_attempt_at")
+        writer.key("nextAttemptAt")
         writer.date(state == .pending ? nextAttemptAt : nil)
         writer.endObject()
     }

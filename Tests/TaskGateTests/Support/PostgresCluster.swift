@@ -93,6 +93,16 @@ final class PostgresCluster: Sendable {
         return url(database: name)
     }
 
+    /// Runs SQL in the database `url` names, through psql (stops at the first error).
+    func execute(_ sql: String, in url: String) throws {
+        let database = String(url.split(separator: "/").last?.split(separator: "?").first ?? "")
+        try run(
+            binaries + "/psql",
+            ["-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-c", sql],
+            as: runAs
+        )
+    }
+
     func url(database: String) -> String {
         "postgres://\(user):secret@127.0.0.1:\(port)/\(database)?sslmode=disable"
     }
