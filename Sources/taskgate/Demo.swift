@@ -205,6 +205,8 @@ struct Demo: AsyncParsableCommand {
               curl -s \(base)/tasks/capmonster/999                           # 404 problem+json
               curl -s \(base)/tasks/capmonster/abc                           # 400 problem+json
               curl -s '\(base)/tasks?provider=capmonster&limit=10'          # what taskgate has seen
+              curl -s '\(base)/events?limit=2'                             # the event feed: each task turned final, oldest first; poll with next
+              curl -s -N -H 'Accept: text/event-stream' '\(base)/events?after=now'   # the same feed as it happens (server-sent events)
               curl -s -X POST http://127.0.0.1:\(controlPort)/_sim/tasks -d '{"id":"2001","timeline":[{"state":"running","polls":2},{"state":"succeeded","result":{"text":"hi"}}]}'
               curl -s http://127.0.0.1:\(controlPort)/_sim/calls                  # vendor calls taskgate made
 

@@ -211,6 +211,11 @@ import Testing
             #expect(spec.status == .ok)
             #expect(spec.text.hasPrefix("openapi: 3.1"))
             #expect(spec.text.contains("/tasks/{provider}/{id}"))
+            // The document names every problem type a caller can meet, and every route.
+            for kind in GatewayError.Kind.allCases { #expect(spec.text.contains(kind.rawValue), "\(kind.rawValue)") }
+            for path in ["/events:", "/webhooks/{name}/deliveries:", "/webhooks/{name}/deliveries/{id}/retry:", "/webhooks/{name}/replay:"] {
+                #expect(spec.text.contains(path), "\(path)")
+            }
             let missing = try await client.get("/nowhere")
             #expect(missing.status == .notFound)
             #expect(missing.headers[.contentType] == "application/problem+json")
