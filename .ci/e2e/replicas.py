@@ -15,6 +15,9 @@ upstream servers (deploy/nginx/taskgate.conf), against the simulators .ci/e2e/ru
 6. kill -9 one replica under load (nginx fails over to the others), then stop PostgreSQL for 2 s
    under load (/readyz 503) and start it: every task a caller was answered final is in the
    database; the other replicas stay up and /readyz is 200 again without a restart.
+   Meanwhile two readers follow GET /events through nginx: a server-sent event stream (the
+   replica killed is the one it reads from; it resumes with Last-Event-ID) and a poller (after=
+   next). Each sees every event written during the phase exactly once, in the database's order.
 7. The database password appears in no log line.
 Prints what it measured. Every wait is bounded.
 """
@@ -222,6 +225,9 @@ def start_nginx():
     servers = "".join(f"    server 127.0.0.1:{port};\n" for port in REPLICA_PORTS)
     assert "    server 127.0.0.1:8080;\n" in site
     site = site.replace("    server 127.0.0.1:8080;\n", servers).replace("listen 80;", f"listen 127.0.0.1:{NGINX_PORT};")
+    # Which replica a stream reads from, so the test can kill that one.
+    assert "    location = /events {\n" in site
+    site = site.replace("    location = /events {\n", "    location = /events {\n        add_header X-Upstream $upstream_addr always;\n")
     with open(f"{directory}/taskgate.conf", "w") as file:
         file.write(site)
     with open(f"{directory}/nginx.conf", "w") as file:
@@ -236,6 +242,84 @@ http {{
 """)
     subprocess.run(["nginx", "-p", directory, "-c", f"{directory}/nginx.conf"], check=True)
     return directory
+
+
+class StreamReader(threading.Thread):
+    """Follows GET /events?after=<start> as server-sent events through nginx, as an EventSource
+    would: on any end or error it reconnects with Last-Event-ID. Records event ids in order."""
+
+    def __init__(self, start):
+        super().__init__(daemon=True)
+        self.last_id = start
+        self.ids = []
+        self.upstreams = []
+        self.reconnects = 0
+        self.stop = threading.Event()
+        self.connected = threading.Event()
+
+    def run(self):
+        first = True
+        while not self.stop.is_set():
+            connection = http.client.HTTPConnection("127.0.0.1", NGINX_PORT, timeout=20)
+            try:
+                headers = {"Accept": "text/event-stream"}
+                path = f"/events?after={self.last_id}" if first else "/events"
+                if not first:
+                    headers["Last-Event-ID"] = self.last_id
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                if response.status != 200:
+                    response.read()
+                    time.sleep(0.2)
+                    continue
+                first = False
+                self.upstreams.append(response.getheader("X-Upstream"))
+                self.connected.set()
+                event_id, data = None, None
+                while not self.stop.is_set():
+                    line = response.readline()
+                    if not line:
+                        break
+                    line = line.rstrip(b"\n").decode()
+                    if line.startswith("id: "):
+                        event_id = line[4:]
+                    elif line.startswith("data: "):
+                        data = line[6:]
+                    elif line == "" and data is not None:
+                        self.ids.append(json.loads(data)["id"])
+                        self.last_id = event_id
+                        event_id, data = None, None
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+            finally:
+                connection.close()
+            if not self.stop.is_set():
+                self.reconnects += 1
+                time.sleep(0.1)
+
+
+class PollReader(threading.Thread):
+    """Polls GET /events?after=<next> through nginx; records event ids in order."""
+
+    def __init__(self, start):
+        super().__init__(daemon=True)
+        self.cursor = start
+        self.ids = []
+        self.failed_polls = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            status, _, body = request("GET", f"{BASE}/events?after={self.cursor}&limit=100", timeout=10)
+            if status == 200:
+                page = json.loads(body)
+                self.ids += [event["id"] for event in page["events"]]
+                self.cursor = page["next"]
+                if page["events"]:
+                    continue
+            else:
+                self.failed_polls += 1
+            time.sleep(0.2)
 
 
 def storm(urls, threads):
@@ -362,7 +446,20 @@ def main():
         check(after["peakPerSecond"] <= 100, f"the vendor saw {after['peakPerSecond']} requests within one second")
         check(set(answers) <= {200, 503}, f"answers under the rate: {answers}")
 
-        print("== kill -9 one replica, then stop and start PostgreSQL, under load", flush=True)
+        print("== kill -9 one replica, then stop and start PostgreSQL, under load; two feed readers", flush=True)
+        # Nothing writes events now: the readers start at the feed's end, and every event the
+        # phase writes is after it.
+        status, _, body = request("GET", f"{BASE}/events?after=now")
+        check(status == 200, f"GET /events?after=now: {status}")
+        feed_start = json.loads(body)["next"] if status == 200 else ""
+        sequence_start = int(postgres.query("SELECT last_sequence FROM event_feed")[0])
+        stream_reader, poll_reader = StreamReader(feed_start), PollReader(feed_start)
+        stream_reader.start()
+        poll_reader.start()
+        check(stream_reader.connected.wait(10), "the event stream did not open")
+        first_upstream = (stream_reader.upstreams or [""])[0] or ""
+        stream_port = int(first_upstream.rsplit(":", 1)[1]) if ":" in first_upstream else REPLICA_PORTS[1]
+        victim = next((r for r in replicas if r.port == stream_port), replicas[1])
         answered_final = set()
         answered_after_kill = set()
         next_id = [900000]
@@ -386,11 +483,11 @@ def main():
                             answered_after_kill.add(task_id)
                     else:
                         phase_errors[status] = phase_errors.get(status, 0) + 1
-        survivors = [replicas[0], replicas[2]]
+        survivors = [r for r in replicas if r is not victim]
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             workers = [pool.submit(load_final) for _ in range(8)]
             time.sleep(2)
-            replicas[1].kill9()
+            victim.kill9()
             killed.set()
             time.sleep(3)
             served_after_kill = len(answered_after_kill)
@@ -416,6 +513,21 @@ def main():
         check(wait_until(lambda: all(r.ready() for r in survivors), 30), "/readyz did not come back after the restart")
         status, headers, _ = request("GET", f"{BASE}/tasks/aliyun/{sorted(answered_final)[0]}")
         check(status == 200, f"a stored task after the restart: {status}")
+        expected = postgres.query(f"SELECT id FROM task_event WHERE sequence > {sequence_start} ORDER BY sequence")
+        for reader in (stream_reader, poll_reader):
+            wait_until(lambda r=reader: len(r.ids) >= len(expected), 30)
+        time.sleep(1)  # anything more (a duplicate) would arrive now
+        stream_reader.stop.set()
+        poll_reader.stop.set()
+        print(f"  the feed: {len(expected)} events written in the phase; the stream (on :{stream_port}, killed) saw "
+              f"{len(stream_reader.ids)} over {len(stream_reader.upstreams)} connections {stream_reader.upstreams}; the poller "
+              f"saw {len(poll_reader.ids)} ({poll_reader.failed_polls} polls failed while the database was down)", flush=True)
+        check(len(expected) >= len(answered_final), f"{len(expected)} events for {len(answered_final)} tasks answered final")
+        check(stream_reader.ids == expected, f"the stream reader's events differ: {len(stream_reader.ids)} seen, "
+              f"{len(set(stream_reader.ids))} distinct, {len(expected)} written")
+        check(poll_reader.ids == expected, f"the polling reader's events differ: {len(poll_reader.ids)} seen, "
+              f"{len(set(poll_reader.ids))} distinct, {len(expected)} written")
+        check(len(stream_reader.upstreams) >= 2, f"the stream was never resumed after the kill: {stream_reader.upstreams}")
 
         print("== no secret in any log", flush=True)
         for replica in replicas:

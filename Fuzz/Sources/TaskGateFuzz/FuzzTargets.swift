@@ -13,6 +13,7 @@ enum FuzzTargets {
     static let all: [String: @Sendable (Data) -> Void] = [
         "request-target": requestTarget,
         "cursor": cursor,
+        "event-query": eventQuery,
         "accept-encoding": { acceptEncoding(text($0)) },
         "range": range,
         "if-none-match": ifNoneMatch,
@@ -95,6 +96,39 @@ enum FuzzTargets {
         if let token {
             _ = AliyunTaskList.Position(token: token)?.itemsThrough
         }
+    }
+
+    /// `GET /events`: the first line is `Last-Event-ID` (none when empty), the rest the query. A
+    /// query that parses reads only configured providers the key covers, a position never
+    /// negative; an event cursor opens to what was sealed and only as an event cursor.
+    static func eventQuery(_ data: Data) {
+        let input = text(data)
+        let lines = input.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        let lastEventID = lines.first.flatMap { $0.isEmpty ? nil : String($0) }
+        let parameters = (lines.count > 1 ? lines[1] : "").split(separator: "&").map { pair -> (String, String) in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+        }
+        let configured = ["aliyun", "capmonster", "tencent"]
+        let allowed: Set<String> = ["capmonster", "tencent"]
+        if let query = try? EventController.query(
+            parameters,
+            lastEventID: lastEventID,
+            keyName: "k",
+            allowedProviders: allowed,
+            configured: configured,
+            cursorKey: cursorKey
+        ) {
+            check(EventFeed.limits.contains(query.limit), "event limit \(input)")
+            check(query.providers.allSatisfy(allowed.contains), "event scope \(input)")
+            if case .after(let position) = query.position { check(position >= 0, "event position \(input)") }
+        }
+        _ = EventController.wantsStream(input)
+        let sequence = data.prefix(8).reduce(Int64(0)) { ($0 << 8) | Int64($1) } & Int64.max
+        let sealed = EventCursor(sequence: sequence).sealed(with: cursorKey)
+        check((try? EventCursor.open(sealed, with: cursorKey)) == EventCursor(sequence: sequence), "event cursor round trip")
+        check((try? cursorKey.open(sealed, binding: "1:*9:aliyun,tencent")) == nil, "an event cursor is no list cursor")
+        if let opened = try? EventCursor.open(input, with: cursorKey) { check(opened.sequence >= 0, "opened event cursor") }
     }
 
     static func acceptEncoding(_ header: String) {

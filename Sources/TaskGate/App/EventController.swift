@@ -22,7 +22,14 @@ struct EventController: Sendable {
         let streaming = Self.wantsStream(request.headers[.accept])
         let lastEventID = streaming ? request.headers[.lastEventID] : nil
         let cursorKey = try await feed.cursorKeys.key()
-        let query = try Self.query(parameters, lastEventID: lastEventID, context: context, configured: providerNames, cursorKey: cursorKey)
+        let query = try Self.query(
+            parameters,
+            lastEventID: lastEventID,
+            keyName: context.keyName,
+            allowedProviders: context.allowedProviders,
+            configured: providerNames,
+            cursorKey: cursorKey
+        )
         if streaming {
             // The first read answers errors (a forged or expired cursor) before the stream begins.
             let start = try await feed.page(EventFeed.Query(position: query.position, providers: query.providers, limit: 1)).start
@@ -71,20 +78,21 @@ struct EventController: Sendable {
     static func query(
         _ parameters: [(String, String)],
         lastEventID: String?,
-        context: GatewayRequestContext,
+        keyName: String?,
+        allowedProviders: Set<String>?,
         configured: [String],
         cursorKey: CursorKey
     ) throws(GatewayError) -> EventFeed.Query {
         try TaskQuery.checkNames(of: parameters, known: Self.parameters)
         let value = { (name: String) in parameters.first { $0.0 == name }?.1 }
-        var providers = context.allowedProviders.map { allowed in configured.filter(allowed.contains) } ?? configured
+        var providers = allowedProviders.map { allowed in configured.filter(allowed.contains) } ?? configured
         if let text = value("provider") {
             var names: [String] = []
             for name in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
                 guard configured.contains(name) else {
                     throw GatewayError(.invalidQuery, "provider \(name.isEmpty ? "(empty)" : name) is not configured.")
                 }
-                try context.requireAccess(to: name)
+                try RequestPolicy.requireAccess(keyName: keyName, allowedProviders: allowedProviders, to: name)
                 if !names.contains(name) { names.append(name) }
             }
             providers = names

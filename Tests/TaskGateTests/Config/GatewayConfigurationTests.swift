@@ -106,6 +106,13 @@ import Testing
         ),
         ("providers:\n  x:\n    kind: capmonster\n    endpoint: http://a\n    client_key: k\n    mirror: maybe\n", "providers.x.mirror"),
         ("limits:\n  max_wait: 2h\n", "limits.max_wait"),
+        ("limits:\n  max_streams: -1\n", "limits.max_streams"),
+        ("limits:\n  max_streams: many\n", "limits.max_streams"),
+        ("events_retention: 10s\n", "events_retention"),
+        ("events_retention: forever\n", "events_retention"),
+        ("events_heartbeat: 0s\n", "events_heartbeat"),
+        ("auth:\n  keys:\n    ops:\n      sha256: \(String(repeating: "a", count: 64))\n      admin: sometimes\n", "auth.keys.ops.admin"),
+        ("auth:\n  keys:\n    ops:\n      sha256: \(String(repeating: "a", count: 64))\n      admin: [true]\n", "auth.keys.ops.admin"),
         ("webhooks:\n  billing:\n    url: https://b.example/hook\n    secret: not-whsec\n", "webhooks.billing.secret"),
         ("webhooks:\n  billing:\n    url: ftp://b.example/hook\n    secret: whsec_c2VjcmV0\n", "webhooks.billing.url"),
         ("webhooks:\n  billing:\n    url: https://b.example/hook\n    secret: whsec_c2VjcmV0\n    retries: 3\n", "webhooks.billing.retries"),
@@ -129,6 +136,21 @@ import Testing
         } catch let error as ConfigurationError {
             #expect(error.key == key, "\(error)")
         }
+    }
+
+    @Test func theEventFeedSettingsLoad() async throws {
+        let digest = String(repeating: "a", count: 64)
+        let yaml =
+            "events_retention: 7d\nevents_heartbeat: 20s\nlimits:\n  max_streams: 10\nauth:\n  keys:\n    ops:\n      sha256: \(digest)\n      admin: true\n"
+        let configuration = try await loadConfiguration(yaml)
+        #expect(configuration.eventsRetention == .seconds(7 * 86_400))
+        #expect(configuration.eventsHeartbeat == .seconds(20))
+        #expect(configuration.limits.maxStreams == 10)
+        #expect(configuration.auth.keys.map(\.admin) == [true])
+        let defaults = try await loadConfiguration("log_level: info\n")
+        #expect(defaults.eventsRetention == .seconds(30 * 86_400) && defaults.eventsHeartbeat == .seconds(15) && defaults.limits.maxStreams == 1000)
+        let overridden = try await loadConfiguration(yaml, environment: ["AUTH_KEYS_OPS_ADMIN": "false", "EVENTS_RETENTION": "1d"])
+        #expect(overridden.auth.keys.map(\.admin) == [false] && overridden.eventsRetention == .seconds(86_400))
     }
 
     @Test func secretsAreNeverPrintedInErrors() async throws {

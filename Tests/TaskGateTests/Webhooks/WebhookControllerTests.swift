@@ -154,4 +154,40 @@ import Testing
             }
         }
     }
+
+    /// Deliveries given up (a receiver down past the whole schedule) are delivered by a replay,
+    /// each event once, under its own id.
+    @Test func aReceiverBackAfterEverythingWasGivenUpGetsEachEventOnceAfterAReplay() async throws {
+        let clock = ManualClock()
+        try await withReceiver(answering: [500, 500]) { url, received in
+            try await withSimulator(CapMonsterSimulator(clientKey: testClientKey, state: SimulatorState(clock: clock))) { sim in
+                var configuration = EventFeedTests.configuration(endpoint: sim.endpoint, store: temporaryStorePath())
+                configuration.webhooks = [try WebhookConfiguration(name: "billing", url: URL(string: url)!, secret: WebhookDispatcherTests.secret)]
+                configuration.auth = Self.keys
+                let parts = try buildGateway(configuration, logger: quietLogger, clock: clock)
+                try await parts.application.test(.router) { client in
+                    for id in ["921", "922"] { try await Self.finish(id, client, sim) }
+                    await clock.drive(for: .seconds(2), sleepers: 2) { received.value.count == 2 }
+                    #expect(try await eventuallyAnswers { try await Self.deliveries(client, "?status=pending").count == 2 })
+                    // The rest of the schedule, as the dispatcher would end it: given up.
+                    let due = try await parts.store.claimDeliveries(webhook: "billing", now: .distantFuture, until: .distantFuture, limit: 10)
+                    for delivery in due {
+                        try await parts.store.finishDelivery(
+                            delivery,
+                            attempt: WebhookAttempt(at: clock.date, error: "connectTimeout"),
+                            outcome: .failed
+                        )
+                    }
+                    #expect(try await Self.deliveries(client, "?status=failed").count == 2)
+                    let replay = try await Self.post(client, "/webhooks/billing/replay")
+                    #expect(try replay.json()["queued"] as? Int == 2)
+                    await clock.drive(for: .seconds(2), sleepers: 2) { received.value.count == 4 }
+                    #expect(try await eventuallyAnswers { try await Self.deliveries(client, "?status=delivered").count == 2 })
+                    await clock.drive(for: .seconds(60), sleepers: 2)
+                    let after = received.value.dropFirst(2).compactMap { $0.header("webhook-id") }
+                    #expect(after.sorted() == ["921", "922"].map { EventFeedTests.eventID($0) }.sorted())
+                }
+            }
+        }
+    }
 }
