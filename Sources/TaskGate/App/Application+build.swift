@@ -99,6 +99,7 @@ func buildGateway(
     let providerNames = configuration.providers.map(\.name)
     let feed = EventFeed(
         log: store,
+        providers: providerNames,
         cursorKeys: cursorKeys,
         clock: clock,
         heartbeat: configuration.eventsHeartbeat,

@@ -17,6 +17,8 @@ final class EventFeed: Sendable {
     let maxStreams: Int
     let metrics: GatewayMetrics?
     let logger: Logger
+    /// The newest events, read once for all of this process's streams.
+    let tail: FeedTail
     private let openStreams = Atomic<Int>(0)
 
     /// Events per page and per stream read.
@@ -27,6 +29,7 @@ final class EventFeed: Sendable {
 
     init(
         log: any EventLog,
+        providers: [String],
         cursorKeys: CursorKeyring,
         clock: any GatewayClock,
         heartbeat: Duration,
@@ -41,6 +44,7 @@ final class EventFeed: Sendable {
         self.maxStreams = maxStreams
         self.metrics = metrics
         self.logger = logger
+        tail = FeedTail(log: log, cursorKeys: cursorKeys, providers: providers)
     }
 
     /// Streams open now.
@@ -147,34 +151,75 @@ final class EventFeed: Sendable {
         let closed = closure?.onClose { watch.interrupt() }
         defer { if let closed { closure?.remove(closed) } }
         try await withGracefulShutdownHandler {
-            var position = start
-            while true {
-                var wait = heartbeat
-                let read: Page?
-                do throws(GatewayError) {
-                    read = try await self.page(Query(position: .after(position), providers: providers, limit: Self.defaultLimit))
-                } catch  where error.kind == .eventsExpired {
-                    logger.notice("event stream fell behind the feed's retention; ended")
-                    return
-                } catch {
-                    // The store will be back (a PostgreSQL restart): the stream stays open.
-                    (read, wait) = (nil, min(wait, Self.retryAfterStoreFailure))
+            // One timer per stream for the heartbeat, not one per wait: a stream woken for every
+            // event would otherwise leave a cancelled timer behind each time until its deadline.
+            let heartbeatDue = HeartbeatDue()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { [clock, heartbeat] in
+                    while !Task.isCancelled {
+                        try? await clock.sleep(for: heartbeat)
+                        heartbeatDue.flag.store(true, ordering: .relaxed)
+                        watch.wake()
+                    }
                 }
-                if let read, !read.events.isEmpty {
-                    var bytes: [UInt8] = []
-                    for event in read.events { Self.serverSentEvent(event, key: key, into: &bytes) }
-                    try await writer.write(ByteBuffer(bytes: bytes))
-                    position = read.next
-                    if read.events.count == Self.defaultLimit { continue }
-                }
-                switch await watch.next(until: clock.now.advanced(by: wait), on: clock) {
-                case .changed: continue
-                case .boundPassed: try await writer.write(Self.heartbeatComment)
-                case .cancelled: return
+                defer { group.cancelAll() }
+                var position = start
+                let scope = Set(providers)
+                // A stream reads the store until it has caught up, then takes the shared tail's
+                // frames; one that falls behind the tail's window reads the store again.
+                var fromStore = true
+                while true {
+                    if !fromStore, let (frames, next) = tail.frames(after: position, of: scope) {
+                        if frames.count == 1 {
+                            try await writer.write(frames[0])
+                        } else if !frames.isEmpty {
+                            var buffer = ByteBuffer()
+                            buffer.reserveCapacity(frames.reduce(0) { $0 + $1.readableBytes })
+                            for var frame in frames { buffer.writeBuffer(&frame) }
+                            try await writer.write(buffer)
+                        }
+                        position = next
+                    } else {
+                        let read: Page?
+                        do throws(GatewayError) {
+                            read = try await self.page(Query(position: .after(position), providers: providers, limit: Self.defaultLimit))
+                        } catch  where error.kind == .eventsExpired {
+                            logger.notice("event stream fell behind the feed's retention; ended")
+                            return
+                        } catch {
+                            // The store will be back (a PostgreSQL restart): the stream stays open
+                            // and reads again shortly.
+                            read = nil
+                            try? await clock.sleep(for: Self.retryAfterStoreFailure)
+                        }
+                        if let read {
+                            if !read.events.isEmpty {
+                                var bytes: [UInt8] = []
+                                for event in read.events { Self.serverSentEvent(event, key: key, into: &bytes) }
+                                try await writer.write(ByteBuffer(bytes: bytes))
+                                position = read.next
+                                if read.events.count == Self.defaultLimit { continue }
+                            }
+                            fromStore = false
+                        } else {
+                            continue
+                        }
+                    }
+                    guard await watch.nextChange() == .changed else { return }
+                    if heartbeatDue.flag.exchange(false, ordering: .relaxed) {
+                        try await writer.write(Self.heartbeatComment)
+                    } else if await !tail.refresh() {
+                        fromStore = true
+                    }
                 }
             }
         } onGracefulShutdown: {
             watch.interrupt()
         }
     }
+}
+
+/// A stream's heartbeat timer has fired since the stream last looked.
+private final class HeartbeatDue: Sendable {
+    let flag = Atomic<Bool>(false)
 }

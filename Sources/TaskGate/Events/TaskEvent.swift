@@ -61,6 +61,7 @@ public struct StoredEvent: Sendable, Equatable {
     public var sequence: Int64
     public var id: String
     public var type: String
+    public var provider: String
     public var payload: ByteBuffer
 
     /// The feed's form of the event, one line of JSON: `{"id": …}` followed by the payload's

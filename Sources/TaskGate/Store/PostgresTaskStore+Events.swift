@@ -24,9 +24,9 @@ extension PostgresTaskStore {
                     CASE \(mode) WHEN 0 THEN trimmed_through WHEN 1 THEN last_sequence ELSE \(after) END AS start
                   FROM event_feed
                 )
-                SELECT feed.last_sequence, feed.trimmed_through, feed.start, e.sequence, e.id, e.type, e.payload
+                SELECT feed.last_sequence, feed.trimmed_through, feed.start, e.sequence, e.id, e.type, e.provider, e.payload
                 FROM feed LEFT JOIN LATERAL (
-                  SELECT sequence, id, type, payload FROM task_event
+                  SELECT sequence, id, type, provider, payload FROM task_event
                   WHERE sequence > feed.start AND provider = ANY(\(providers)::text[]) ORDER BY sequence LIMIT \(limit)
                 ) e ON true
                 ORDER BY e.sequence
@@ -34,12 +34,12 @@ extension PostgresTaskStore {
                 logger: self.logger
             )
             var page: EventPage?
-            for try await (last, trimmed, start, sequence, id, type, payload) in rows.decode(
-                (Int64, Int64, Int64, Int64?, String?, String?, ByteBuffer?).self
+            for try await (last, trimmed, start, sequence, id, type, provider, payload) in rows.decode(
+                (Int64, Int64, Int64, Int64?, String?, String?, String?, ByteBuffer?).self
             ) {
                 if page == nil { page = EventPage(start: start, events: [], trimmedThrough: trimmed, last: last) }
-                if let sequence, let id, let type, let payload {
-                    page?.events.append(StoredEvent(sequence: sequence, id: id, type: type, payload: payload))
+                if let sequence, let id, let type, let provider, let payload {
+                    page?.events.append(StoredEvent(sequence: sequence, id: id, type: type, provider: provider, payload: payload))
                 }
             }
             guard let page else { throw GatewayError(.storeUnavailable, "The store has no event feed row.") }

@@ -48,12 +48,21 @@ extension SQLiteTaskStore {
                 let marks = Array(repeating: "?", count: providers.count).joined(separator: ",")
                 let rows = try Row.fetchAll(
                     db,
-                    sql: "SELECT sequence, id, type, payload FROM task_event WHERE sequence > ? AND provider IN (\(marks)) ORDER BY sequence LIMIT ?",
+                    sql: """
+                        SELECT sequence, id, type, provider, payload FROM task_event WHERE sequence > ? AND provider IN (\(marks))
+                        ORDER BY sequence LIMIT ?
+                        """,
                     arguments: StatementArguments([start] + providers.map { $0 as any DatabaseValueConvertible } + [limit])
                 )
                 let events = rows.map { row in
                     let payload: Data = row["payload"]
-                    return StoredEvent(sequence: row["sequence"], id: row["id"], type: row["type"], payload: ByteBuffer(bytes: payload))
+                    return StoredEvent(
+                        sequence: row["sequence"],
+                        id: row["id"],
+                        type: row["type"],
+                        provider: row["provider"],
+                        payload: ByteBuffer(bytes: payload)
+                    )
                 }
                 return EventPage(start: start, events: events, trimmedThrough: trimmed, last: last)
             }

@@ -46,6 +46,34 @@ public final class TaskChangeWatch: Sendable {
         await next { try? await clock.sleep(until: deadline) }
     }
 
+    /// Returns once the task changed since the watch began or the last wait returned, or when
+    /// the waiting task is cancelled or the watch interrupted: no bound, so no timer is made per
+    /// wait (a caller woken many times a second keeps its own timer instead, as a stream does).
+    func nextChange() async -> Outcome {
+        let call = state.withLock { state in
+            state.calls += 1
+            return state.calls
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                let outcome = state.withLock { state -> Outcome? in
+                    if state.interrupted { return .cancelled }
+                    if state.pending {
+                        state.pending = false
+                        return .changed
+                    }
+                    if let ended = state.endedEarly, ended.call == call { return ended.outcome }
+                    if Task.isCancelled { return .cancelled }
+                    state.waiter = (call, continuation)
+                    return nil
+                }
+                if let outcome { continuation.resume(returning: outcome) }
+            }
+        } onCancel: {
+            self.endWait(call, .cancelled)
+        }
+    }
+
     /// The wait, its bound kept by one child task: `bound` returns when the wait may end.
     private func next(bound: @escaping @Sendable () async -> Void) async -> Outcome {
         let call = state.withLock { state in

@@ -30,12 +30,19 @@ struct EventStreamClient {
     private var iterator: HTTPClientResponse.Body.AsyncIterator
     private var buffer: [UInt8] = []
 
+    /// Each stream holds a connection: more than the shared client's eight per host.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     /// Opens a stream; `status` tells whether it was refused (then there is no stream to read).
     static func open(port: Int, path: String = "/events", headers: [(String, String)] = []) async throws -> EventStreamClient {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.headers.add(name: "accept", value: "text/event-stream")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let response = try await Self.client.execute(request, timeout: .seconds(60))
         return EventStreamClient(
             status: Int(response.status.code),
             headers: response.headers.map { ($0.name.lowercased(), $0.value) },
