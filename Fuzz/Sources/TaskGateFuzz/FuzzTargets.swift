@@ -195,7 +195,7 @@ enum FuzzTargets {
         }
         check((try? JSONSerialization.jsonObject(with: Data(identity.readableBytesView))) != nil, "an answer is JSON")
         // The webhook body carries the answer as it is: one JSON document around it.
-        guard answer.isFinal, let payload = try? WebhookEvent.payload(for: answer) else { return }
+        guard answer.isFinal, let payload = try? TaskEvent.payload(for: answer) else { return }
         let event = try? JSONSerialization.jsonObject(with: Data(payload.readableBytesView)) as? [String: Any]
         check(event?["type"] as? String == "task.final" && event?["data"] is [String: Any], "a webhook payload is JSON around the answer")
     }

@@ -33,7 +33,7 @@ struct EventController: Sendable {
         if streaming {
             // The first read answers errors (a forged or expired cursor) before the stream begins.
             let start = try await feed.page(EventFeed.Query(position: query.position, providers: query.providers, limit: 1)).start
-            var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store", .xAccelBuffering: "no"]
+            let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store", .xAccelBuffering: "no"]
             guard request.method != .head else { return Response(status: .ok, headers: headers) }
             let slot = try feed.openStream()
             let closure = await ConnectionClosure.of(context.channel)

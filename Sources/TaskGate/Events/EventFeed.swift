@@ -24,8 +24,6 @@ final class EventFeed: Sendable {
     /// Events per page and per stream read.
     static let limits = 1...500
     static let defaultLimit = 100
-    /// How soon a stream reads again after the store failed a read.
-    static let retryAfterStoreFailure: Duration = .seconds(1)
 
     init(
         log: any EventLog,
@@ -188,9 +186,9 @@ final class EventFeed: Sendable {
                             return
                         } catch {
                             // The store will be back (a PostgreSQL restart): the stream stays open
-                            // and reads again shortly.
+                            // and reads again when woken — by the listener coming back (it wakes
+                            // every watch), an event, or the next heartbeat.
                             read = nil
-                            try? await clock.sleep(for: Self.retryAfterStoreFailure)
                         }
                         if let read {
                             if !read.events.isEmpty {
@@ -201,8 +199,6 @@ final class EventFeed: Sendable {
                                 if read.events.count == Self.defaultLimit { continue }
                             }
                             fromStore = false
-                        } else {
-                            continue
                         }
                     }
                     guard await watch.nextChange() == .changed else { return }
