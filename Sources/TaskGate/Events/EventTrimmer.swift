@@ -20,9 +20,11 @@ struct EventTrimmer: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            // The first look a minute in: a PostgreSQL store is still being prepared at start.
             while !Task.isCancelled {
-                await trim()
                 try? await Task.sleep(for: Self.interval)
+                guard !Task.isCancelled else { break }
+                await trim()
             }
         }
     }
