@@ -131,4 +131,32 @@ import Testing
             }
         }
     }
+
+    /// A stream stays open while PostgreSQL restarts (heartbeats go on) and carries the events
+    /// written after it is back.
+    @Test func aStreamOutlivesAPostgreSQLRestart() async throws {
+        let cluster = try PostgresCluster.dedicated()
+        let store = try cluster.newDatabase()
+        let clock = ManualClock()
+        try await Self.withLiveFeed(store: store, clock: clock) { gateway, sim in
+            var stream = try await EventStreamClient.open(port: gateway.port, path: "/events?after=now")
+            #expect(stream.status == 200)
+            #expect(await clock.sleepers(1))
+            try cluster.stop()
+            clock.advance(by: .seconds(15))
+            #expect(try await stream.next() == ServerSentMessage(comment: "heartbeat"))
+            try cluster.start()
+            let readyz = { () async throws -> Bool in
+                let response = try await HTTPClient.shared.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(gateway.port)/readyz"),
+                    timeout: .seconds(10)
+                )
+                return response.status == .ok
+            }
+            #expect(try await eventuallyAnswers(readyz))
+            try await Self.finish(["861"], port: gateway.port, sim)
+            #expect(try Self.taskID(try await stream.nextEvent()) == "861")
+        }
+        try cluster.stop()
+    }
 }
