@@ -87,15 +87,8 @@ struct EventController: Sendable {
         let value = { (name: String) in parameters.first { $0.0 == name }?.1 }
         var providers = allowedProviders.map { allowed in configured.filter(allowed.contains) } ?? configured
         if let text = value("provider") {
-            var names: [String] = []
-            for name in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
-                guard configured.contains(name) else {
-                    throw GatewayError(.invalidQuery, "provider \(name.isEmpty ? "(empty)" : name) is not configured.")
-                }
-                try RequestPolicy.requireAccess(keyName: keyName, allowedProviders: allowedProviders, to: name)
-                if !names.contains(name) { names.append(name) }
-            }
-            providers = names
+            providers = try TaskQuery.providerNames(text, configured: configured)
+            for name in providers { try RequestPolicy.requireAccess(keyName: keyName, allowedProviders: allowedProviders, to: name) }
         }
         if let text = value("type") {
             var types: Set<String> = []

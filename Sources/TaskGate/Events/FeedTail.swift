@@ -52,15 +52,13 @@ final class FeedTail: Sendable {
         state.withLock { state in
             guard let low = state.low, let high = state.high, low <= position, position <= high else { return nil }
             // The first entry after `position` (entries are in feed order).
-            var first = state.entries.count
             var (lower, upper) = (0, state.entries.count)
             while lower < upper {
                 let middle = (lower + upper) / 2
                 if state.entries[middle].sequence > position { upper = middle } else { lower = middle + 1 }
             }
-            first = lower
             var frames: [ByteBuffer] = []
-            for entry in state.entries[first...] where providers.contains(entry.provider) { frames.append(entry.frame) }
+            for entry in state.entries[lower...] where providers.contains(entry.provider) { frames.append(entry.frame) }
             return (frames, high)
         }
     }

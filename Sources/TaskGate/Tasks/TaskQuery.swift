@@ -38,6 +38,18 @@ public struct TaskQuery: Sendable, Equatable {
     }
     static let parameters: Set<String> = ["status", "provider", "limit", "cursor"]
 
+    /// `provider=a,b`: configured names, each once, in the order given (`GET /tasks`, `GET /events`).
+    static func providerNames(_ text: String, configured: [String]) throws(GatewayError) -> [String] {
+        var names: [String] = []
+        for name in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            guard configured.contains(name) else {
+                throw GatewayError(.invalidQuery, "provider \(name.isEmpty ? "(empty)" : name) is not configured.")
+            }
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
+
     /// Parses and checks the query parameters.
     /// - Parameters:
     ///   - configured: every configured provider name, sorted; the default set.
@@ -59,14 +71,7 @@ public struct TaskQuery: Sendable, Equatable {
             self.status = status
         }
         if let text = value("provider") {
-            var names: [String] = []
-            for name in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
-                guard configured.contains(name) else {
-                    throw GatewayError(.invalidQuery, "provider \(name.isEmpty ? "(empty)" : name) is not configured.")
-                }
-                if !names.contains(name) { names.append(name) }
-            }
-            providers = names
+            providers = try Self.providerNames(text, configured: configured)
         } else {
             providers = configured
         }

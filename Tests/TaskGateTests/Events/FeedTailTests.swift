@@ -58,8 +58,3 @@ import Testing
         return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
     }
 }
-
-extension FeedTail {
-    /// For `#expect(… == nil)`.
-    fileprivate typealias Taken = (frames: [ByteBuffer], next: Int64)
-}
